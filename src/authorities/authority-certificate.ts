@@ -1,0 +1,48 @@
+/**
+ * What is recorded of a CA certificate, and the parsed form issuance needs
+ * from it (issuer name bytes, key identifier), computed once per certificate.
+ */
+import { subjectKeyIdentifierOf } from '../issuance/certificate-encoder.js';
+import { inspectCertificate } from '../issuance/certificate-inspection.js';
+import { formatDistinguishedName } from '../issuance/distinguished-name.js';
+import { decodePem, encodePem } from '../issuance/pem.js';
+import type { Authority, AuthorityCertificate } from './authority.js';
+
+export function certificateRecordOf(der: Uint8Array, issuerChainPem: string | null): AuthorityCertificate {
+  const inspected = inspectCertificate(der);
+  return {
+    subject: formatDistinguishedName(inspected.subject),
+    serialNumber: inspected.serialNumberHex,
+    certificatePem: encodePem(der, 'CERTIFICATE'),
+    issuerChainPem,
+    fingerprintSha256: inspected.sha256Fingerprint,
+    notBefore: inspected.notBefore,
+    notAfter: inspected.notAfter,
+  };
+}
+
+export interface IssuingCertificate {
+  readonly authority: Authority;
+  readonly subjectName: Uint8Array;
+  readonly subjectKeyIdentifier: Uint8Array;
+  readonly notAfter: Date;
+}
+
+/** Parses an authority's certificate once per version of it; issuance reads these on every request. */
+export class IssuingCertificateCache {
+  private readonly entries = new Map<string, IssuingCertificate>();
+
+  of(authority: Authority): IssuingCertificate {
+    if (authority.status !== 'active' || !authority.certificatePem) throw new Error(`authority ${authority.id} has no certificate`);
+    const key = `${authority.id}:${authority.fingerprintSha256}`;
+    let entry = this.entries.get(key);
+    if (!entry) {
+      const inspected = inspectCertificate(decodePem(authority.certificatePem, ['CERTIFICATE'])[0]!);
+      // An imported CA certificate may lack an SKI; then the RFC 5280 §4.2.1.2 method-1 value names the key.
+      const subjectKeyIdentifier = inspected.subjectKeyIdentifier ?? subjectKeyIdentifierOf(inspected.subjectPublicKeyInfo);
+      entry = { authority, subjectName: inspected.subjectName, subjectKeyIdentifier, notAfter: inspected.notAfter };
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+}

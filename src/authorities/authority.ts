@@ -1,0 +1,51 @@
+/**
+ * Certificate authorities that ccm holds the keys of: the platform CA (one
+ * per installation) and each tenant's root CA. Only the public certificate
+ * and the custody key's name are recorded; the key stays in custody.
+ */
+import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+
+export type AuthorityKind = 'platform' | 'tenant-root';
+/** pending: key created, certificate not yet in place (being signed, or awaiting an operator's import). */
+export type AuthorityStatus = 'pending' | 'active';
+
+export interface Authority {
+  readonly id: string;
+  readonly tenantId: string | null;
+  readonly kind: AuthorityKind;
+  readonly status: AuthorityStatus;
+  readonly custodyKeyName: string;
+  readonly keyAlgorithm: KeyAlgorithm;
+  readonly subject: string;
+  readonly serialNumber: string | null;
+  readonly certificatePem: string | null;
+  readonly issuerChainPem: string | null;
+  readonly fingerprintSha256: string | null;
+  readonly notBefore: Date | null;
+  readonly notAfter: Date | null;
+  readonly issuerAuthorityId: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface AuthorityCertificate {
+  readonly subject: string;
+  readonly serialNumber: string;
+  readonly certificatePem: string;
+  readonly issuerChainPem: string | null;
+  readonly fingerprintSha256: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+export abstract class AuthorityRepository {
+  abstract findPlatform(): Promise<Authority | null>;
+  abstract findById(id: string): Promise<Authority | null>;
+  abstract findActiveTenantRoot(tenantId: string): Promise<Authority | null>;
+  /** Inserts the pending platform CA row; false when another process already has one (the unique singleton index). */
+  abstract insertPlatformIfAbsent(authority: Authority): Promise<boolean>;
+  /** Moves a pending authority to active with its certificate; false when it was no longer pending (someone else finished first). */
+  abstract activate(id: string, certificate: AuthorityCertificate, at: Date): Promise<boolean>;
+  /** Replaces the certificate of an active authority (re-certification of the same key and name). */
+  abstract replaceCertificate(id: string, certificate: AuthorityCertificate, at: Date): Promise<void>;
+}

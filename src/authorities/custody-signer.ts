@@ -1,0 +1,11 @@
+/**
+ * Turns a custody key into the `Signer` handle the encoder needs, so that
+ * issuance code never sees more of a CA key than "sign these bytes".
+ */
+import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import type { KeyCustody } from '../custody/key-custody.js';
+import type { Signer } from '../issuance/signer.js';
+
+export function custodySigner(custody: KeyCustody, keyName: string, algorithm: KeyAlgorithm): Signer {
+  return { algorithm, sign: (data) => custody.sign(keyName, data) };
+}

@@ -1,0 +1,65 @@
+/**
+ * Client certificates as ccm records them: metadata only. The certificate
+ * body is returned once at issuance and the device key, when ccm made it, is
+ * never recorded at all.
+ */
+import type { DeviceKeyAlgorithm } from '../custody/key-algorithm.js';
+import type { Page } from '../tenants/tenant.js';
+
+/**
+ * pending: serial reserved and recorded, not yet signed (a crash here leaves
+ * a record, never an unknown certificate); failed: signing failed, nothing
+ * was issued. The life-cycle states proper start at inactive.
+ */
+export type CertificateState = 'pending' | 'failed' | 'inactive' | 'active' | 'suspended' | 'revoked';
+export const LISTED_STATES = ['inactive', 'active', 'suspended', 'revoked'] as const;
+
+export interface SubjectAltNames {
+  readonly dns?: readonly string[];
+  readonly uri?: readonly string[];
+  readonly email?: readonly string[];
+  readonly ip?: readonly string[];
+}
+
+export interface ClientCertificate {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly authorityId: string;
+  readonly serialNumber: string;
+  readonly state: CertificateState;
+  readonly fingerprintSha256: string | null;
+  readonly fingerprintSha1: string | null;
+  readonly subject: string;
+  readonly commonName: string;
+  readonly subjectAltNames: SubjectAltNames;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly keyAlgorithm: DeviceKeyAlgorithm | string;
+  /** SHA-256 of the DER SubjectPublicKeyInfo: finds every certificate of one device key. */
+  readonly publicKeySha256: string;
+  readonly keySource: 'server' | 'csr';
+  readonly issuedAt: Date | null;
+  readonly firstUsedAt: Date | null;
+  readonly lastUsedAt: Date | null;
+  readonly revokedAt: Date | null;
+  readonly revocationReason: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface CertificateFilter {
+  readonly state?: CertificateState;
+  readonly commonName?: string;
+  readonly serialNumber?: string;
+}
+
+export abstract class CertificateRepository {
+  abstract insertPending(certificate: ClientCertificate): Promise<void>;
+  /** pending → inactive with the fingerprints of the signed certificate. */
+  abstract markIssued(id: string, fingerprints: { sha256: string; sha1: string }, at: Date): Promise<void>;
+  abstract markFailed(id: string, at: Date): Promise<void>;
+  abstract findById(tenantId: string, id: string): Promise<ClientCertificate | null>;
+  abstract findBySerial(tenantId: string, serialNumber: string): Promise<ClientCertificate | null>;
+  abstract findByFingerprint(tenantId: string, sha256: string): Promise<ClientCertificate | null>;
+  abstract list(tenantId: string, filter: CertificateFilter, after: string | null, limit: number): Promise<Page<ClientCertificate>>;
+}

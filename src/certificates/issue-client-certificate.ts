@@ -1,0 +1,201 @@
+/**
+ * Issues a device's client certificate, from a CSR (the key never leaves the
+ * device) or with a key ccm generates and hands back once. Policy first
+ * (subject, TTL, algorithm), then the record, then the signature: a serial
+ * is recorded before it is signed, so no certificate ever exists that ccm
+ * does not know about and cannot revoke (Boulder's issuance order).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { CONFIGURATION } from '../config/configuration.module.js';
+import type { Configuration } from '../config/configuration.js';
+import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
+import { AuthorityRepository, type Authority } from '../authorities/authority.js';
+import { custodySigner } from '../authorities/custody-signer.js';
+import { DEVICE_KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../custody/key-algorithm.js';
+import { KeyCustody } from '../custody/key-custody.js';
+import { encodeCertificate } from '../issuance/certificate-encoder.js';
+import { parseCertificationRequest } from '../issuance/certification-request.js';
+import { generateDeviceKey } from '../issuance/device-key.js';
+import { commonNameOf, formatDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
+import { encodePem } from '../issuance/pem.js';
+import { newSerialNumber, serialNumberToHex } from '../issuance/serial-number.js';
+import { Clock } from '../shared/clock.js';
+import { DomainError, InvalidRequest, NotFound } from '../shared/errors.js';
+import { newId } from '../shared/identifiers.js';
+import { TenantRepository, type Tenant } from '../tenants/tenant.js';
+import { CertificateRepository, type ClientCertificate } from './client-certificate.js';
+import { chainPemOf } from './certificate-chain.js';
+
+export interface IssueClientCertificateCommand {
+  readonly tenantId: string;
+  readonly commonName?: string;
+  readonly ttlSeconds?: number;
+  /** Server-side key generation with this algorithm (ecdsa-p256 when neither this nor `csr` is given). */
+  readonly keyAlgorithm?: string;
+  /** PKCS#10 request in PEM; the subject comes from it. */
+  readonly csr?: string;
+}
+
+export interface IssuedClientCertificate {
+  readonly certificate: ClientCertificate;
+  readonly certificatePem: string;
+  /** Issuer chain up to the platform CA (and an operator's offline root when there is one). */
+  readonly chainPem: string;
+  /** Only when ccm generated the key: shown in this one response, recorded nowhere. */
+  readonly privateKeyPem: string | null;
+}
+
+/** Subject attributes a device CSR may carry; anything else is a policy violation, not silently dropped. */
+const CSR_SUBJECT_ATTRIBUTES = new Set(['CN', 'O', 'OU', 'C', 'L', 'ST', 'serialNumber']);
+const COMMON_NAME = /^[^\u0000-\u001f\u007f]{1,64}$/u;
+
+@Injectable()
+export class IssueClientCertificate {
+  constructor(
+    @Inject(CONFIGURATION) private readonly config: Configuration,
+    private readonly tenants: TenantRepository,
+    private readonly authorities: AuthorityRepository,
+    private readonly issuers: IssuingCertificateCache,
+    private readonly certificates: CertificateRepository,
+    private readonly custody: KeyCustody,
+    private readonly clock: Clock,
+  ) {}
+
+  async execute(command: IssueClientCertificateCommand): Promise<IssuedClientCertificate> {
+    const tenant = await this.tenants.findById(command.tenantId);
+    if (!tenant) throw new NotFound('tenant');
+    if (command.csr !== undefined && command.keyAlgorithm !== undefined) {
+      throw new InvalidRequest('give either csr or keyAlgorithm, not both: with a CSR the key is the device\'s own', { field: 'keyAlgorithm' });
+    }
+    const ttlSeconds = this.ttlWithinPolicy(tenant, command.ttlSeconds);
+
+    let subject: DistinguishedName;
+    let subjectPublicKeyInfo: Uint8Array;
+    let keyAlgorithm: KeyAlgorithm;
+    let privateKeyPem: string | null = null;
+    if (command.csr !== undefined) {
+      const request = parseCertificationRequest(command.csr);
+      subject = this.subjectFromRequest(request.subject, command.commonName);
+      subjectPublicKeyInfo = request.subjectPublicKeyInfo;
+      keyAlgorithm = request.keyAlgorithm;
+    } else {
+      const algorithm = command.keyAlgorithm ?? 'ecdsa-p256';
+      if (!(DEVICE_KEY_ALGORITHMS as readonly string[]).includes(algorithm)) {
+        throw new DomainError('unsupported-algorithm', `keyAlgorithm must be one of ${DEVICE_KEY_ALGORITHMS.join(', ')}`, { field: 'keyAlgorithm' });
+      }
+      subject = [{ attribute: 'CN', value: this.commonName(command.commonName) }];
+      const key = await generateDeviceKey(algorithm as DeviceKeyAlgorithm);
+      subjectPublicKeyInfo = key.subjectPublicKeyInfo;
+      keyAlgorithm = algorithm as DeviceKeyAlgorithm;
+      privateKeyPem = key.privateKeyPem;
+    }
+
+    const authority = await this.authorities.findActiveTenantRoot(tenant.id);
+    if (!authority) throw new DomainError('conflict', 'the tenant has no active root CA');
+    const issuer = this.issuers.of(authority);
+    const now = this.clock.now();
+    const notBefore = new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000);
+    // Never outlive the issuer: a chain is only as valid as its shortest link.
+    const notAfter = new Date(Math.min(now.getTime() + ttlSeconds * 1000, issuer.notAfter.getTime()));
+    const serialNumber = newSerialNumber();
+
+    const record: ClientCertificate = {
+      id: newId(),
+      tenantId: tenant.id,
+      authorityId: authority.id,
+      serialNumber: serialNumberToHex(serialNumber),
+      state: 'pending',
+      fingerprintSha256: null,
+      fingerprintSha1: null,
+      subject: formatDistinguishedName(subject),
+      commonName: commonNameOf(subject) ?? '',
+      subjectAltNames: {},
+      notBefore,
+      notAfter,
+      keyAlgorithm,
+      publicKeySha256: createHash('sha256').update(subjectPublicKeyInfo).digest('hex'),
+      keySource: command.csr !== undefined ? 'csr' : 'server',
+      issuedAt: null,
+      firstUsedAt: null,
+      lastUsedAt: null,
+      revokedAt: null,
+      revocationReason: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.certificates.insertPending(record);
+
+    let der: Uint8Array;
+    try {
+      der = await encodeCertificate(
+        {
+          serialNumber,
+          issuerName: issuer.subjectName,
+          issuerKeyIdentifier: issuer.subjectKeyIdentifier,
+          subject,
+          subjectPublicKeyInfo,
+          notBefore,
+          notAfter,
+          profile: { kind: 'client' },
+        },
+        custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
+      );
+    } catch (error) {
+      await this.certificates.markFailed(record.id, this.clock.now());
+      throw error;
+    }
+    const fingerprints = {
+      sha256: createHash('sha256').update(der).digest('hex'),
+      sha1: createHash('sha1').update(der).digest('hex'),
+    };
+    const issuedAt = this.clock.now();
+    await this.certificates.markIssued(record.id, fingerprints, issuedAt);
+
+    return {
+      certificate: { ...record, state: 'inactive', fingerprintSha256: fingerprints.sha256, fingerprintSha1: fingerprints.sha1, issuedAt, updatedAt: issuedAt },
+      certificatePem: encodePem(der, 'CERTIFICATE'),
+      chainPem: await this.chainOf(authority),
+      privateKeyPem,
+    };
+  }
+
+  private async chainOf(authority: Authority): Promise<string> {
+    return chainPemOf(authority, (id) => this.authorities.findById(id));
+  }
+
+  private ttlWithinPolicy(tenant: Tenant, requested: number | undefined): number {
+    const cap = Math.min(tenant.maxTtlSeconds ?? Infinity, this.config.clientCertificates.maxTtlSeconds);
+    const ttl = requested ?? Math.min(this.config.clientCertificates.defaultTtlSeconds, cap);
+    if (!Number.isInteger(ttl) || ttl < 60 || ttl > cap) {
+      throw new DomainError('ttl-out-of-range', `ttlSeconds must be an integer from 60 to ${cap}`, { field: 'ttlSeconds', maximum: cap });
+    }
+    return ttl;
+  }
+
+  private commonName(requested: string | undefined): string {
+    if (requested === undefined) return randomUUID();
+    if (!COMMON_NAME.test(requested)) {
+      throw new InvalidRequest('commonName must be 1 to 64 characters without control characters', { field: 'commonName' });
+    }
+    return requested;
+  }
+
+  /** The CSR's subject, within policy; a commonName in the request body must agree with the CSR's CN. */
+  private subjectFromRequest(requested: DistinguishedName, commonName: string | undefined): DistinguishedName {
+    for (const { attribute } of requested) {
+      if (!CSR_SUBJECT_ATTRIBUTES.has(attribute)) {
+        throw new DomainError('policy-violation', `the CSR subject attribute ${attribute} is not allowed`, { attribute });
+      }
+    }
+    const csrCommonName = commonNameOf(requested);
+    if (csrCommonName !== undefined && csrCommonName !== null) {
+      if (commonName !== undefined && commonName !== csrCommonName) {
+        throw new DomainError('policy-violation', 'commonName differs from the CN of the CSR', { attribute: 'CN' });
+      }
+      this.commonName(csrCommonName);
+      return requested;
+    }
+    return [...requested, { attribute: 'CN', value: this.commonName(commonName) }];
+  }
+}

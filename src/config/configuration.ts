@@ -1,0 +1,259 @@
+/**
+ * Configuration: every setting ccm reads, parsed and validated once at
+ * start-up into a typed, frozen object. A bad or missing setting stops the
+ * service with a message naming the variable. `CONFIGURATION_REFERENCE` is the
+ * single list of variables: the README's reference and the deployment checks
+ * are held against it.
+ */
+import { DEVICE_KEY_ALGORITHMS, KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../custody/key-algorithm.js';
+
+export interface VariableReference {
+  readonly name: string;
+  readonly default: string | null;
+  readonly description: string;
+}
+
+export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
+  { name: 'CCM_HOST', default: '127.0.0.1', description: 'Address the HTTP server binds to (0.0.0.0 in containers).' },
+  { name: 'CCM_PORT', default: '8080', description: 'TCP port of the HTTP server.' },
+  { name: 'CCM_PUBLIC_URL', default: 'http://<CCM_HOST>:<CCM_PORT>', description: 'Base URL under which clients reach ccm; CA certificate links are built from it.' },
+  { name: 'CCM_BODY_LIMIT_BYTES', default: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
+  { name: 'CCM_LOG_LEVEL', default: 'log', description: 'One of error, warn, log, debug, verbose.' },
+  { name: 'DATABASE_URL', default: null, description: 'PostgreSQL URL (postgres://user:pass@host:5432/db). When unset, the embedded SQLite file is used.' },
+  { name: 'CCM_SQLITE_PATH', default: './data/ccm.sqlite', description: 'SQLite database file, used when DATABASE_URL is unset.' },
+  { name: 'CCM_CUSTODY', default: 'local', description: 'Where CA keys live: "vault" (HashiCorp Vault Transit) or "local" (development only).' },
+  { name: 'CCM_LOCAL_KEY_DIR', default: './data/keys', description: 'local custody: directory of encrypted key files.' },
+  { name: 'CCM_LOCAL_KEK', default: null, description: 'local custody: key-encryption key, 32 bytes in base64. Takes precedence over CCM_LOCAL_KEK_FILE.' },
+  { name: 'CCM_LOCAL_KEK_FILE', default: '<CCM_LOCAL_KEY_DIR>/kek', description: 'local custody: file holding the key-encryption key (base64); must be mode 0600. Created when absent and CCM_LOCAL_KEK is unset.' },
+  { name: 'CCM_VAULT_ADDR', default: null, description: 'vault custody: Vault address, e.g. https://vault:8200. Required when CCM_CUSTODY=vault.' },
+  { name: 'CCM_VAULT_AUTH', default: 'token', description: 'vault custody: "token" or "approle".' },
+  { name: 'CCM_VAULT_TOKEN', default: null, description: 'vault custody: token, required when CCM_VAULT_AUTH=token.' },
+  { name: 'CCM_VAULT_ROLE_ID', default: null, description: 'vault custody: AppRole role_id, required when CCM_VAULT_AUTH=approle.' },
+  { name: 'CCM_VAULT_SECRET_ID', default: null, description: 'vault custody: AppRole secret_id, required when CCM_VAULT_AUTH=approle.' },
+  { name: 'CCM_VAULT_APPROLE_MOUNT', default: 'approle', description: 'vault custody: mount path of the AppRole auth method.' },
+  { name: 'CCM_VAULT_TRANSIT_MOUNT', default: 'transit', description: 'vault custody: mount path of the Transit secrets engine.' },
+  { name: 'CCM_VAULT_KEY_PREFIX', default: 'ccm-', description: 'vault custody: prefix of every Transit key ccm creates (the Vault policy grants this prefix only).' },
+  { name: 'CCM_VAULT_CACERT', default: null, description: 'vault custody: PEM file of the CA that signed Vault\'s TLS certificate.' },
+  { name: 'CCM_VAULT_TIMEOUT_MS', default: '5000', description: 'vault custody: timeout of one Vault request, in milliseconds.' },
+  { name: 'CCM_PLATFORM_CA_MODE', default: 'self-signed', description: '"self-signed": the platform CA signs itself on first start. "external": ccm creates the key and waits for a certificate signed by your offline root (see /v1/platform-ca/csr).' },
+  { name: 'CCM_PLATFORM_CA_SUBJECT', default: 'CN=ccm platform CA', description: 'Subject of the platform CA, as comma-separated ATTR=value pairs (CN, O, OU, C, L, ST).' },
+  { name: 'CCM_PLATFORM_CA_KEY_ALGORITHM', default: 'ecdsa-p256', description: `Platform CA key: one of ${KEY_ALGORITHMS.join(', ')}.` },
+  { name: 'CCM_PLATFORM_CA_VALIDITY_DAYS', default: '7300', description: 'Validity of a self-signed platform CA certificate, in days.' },
+  { name: 'CCM_TENANT_CA_KEY_ALGORITHM', default: 'ecdsa-p256', description: `Tenant root CA key: one of ${KEY_ALGORITHMS.join(', ')}.` },
+  { name: 'CCM_TENANT_CA_VALIDITY_DAYS', default: '3650', description: 'Validity of a tenant root CA certificate, in days (capped by the platform CA\'s notAfter).' },
+  { name: 'CCM_CLIENT_CERT_DEFAULT_TTL_SECONDS', default: '31536000', description: 'Validity of a client certificate when the request names no TTL, in seconds (365 days).' },
+  { name: 'CCM_CLIENT_CERT_MAX_TTL_SECONDS', default: '63072000', description: 'Longest client certificate validity a request may ask for, in seconds (730 days); a tenant may set a lower cap.' },
+  { name: 'CCM_CLIENT_CERT_BACKDATE_SECONDS', default: '60', description: 'notBefore is set this far in the past to absorb device clock skew (RFC 5280 §4.1.2.5 allows any notBefore).' },
+];
+
+export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+
+export type DatabaseConfiguration =
+  | { readonly kind: 'postgres'; readonly url: string }
+  | { readonly kind: 'sqlite'; readonly path: string };
+
+export type CustodyConfiguration =
+  | { readonly kind: 'local'; readonly keyDirectory: string; readonly kek: { readonly source: 'env'; readonly key: Buffer } | { readonly source: 'file'; readonly path: string } }
+  | {
+      readonly kind: 'vault';
+      readonly address: string;
+      readonly auth: { readonly method: 'token'; readonly token: string } | { readonly method: 'approle'; readonly roleId: string; readonly secretId: string; readonly mountPath: string };
+      readonly transitMount: string;
+      readonly keyPrefix: string;
+      readonly caCertPath: string | null;
+      readonly requestTimeoutMs: number;
+    };
+
+export interface Configuration {
+  readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string; readonly bodyLimitBytes: number };
+  readonly logLevel: LogLevel;
+  readonly database: DatabaseConfiguration;
+  readonly custody: CustodyConfiguration;
+  readonly platformCa: {
+    readonly mode: 'self-signed' | 'external';
+    readonly subject: SubjectSetting;
+    readonly keyAlgorithm: KeyAlgorithm;
+    readonly validityDays: number;
+  };
+  readonly tenantCa: { readonly keyAlgorithm: KeyAlgorithm; readonly validityDays: number };
+  readonly clientCertificates: {
+    readonly defaultTtlSeconds: number;
+    readonly maxTtlSeconds: number;
+    readonly backdateSeconds: number;
+    readonly keyAlgorithms: readonly DeviceKeyAlgorithm[];
+  };
+}
+
+export type SubjectAttribute = 'CN' | 'O' | 'OU' | 'C' | 'L' | 'ST';
+export type SubjectSetting = ReadonlyArray<{ readonly attribute: SubjectAttribute; readonly value: string }>;
+
+export class ConfigurationError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigurationError';
+  }
+}
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+/** Reads variables and collects every problem, so one start-up names them all. */
+class EnvironmentReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Environment) {}
+
+  optional(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  required(name: string, why: string): string {
+    const value = this.optional(name);
+    if (value === undefined) {
+      this.problems.push(`${name} is required ${why}`);
+      return '';
+    }
+    return value;
+  }
+
+  string(name: string, fallback: string): string {
+    return this.optional(name) ?? fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return Number(raw);
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+      return fallback;
+    }
+    return raw as T;
+  }
+
+  url(name: string, value: string, protocols: readonly string[]): string {
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+    } catch {
+      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL`);
+    }
+    return value;
+  }
+}
+
+export function parseConfiguration(env: Environment = process.env): Configuration {
+  const read = new EnvironmentReader(env);
+
+  const host = read.string('CCM_HOST', '127.0.0.1');
+  const port = read.integer('CCM_PORT', 8080, 0, 65535);
+  const publicUrl = read.url('CCM_PUBLIC_URL', read.string('CCM_PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`), ['http:', 'https:']).replace(/\/+$/, '');
+  const bodyLimitBytes = read.integer('CCM_BODY_LIMIT_BYTES', 65536, 1024, 16 * 1024 * 1024);
+  const logLevel = read.oneOf<LogLevel>('CCM_LOG_LEVEL', ['error', 'warn', 'log', 'debug', 'verbose'], 'log');
+
+  const databaseUrl = read.optional('DATABASE_URL');
+  const database: DatabaseConfiguration = databaseUrl
+    ? { kind: 'postgres', url: read.url('DATABASE_URL', databaseUrl, ['postgres:', 'postgresql:']) }
+    : { kind: 'sqlite', path: read.string('CCM_SQLITE_PATH', './data/ccm.sqlite') };
+
+  const custody = parseCustody(read);
+
+  const platformCa = {
+    mode: read.oneOf('CCM_PLATFORM_CA_MODE', ['self-signed', 'external'] as const, 'self-signed'),
+    subject: parseSubjectSetting(read, 'CCM_PLATFORM_CA_SUBJECT', read.string('CCM_PLATFORM_CA_SUBJECT', 'CN=ccm platform CA')),
+    keyAlgorithm: read.oneOf<KeyAlgorithm>('CCM_PLATFORM_CA_KEY_ALGORITHM', KEY_ALGORITHMS, 'ecdsa-p256'),
+    validityDays: read.integer('CCM_PLATFORM_CA_VALIDITY_DAYS', 7300, 1, 36500),
+  };
+  const tenantCa = {
+    keyAlgorithm: read.oneOf<KeyAlgorithm>('CCM_TENANT_CA_KEY_ALGORITHM', KEY_ALGORITHMS, 'ecdsa-p256'),
+    validityDays: read.integer('CCM_TENANT_CA_VALIDITY_DAYS', 3650, 1, 36500),
+  };
+  const maxTtlSeconds = read.integer('CCM_CLIENT_CERT_MAX_TTL_SECONDS', 63072000, 60, 100 * 365 * 86400);
+  const defaultTtlSeconds = read.integer('CCM_CLIENT_CERT_DEFAULT_TTL_SECONDS', 31536000, 60, 100 * 365 * 86400);
+  if (defaultTtlSeconds > maxTtlSeconds) {
+    read.problems.push(`CCM_CLIENT_CERT_DEFAULT_TTL_SECONDS (${defaultTtlSeconds}) must not exceed CCM_CLIENT_CERT_MAX_TTL_SECONDS (${maxTtlSeconds})`);
+  }
+  const clientCertificates = {
+    defaultTtlSeconds,
+    maxTtlSeconds,
+    backdateSeconds: read.integer('CCM_CLIENT_CERT_BACKDATE_SECONDS', 60, 0, 86400),
+    keyAlgorithms: DEVICE_KEY_ALGORITHMS,
+  };
+
+  if (read.problems.length > 0) throw new ConfigurationError(read.problems);
+  return Object.freeze({
+    http: Object.freeze({ host, port, publicUrl, bodyLimitBytes }),
+    logLevel,
+    database: Object.freeze(database),
+    custody: Object.freeze(custody),
+    platformCa: Object.freeze(platformCa),
+    tenantCa: Object.freeze(tenantCa),
+    clientCertificates: Object.freeze(clientCertificates),
+  });
+}
+
+function parseCustody(read: EnvironmentReader): CustodyConfiguration {
+  const kind = read.oneOf('CCM_CUSTODY', ['local', 'vault'] as const, 'local');
+  if (kind === 'local') {
+    const keyDirectory = read.string('CCM_LOCAL_KEY_DIR', './data/keys');
+    const inline = read.optional('CCM_LOCAL_KEK');
+    if (inline !== undefined) {
+      const key = Buffer.from(inline, 'base64');
+      if (key.length !== 32 || key.toString('base64') !== inline) {
+        read.problems.push('CCM_LOCAL_KEK must be exactly 32 bytes in standard base64');
+      }
+      return { kind, keyDirectory, kek: { source: 'env', key } };
+    }
+    return { kind, keyDirectory, kek: { source: 'file', path: read.string('CCM_LOCAL_KEK_FILE', `${keyDirectory}/kek`) } };
+  }
+  const why = 'when CCM_CUSTODY=vault';
+  const address = read.url('CCM_VAULT_ADDR', read.required('CCM_VAULT_ADDR', why), ['http:', 'https:']);
+  const method = read.oneOf('CCM_VAULT_AUTH', ['token', 'approle'] as const, 'token');
+  const auth =
+    method === 'token'
+      ? { method, token: read.required('CCM_VAULT_TOKEN', 'when CCM_VAULT_AUTH=token') }
+      : {
+          method,
+          roleId: read.required('CCM_VAULT_ROLE_ID', 'when CCM_VAULT_AUTH=approle'),
+          secretId: read.required('CCM_VAULT_SECRET_ID', 'when CCM_VAULT_AUTH=approle'),
+          mountPath: read.string('CCM_VAULT_APPROLE_MOUNT', 'approle'),
+        };
+  const keyPrefix = read.string('CCM_VAULT_KEY_PREFIX', 'ccm-');
+  if (!/^[\w][\w.-]*$/.test(keyPrefix)) read.problems.push('CCM_VAULT_KEY_PREFIX may hold only letters, digits, "_", "-" and "." and must start with a letter, digit or "_"');
+  return {
+    kind,
+    address: address.replace(/\/+$/, ''),
+    auth,
+    transitMount: read.string('CCM_VAULT_TRANSIT_MOUNT', 'transit'),
+    keyPrefix,
+    caCertPath: read.optional('CCM_VAULT_CACERT') ?? null,
+    requestTimeoutMs: read.integer('CCM_VAULT_TIMEOUT_MS', 5000, 100, 120000),
+  };
+}
+
+/** "CN=ccm platform CA,O=Example" → ordered attributes; "\," escapes a comma inside a value. */
+function parseSubjectSetting(read: EnvironmentReader, name: string, text: string): SubjectSetting {
+  const attributes: { attribute: SubjectAttribute; value: string }[] = [];
+  for (const part of text.split(/(?<!\\),/)) {
+    const match = /^\s*(CN|O|OU|C|L|ST)\s*=\s*(.+?)\s*$/.exec(part);
+    if (!match) {
+      read.problems.push(`${name} must be comma-separated ATTR=value pairs with ATTR one of CN, O, OU, C, L, ST; cannot read "${part}"`);
+      return attributes;
+    }
+    const value = match[2]!.replace(/\\,/g, ',');
+    if ([...value].length > 64 || (match[1] === 'C' && !/^[A-Z]{2}$/.test(value))) {
+      read.problems.push(`${name}: ${match[1]} must be at most 64 characters (C: two capital letters)`);
+    }
+    attributes.push({ attribute: match[1] as SubjectAttribute, value });
+  }
+  if (!attributes.some((a) => a.attribute === 'CN')) read.problems.push(`${name} must contain a CN`);
+  return attributes;
+}

@@ -1,0 +1,341 @@
+/**
+ * Vault custody: the production adapter. CA keys are non-exportable keys of
+ * HashiCorp Vault's Transit engine; ccm builds every TBS structure itself and
+ * asks Vault to sign the bytes. The HTTP contract it relies on is
+ * shared/vault/transit-api.md; requests go through node-vault with every
+ * option explicit, so VAULT_* variables of the host never steer it.
+ */
+import { createPublicKey } from 'node:crypto';
+import NodeVault from 'node-vault';
+import { CustodyError, CustodyKeyNotFound, CustodyUnavailable, DomainError } from '../shared/errors.js';
+import { isRsa, signatureSchemeFor, type KeyAlgorithm } from './key-algorithm.js';
+import { KeyCustody, type CustodyKey } from './key-custody.js';
+
+export type VaultAuth =
+  | { readonly method: 'token'; readonly token: string }
+  | { readonly method: 'approle'; readonly roleId: string; readonly secretId: string; readonly mountPath?: string };
+
+export interface VaultTransitCustodyOptions {
+  /** Vault's base address, e.g. `https://vault:8200` (without `/v1`). */
+  readonly address: string;
+  /** Mount path of the Transit engine; `transit` when omitted. */
+  readonly mountPath?: string;
+  /** Put in front of every key name, so that a Vault policy can grant ccm its own keys only. */
+  readonly keyPrefix: string;
+  readonly auth: VaultAuth;
+  /** Timeout of one HTTP request to Vault; 5 s when omitted. */
+  readonly requestTimeoutMs?: number;
+  /** PEM of the CA that signed Vault's TLS certificate, when it is not in Node's trust store. */
+  readonly caCertPem?: string;
+}
+
+export interface VaultHealth {
+  /** Only meaningful when `reachable`; an unreachable Vault reports `sealed: false`. */
+  readonly sealed: boolean;
+  readonly reachable: boolean;
+}
+
+/** Our key algorithms happen to carry Vault's type names; the table keeps that a decision, not an accident. */
+const VAULT_KEY_TYPE: Readonly<Record<KeyAlgorithm, string>> = {
+  'ecdsa-p256': 'ecdsa-p256',
+  'ecdsa-p384': 'ecdsa-p384',
+  ed25519: 'ed25519',
+  'rsa-2048': 'rsa-2048',
+  'rsa-3072': 'rsa-3072',
+  'rsa-4096': 'rsa-4096',
+};
+
+const ALGORITHM_OF_VAULT_TYPE = new Map(Object.entries(VAULT_KEY_TYPE).map(([algorithm, type]) => [type, algorithm as KeyAlgorithm]));
+
+/** Transit key names (shared/vault/transit-api.md §1.7); anything else would hit "unsupported path". */
+const TRANSIT_KEY_NAME = /^\w(?:[\w.-]*\w)?$/;
+
+/** id-Ed25519 SubjectPublicKeyInfo header (RFC 8410): Vault returns the 32 raw key bytes only. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+const DEFAULT_TIMEOUT_MS = 5000;
+/** Log in again once this share of the token's lease has passed, well before Vault expires it. */
+const LEASE_RENEW_FRACTION = 0.8;
+
+interface AppRoleSession {
+  readonly token: string;
+  /** Epoch milliseconds after which a new login is due; null for a token without expiry. */
+  readonly renewAt: number | null;
+}
+
+interface VaultKeyData {
+  readonly type?: unknown;
+  readonly exportable?: unknown;
+  readonly latest_version?: unknown;
+  readonly keys?: unknown;
+}
+
+export class VaultTransitCustody extends KeyCustody {
+  readonly kind = 'vault';
+  private readonly vault: NodeVault.client;
+  private readonly mountPath: string;
+  /** Keys seen by this process; a key's algorithm never changes, and sign needs it to pick Vault's parameters. */
+  private readonly known = new Map<string, CustodyKey>();
+  private session: AppRoleSession | null = null;
+  private pendingLogin: Promise<string> | null = null;
+
+  constructor(private readonly options: VaultTransitCustodyOptions) {
+    super();
+    this.mountPath = (options.mountPath ?? 'transit').replace(/^\/+|\/+$/g, '');
+    this.vault = NodeVault({
+      endpoint: options.address.replace(/\/+$/, ''),
+      apiVersion: 'v1',
+      // Node's HTTP stack cannot carry Vault's LIST verb; `GET ?list=1` is the portable form.
+      noCustomHTTPVerbs: true,
+      // node-vault's debug output would include request bodies, AppRole secret_id among them.
+      debug: () => undefined,
+      requestOptions: {
+        timeout: options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+        // Explicit, so that VAULT_SKIP_VERIFY in the environment cannot switch TLS verification off.
+        strictSSL: true,
+        ...(options.caCertPem ? { ca: options.caCertPem } : {}),
+      },
+    });
+    // node-vault falls back to VAULT_TOKEN, VAULT_PREFIX and VAULT_NAMESPACE for
+    // empty options; clear them so only what this adapter sends reaches Vault.
+    // The token travels per request instead (see `request`).
+    this.vault.token = '';
+    Object.assign(this.vault, { pathPrefix: '', namespace: '' });
+  }
+
+  async createKey(name: string, algorithm: KeyAlgorithm): Promise<CustodyKey> {
+    const path = `${this.mountPath}/keys/${this.vaultName(name)}`;
+    const what = `creating key ${name}`;
+    let data: VaultKeyData | undefined;
+    try {
+      // Vault returns the existing key unchanged (plus a warning) when the name is taken, so this is idempotent.
+      const response: unknown = await this.request((requestOptions) => this.vault.write(path, { type: VAULT_KEY_TYPE[algorithm], exportable: false }, requestOptions));
+      data = envelopeData(response);
+      // Releases before the key-read answer replied 204 with no body.
+      if (!data) data = envelopeData(await this.request((requestOptions) => this.vault.read(path, requestOptions)));
+    } catch (error) {
+      throw this.failure(error, what);
+    }
+    if (!data) throw new CustodyError(`Vault answered ${what} without the key`);
+    if (data.type !== VAULT_KEY_TYPE[algorithm]) {
+      throw new CustodyError(`key ${name} already exists in Vault as ${String(data.type)}, not ${algorithm}`);
+    }
+    if (data.exportable !== false) {
+      // Someone else created it exportable; custody's promise is that private keys never leave Vault.
+      throw new CustodyError(`key ${name} exists in Vault but is exportable; ccm only uses non-exportable keys`);
+    }
+    return this.remember(name, data);
+  }
+
+  async getKey(name: string): Promise<CustodyKey> {
+    const path = `${this.mountPath}/keys/${this.vaultName(name)}`;
+    let data: VaultKeyData | undefined;
+    try {
+      data = envelopeData(await this.request((requestOptions) => this.vault.read(path, requestOptions)));
+    } catch (error) {
+      if (statusOf(error) === 404) throw new CustodyKeyNotFound(name);
+      throw this.failure(error, `reading key ${name}`);
+    }
+    if (!data) throw new CustodyError(`Vault answered reading key ${name} without the key`);
+    return this.remember(name, data);
+  }
+
+  async sign(name: string, data: Uint8Array): Promise<Uint8Array> {
+    const key = this.known.get(name) ?? (await this.getKey(name));
+    const path = `${this.mountPath}/sign/${this.vaultName(name)}`;
+    const body = { input: Buffer.from(data).toString('base64'), ...signParameters(key.algorithm) };
+    let response: unknown;
+    try {
+      response = await this.request((requestOptions) => this.vault.write(path, body, requestOptions));
+    } catch (error) {
+      if (statusOf(error) === 400) {
+        // A missing key is a 400 on this path ("signing key not found"), like any
+        // other refusal; a read tells the two apart by status instead of by text.
+        this.known.delete(name);
+        await this.getKey(name);
+      }
+      throw this.failure(error, `signing with key ${name}`);
+    }
+    const signature = envelopeData(response) as { signature?: unknown } | undefined;
+    const match = typeof signature?.signature === 'string' ? /^vault:v\d+:([A-Za-z0-9+/]*={0,2})$/.exec(signature.signature) : null;
+    if (!match || match[1]!.length % 4 !== 0) throw new CustodyError(`Vault answered signing with key ${name} with an unexpected signature format`);
+    return new Uint8Array(Buffer.from(match[1]!, 'base64'));
+  }
+
+  /** For readiness: sys/health is unauthenticated and answers (with a body) even when sealed. */
+  async health(): Promise<VaultHealth> {
+    try {
+      const body: unknown = await this.vault.health();
+      const sealed = (body as { sealed?: unknown } | null)?.sealed;
+      if (typeof sealed !== 'boolean') return { sealed: false, reachable: false };
+      return { sealed, reachable: true };
+    } catch {
+      return { sealed: false, reachable: false };
+    }
+  }
+
+  private vaultName(name: string): string {
+    const vaultName = `${this.options.keyPrefix}${name}`;
+    if (!TRANSIT_KEY_NAME.test(vaultName)) {
+      throw new CustodyError(`key name ${JSON.stringify(name)} cannot be a Vault Transit key name (letters, digits, "_", and "-" or "." inside)`);
+    }
+    return vaultName;
+  }
+
+  private remember(name: string, data: VaultKeyData): CustodyKey {
+    const algorithm = typeof data.type === 'string' ? ALGORITHM_OF_VAULT_TYPE.get(data.type) : undefined;
+    if (!algorithm) throw new CustodyError(`key ${name} has Vault type ${String(data.type)}, which ccm cannot sign with`);
+    const versions = data.keys as Record<string, { public_key?: unknown } | undefined> | undefined;
+    const publicKey = versions?.[String(data.latest_version)]?.public_key;
+    if (typeof publicKey !== 'string' || publicKey === '') throw new CustodyError(`Vault returned no public key for the latest version of key ${name}`);
+    const key: CustodyKey = { name, algorithm, publicKeyDer: spkiOf(name, algorithm, publicKey) };
+    this.known.set(name, key);
+    return key;
+  }
+
+  /**
+   * Sends one request with the current token. With AppRole, a 403 means the
+   * token expired or was revoked before its lease said so (older Vaults do not
+   * add "invalid token" to the message): log in again once and retry.
+   */
+  private async request<T>(send: (requestOptions: { headers: Record<string, string> }) => Promise<T>): Promise<T> {
+    const token = await this.currentToken();
+    try {
+      return await send({ headers: { 'X-Vault-Token': token } });
+    } catch (error) {
+      if (this.options.auth.method !== 'approle' || statusOf(error) !== 403) throw error;
+      const fresh = await this.loginAfterRefusal(token);
+      return send({ headers: { 'X-Vault-Token': fresh } });
+    }
+  }
+
+  private async currentToken(): Promise<string> {
+    const auth = this.options.auth;
+    if (auth.method === 'token') return auth.token;
+    const session = this.session;
+    if (session && (session.renewAt === null || Date.now() < session.renewAt)) return session.token;
+    return this.login();
+  }
+
+  private loginAfterRefusal(refusedToken: string): Promise<string> {
+    // Concurrent refusals of the same token share one login; a newer token is used as is.
+    if (this.session && this.session.token !== refusedToken) return Promise.resolve(this.session.token);
+    this.session = null;
+    return this.login();
+  }
+
+  /** One login at a time: concurrent signers wait for the same token. */
+  private login(): Promise<string> {
+    if (!this.pendingLogin) {
+      this.pendingLogin = this.performLogin().finally(() => {
+        this.pendingLogin = null;
+      });
+    }
+    return this.pendingLogin;
+  }
+
+  private async performLogin(): Promise<string> {
+    const auth = this.options.auth;
+    if (auth.method !== 'approle') throw new CustodyError('AppRole login requested without AppRole credentials');
+    const mount = (auth.mountPath ?? 'approle').replace(/^\/+|\/+$/g, '');
+    const startedAt = Date.now();
+    let response: unknown;
+    try {
+      // A plain write, not approleLogin(): no token header, and node-vault's client.token stays untouched.
+      response = await this.vault.write(`auth/${mount}/login`, { role_id: auth.roleId, secret_id: auth.secretId });
+    } catch (error) {
+      throw this.failure(error, 'logging in with AppRole');
+    }
+    const login = (response as { auth?: { client_token?: unknown; lease_duration?: unknown } } | null)?.auth;
+    if (typeof login?.client_token !== 'string' || login.client_token === '') throw new CustodyError('Vault AppRole login answered without a token');
+    const lease = typeof login.lease_duration === 'number' && login.lease_duration > 0 ? login.lease_duration : null;
+    this.session = { token: login.client_token, renewAt: lease === null ? null : startedAt + lease * 1000 * LEASE_RENEW_FRACTION };
+    return login.client_token;
+  }
+
+  /** The domain error for a failed Vault call. Messages carry Vault's text and the key name, never the token or key material. */
+  private failure(error: unknown, what: string): DomainError {
+    if (error instanceof DomainError) return error;
+    const status = statusOf(error);
+    if (status === undefined) {
+      const code = transportCode(error);
+      if (code !== undefined) {
+        // The raw axios error holds the request headers, token included: keep only its code.
+        return new CustodyUnavailable(`Vault at ${this.options.address} did not answer ${what}: ${code}`, { cause: new Error(code) });
+      }
+      return new CustodyError(`${what} failed before reaching Vault: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const message = vaultMessage(error);
+    if (status === 503) return new CustodyUnavailable(`Vault is sealed or unavailable (${what}): ${message}`);
+    return new CustodyError(`Vault refused ${what} with status ${status}: ${message}`);
+  }
+}
+
+/** Request parameters matching the signatureAlgorithm ccm writes (transit-api.md §7.5); Vault's defaults (sha2-256, PSS) are never relied on. */
+function signParameters(algorithm: KeyAlgorithm): Record<string, string> {
+  const hash = signatureSchemeFor(algorithm).hash;
+  if (hash === null) return { marshaling_algorithm: 'asn1' };
+  const parameters: Record<string, string> = { hash_algorithm: hash === 'sha256' ? 'sha2-256' : 'sha2-384', marshaling_algorithm: 'asn1' };
+  if (isRsa(algorithm)) parameters['signature_algorithm'] = 'pkcs1v15';
+  return parameters;
+}
+
+/** DER SubjectPublicKeyInfo of a Vault public key, checked against the algorithm Vault claims for it. */
+function spkiOf(name: string, algorithm: KeyAlgorithm, publicKey: string): Uint8Array {
+  let spki: Buffer;
+  if (algorithm === 'ed25519') {
+    const raw = Buffer.from(publicKey, 'base64');
+    if (raw.length !== 32) throw new CustodyError(`Vault returned a malformed Ed25519 public key for key ${name}`);
+    spki = Buffer.concat([ED25519_SPKI_PREFIX, raw]);
+  } else {
+    try {
+      spki = createPublicKey(publicKey).export({ type: 'spki', format: 'der' });
+    } catch {
+      throw new CustodyError(`Vault returned a public key for key ${name} that is not a PEM SubjectPublicKeyInfo`);
+    }
+  }
+  const details = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  const expected: Record<KeyAlgorithm, (k: typeof details) => boolean> = {
+    'ecdsa-p256': (k) => k.asymmetricKeyDetails?.namedCurve === 'prime256v1',
+    'ecdsa-p384': (k) => k.asymmetricKeyDetails?.namedCurve === 'secp384r1',
+    ed25519: (k) => k.asymmetricKeyType === 'ed25519',
+    'rsa-2048': (k) => k.asymmetricKeyType === 'rsa' && k.asymmetricKeyDetails?.modulusLength === 2048,
+    'rsa-3072': (k) => k.asymmetricKeyType === 'rsa' && k.asymmetricKeyDetails?.modulusLength === 3072,
+    'rsa-4096': (k) => k.asymmetricKeyType === 'rsa' && k.asymmetricKeyDetails?.modulusLength === 4096,
+  };
+  if (!expected[algorithm](details)) throw new CustodyError(`Vault's public key for key ${name} does not match its type ${algorithm}`);
+  return new Uint8Array(spki);
+}
+
+function envelopeData(response: unknown): VaultKeyData | undefined {
+  const data = (response as { data?: unknown } | null | undefined)?.data;
+  return data !== null && typeof data === 'object' ? (data as VaultKeyData) : undefined;
+}
+
+/** node-vault's ApiResponseError carries `response.statusCode`; transport errors do not. */
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { response?: { statusCode?: unknown } } | null)?.response?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** ECONNREFUSED, ECONNABORTED (timeout), ETIMEDOUT, TLS failures…: axios errors that never got an answer. */
+function transportCode(error: unknown): string | undefined {
+  const candidate = error as { isAxiosError?: unknown; code?: unknown } | null;
+  if (candidate?.isAxiosError !== true && typeof candidate?.code !== 'string') return undefined;
+  return typeof candidate.code === 'string' ? candidate.code : 'no response';
+}
+
+/** Vault's error list as one line; plain Go errors arrive wrapped as "1 error occurred:\n\t* …\n\n". */
+function vaultMessage(error: unknown): string {
+  const errors = (error as { response?: { body?: { errors?: unknown } } }).response?.body?.errors;
+  const texts = Array.isArray(errors) ? errors.filter((e): e is string => typeof e === 'string') : [];
+  const items = texts.flatMap((text) => {
+    const wrapped = /^\d+ errors? occurred:\n([\s\S]*)$/.exec(text);
+    if (!wrapped) return [text.trim()];
+    return wrapped[1]!
+      .split('\n')
+      .map((line) => line.replace(/^\t\* /, '').trim())
+      .filter((line) => line !== '');
+  });
+  return items.length > 0 ? items.join('; ') : 'no error message';
+}

@@ -1,0 +1,68 @@
+/** HTTP edge for client certificates, always under one tenant. */
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CertificateQueries } from '../certificates/certificate-queries.js';
+import { IssueClientCertificate } from '../certificates/issue-client-certificate.js';
+import {
+  CertificateListQuery,
+  CertificatePage,
+  CertificateResponse,
+  certificateResponse,
+  IssueCertificateRequest,
+  IssuedCertificateResponse,
+  issuedCertificateResponse,
+} from './dtos.js';
+import { ParseIdPipe } from './request-validation.js';
+
+@ApiTags('certificates')
+@Controller('v1/tenants/:tenantId/certificates')
+export class CertificatesController {
+  constructor(
+    private readonly issue: IssueClientCertificate,
+    private readonly queries: CertificateQueries,
+  ) {}
+
+  @Post()
+  @HttpCode(201)
+  // The response may carry a private key: no cache anywhere may keep it.
+  @Header('cache-control', 'no-store')
+  @ApiOperation({ summary: 'Issue a client certificate: from a CSR, or with a key generated here and returned once.' })
+  @ApiCreatedResponse({ type: IssuedCertificateResponse })
+  async create(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Body() body: IssueCertificateRequest): Promise<IssuedCertificateResponse> {
+    const issued = await this.issue.execute({ tenantId, ...body });
+    return issuedCertificateResponse(issued);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List certificates in issuance order, filtered by state, common name or serial.' })
+  @ApiOkResponse({ type: CertificatePage })
+  async list(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Query() query: CertificateListQuery): Promise<CertificatePage> {
+    const filter = { ...(query.state ? { state: query.state } : {}), ...(query.commonName !== undefined ? { commonName: query.commonName } : {}), ...(query.serialNumber !== undefined ? { serialNumber: query.serialNumber } : {}) };
+    const page = await this.queries.list(tenantId, filter, query.after ?? null, query.limit ?? 50);
+    return { items: page.items.map(certificateResponse), nextCursor: page.nextCursor };
+  }
+
+  @Get('by-serial/:serialNumber')
+  @ApiOperation({ summary: 'Read a certificate by serial number (hex).' })
+  @ApiOkResponse({ type: CertificateResponse })
+  async bySerial(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Param('serialNumber') serialNumber: string): Promise<CertificateResponse> {
+    return certificateResponse(await this.queries.bySerial(tenantId, serialNumber));
+  }
+
+  @Get('by-fingerprint/:sha256')
+  @ApiOperation({ summary: 'Read a certificate by the SHA-256 fingerprint of its DER (hex, colons allowed).' })
+  @ApiOkResponse({ type: CertificateResponse })
+  async byFingerprint(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Param('sha256') sha256: string): Promise<CertificateResponse> {
+    return certificateResponse(await this.queries.byFingerprint(tenantId, sha256));
+  }
+
+  @Get(':certificateId')
+  @ApiOperation({ summary: 'Read a certificate by id.' })
+  @ApiOkResponse({ type: CertificateResponse })
+  async byId(
+    @Param('tenantId', new ParseIdPipe('tenant')) tenantId: string,
+    @Param('certificateId', new ParseIdPipe('certificate')) certificateId: string,
+  ): Promise<CertificateResponse> {
+    return certificateResponse(await this.queries.byId(tenantId, certificateId));
+  }
+}

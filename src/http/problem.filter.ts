@@ -1,0 +1,83 @@
+/**
+ * The one place domain errors become HTTP: RFC 9457 problem+json with a
+ * stable `type` per error kind. Unexpected errors answer 500 with an error id;
+ * their details go to the log only, never into the body.
+ */
+import { randomUUID } from 'node:crypto';
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError, type DomainErrorKind } from '../shared/errors.js';
+
+export const PROBLEM_TYPE_PREFIX = 'urn:ccm:problem:';
+
+const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
+  'invalid-request': { status: 400, title: 'Invalid request' },
+  'malformed-pem': { status: 400, title: 'Malformed PEM' },
+  'malformed-csr': { status: 400, title: 'Malformed certificate signing request' },
+  'bad-csr-signature': { status: 400, title: 'CSR signature does not verify' },
+  'unsupported-algorithm': { status: 400, title: 'Unsupported key algorithm' },
+  'ttl-out-of-range': { status: 400, title: 'TTL out of range' },
+  'policy-violation': { status: 400, title: 'Request violates the tenant policy' },
+  'certificate-key-mismatch': { status: 400, title: 'Certificate does not match the key' },
+  'not-a-ca': { status: 400, title: 'Not a CA certificate' },
+  'not-found': { status: 404, title: 'Not found' },
+  conflict: { status: 409, title: 'Conflict' },
+  'platform-ca-not-ready': { status: 503, title: 'Platform CA not ready' },
+  'custody-unavailable': { status: 503, title: 'Key custody unavailable' },
+  'custody-error': { status: 502, title: 'Key custody refused the operation' },
+  'custody-key-not-found': { status: 500, title: 'Custody key missing' },
+};
+
+/** Fastify's own rejections of a request, before it reaches a controller. */
+const FRAMEWORK: Record<string, { kind: string; status: number; title: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { kind: 'payload-too-large', status: 413, title: 'Request body too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { kind: 'unsupported-media-type', status: 415, title: 'Unsupported media type' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { kind: 'invalid-request', status: 400, title: 'Invalid request' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { kind: 'malformed-json', status: 400, title: 'Malformed JSON' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { kind: 'malformed-json', status: 400, title: 'Malformed JSON' },
+};
+
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  [member: string]: unknown;
+}
+
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ProblemFilter');
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const problem = this.problemOf(error);
+    if (problem.status >= 500 && problem.type === `${PROBLEM_TYPE_PREFIX}internal`) {
+      this.logger.error(`error ${problem['errorId']} on ${request.method} ${request.url}`, error instanceof Error ? error.stack : String(error));
+    }
+    void reply.status(problem.status).header('content-type', 'application/problem+json; charset=utf-8').send(JSON.stringify({ ...problem, instance: request.url.split('?')[0] }));
+  }
+
+  private problemOf(error: unknown): ProblemDocument {
+    if (error instanceof DomainError) {
+      const { status, title } = STATUS[error.kind];
+      return { type: PROBLEM_TYPE_PREFIX + error.kind, title, status, detail: error.message, ...error.details };
+    }
+    // Nest hands Fastify's request errors over wrapped in an HttpException, the original on `cause`.
+    const code = (error as { code?: unknown } | null)?.code ?? (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+    if (typeof code === 'string' && FRAMEWORK[code]) {
+      const { kind, status, title } = FRAMEWORK[code];
+      return { type: PROBLEM_TYPE_PREFIX + kind, title, status, detail: (error as Error).message };
+    }
+    if (error instanceof HttpException) {
+      const status = error.getStatus();
+      if (status === 404) return { type: `${PROBLEM_TYPE_PREFIX}not-found`, title: 'Not found', status, detail: 'no such route' };
+      if (status === 405) return { type: `${PROBLEM_TYPE_PREFIX}method-not-allowed`, title: 'Method not allowed', status };
+      if (status < 500) return { type: `${PROBLEM_TYPE_PREFIX}invalid-request`, title: 'Invalid request', status, detail: error.message };
+    }
+    return { type: `${PROBLEM_TYPE_PREFIX}internal`, title: 'Internal error', status: 500, detail: 'an unexpected error occurred; quote errorId when reporting it', errorId: randomUUID() };
+  }
+}

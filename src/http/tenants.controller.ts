@@ -1,0 +1,50 @@
+/** HTTP edge for tenants and their CA bundle. */
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { CreateTenant } from '../tenants/create-tenant.js';
+import { TenantQueries } from '../tenants/tenant-queries.js';
+import { CreateTenantRequest, PageQuery, TenantPage, TenantResponse, tenantResponse, tenantSummary } from './dtos.js';
+import { ParseIdPipe } from './request-validation.js';
+
+@ApiTags('tenants')
+@Controller('v1/tenants')
+export class TenantsController {
+  constructor(
+    private readonly createTenant: CreateTenant,
+    private readonly queries: TenantQueries,
+  ) {}
+
+  @Post()
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Create a tenant; its root CA is issued at once, signed by the platform CA.' })
+  @ApiCreatedResponse({ type: TenantResponse })
+  async create(@Body() body: CreateTenantRequest): Promise<TenantResponse> {
+    const { tenant, authority } = await this.createTenant.execute({ name: body.name, maxTtlSeconds: body.maxTtlSeconds ?? null });
+    return tenantResponse(tenant, authority);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List tenants in creation order.' })
+  @ApiOkResponse({ type: TenantPage })
+  async list(@Query() query: PageQuery): Promise<TenantPage> {
+    const page = await this.queries.list(query.after ?? null, query.limit ?? 50);
+    return { items: page.items.map(tenantSummary), nextCursor: page.nextCursor };
+  }
+
+  @Get(':tenantId')
+  @ApiOperation({ summary: 'Read a tenant and its root CA.' })
+  @ApiOkResponse({ type: TenantResponse })
+  async get(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string): Promise<TenantResponse> {
+    const { tenant, authority } = await this.queries.get(tenantId);
+    return tenantResponse(tenant, authority);
+  }
+
+  @Get(':tenantId/ca-chain')
+  @Header('content-type', 'application/pem-certificate-chain')
+  @ApiOperation({ summary: 'Trust bundle in PEM: the tenant root CA, then the platform CA. Use it as the CA file of brokers and devices.' })
+  @ApiProduces('application/pem-certificate-chain')
+  @ApiOkResponse({ schema: { type: 'string' } })
+  chain(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string): Promise<string> {
+    return this.queries.trustBundlePem(tenantId);
+  }
+}

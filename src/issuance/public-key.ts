@@ -1,0 +1,138 @@
+/**
+ * What a DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) holds: its algorithm
+ * OID, the subjectPublicKey bits, and which ccm `KeyAlgorithm` it is, if any.
+ * Issuance accepts the keys ccm can also hold in custody (P-256, P-384,
+ * Ed25519, RSA 2048/3072/4096 with e = 65537) and names anything else it sees.
+ */
+import { DomainError } from '../shared/errors.js';
+import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import {
+  DerFramingError,
+  DerTag,
+  bitStringOctets,
+  decodeObjectIdentifier,
+  expectTag,
+  readChildren,
+  readSingleElement,
+  type DerElement,
+} from './der.js';
+
+export const PublicKeyOid = {
+  rsaEncryption: '1.2.840.113549.1.1.1', // RFC 8017 Appendix C
+  rsassaPss: '1.2.840.113549.1.1.10', // RFC 4055 §3.1
+  ecPublicKey: '1.2.840.10045.2.1', // RFC 5480 §2.1.1
+  ed25519: '1.3.101.112', // RFC 8410 §3
+  ed448: '1.3.101.113',
+  x25519: '1.3.101.110',
+  x448: '1.3.101.111',
+  dsa: '1.2.840.10040.4.1', // RFC 3279 §2.3.2
+} as const;
+
+const CURVES: Record<string, { readonly name: string; readonly algorithm: KeyAlgorithm | null }> = {
+  '1.2.840.10045.3.1.7': { name: 'P-256', algorithm: 'ecdsa-p256' },
+  '1.3.132.0.34': { name: 'P-384', algorithm: 'ecdsa-p384' },
+  '1.3.132.0.35': { name: 'P-521', algorithm: null },
+  '1.3.132.0.10': { name: 'secp256k1', algorithm: null },
+  '1.3.36.3.3.2.8.1.1.7': { name: 'brainpoolP256r1', algorithm: null },
+  '1.3.36.3.3.2.8.1.1.11': { name: 'brainpoolP384r1', algorithm: null },
+};
+
+const OTHER_ALGORITHMS: Record<string, string> = {
+  [PublicKeyOid.rsassaPss]: 'RSASSA-PSS-only RSA key',
+  [PublicKeyOid.ed448]: 'Ed448',
+  [PublicKeyOid.x25519]: 'X25519',
+  [PublicKeyOid.x448]: 'X448',
+  [PublicKeyOid.dsa]: 'DSA',
+};
+
+/** RFC 4055 does not fix an exponent, but 65537 is what every current profile asks for and what custody generates. */
+const RSA_EXPONENT = 65537n;
+const RSA_SIZES: Record<number, KeyAlgorithm> = { 2048: 'rsa-2048', 3072: 'rsa-3072', 4096: 'rsa-4096' };
+
+export interface PublicKeyInfo {
+  /** The whole SubjectPublicKeyInfo, as given. */
+  readonly der: Uint8Array;
+  readonly algorithmOid: string;
+  /** DER of AlgorithmIdentifier.parameters, or `null` when absent. */
+  readonly parameters: Uint8Array | null;
+  /** The subjectPublicKey BIT STRING value, without the unused-bits octet. */
+  readonly publicKey: Uint8Array;
+}
+
+/** Splits a DER SubjectPublicKeyInfo; throws `DerFramingError`, which each caller maps to its own kind. */
+export function readPublicKeyInfo(der: Uint8Array): PublicKeyInfo {
+  return readPublicKeyInfoElement(readSingleElement(der));
+}
+
+export function readPublicKeyInfoElement(element: DerElement): PublicKeyInfo {
+  const [algorithm, subjectPublicKey, ...rest] = readChildren(expectTag(element, DerTag.sequence, 'SubjectPublicKeyInfo'));
+  if (rest.length > 0) throw new DerFramingError('SubjectPublicKeyInfo has extra fields');
+  const [oid, parameters, ...more] = readChildren(expectTag(algorithm, DerTag.sequence, 'public key AlgorithmIdentifier'));
+  if (more.length > 0) throw new DerFramingError('AlgorithmIdentifier has extra fields');
+  return {
+    der: element.bytes,
+    algorithmOid: decodeObjectIdentifier(expectTag(oid, DerTag.objectIdentifier, 'public key algorithm')),
+    parameters: parameters?.bytes ?? null,
+    publicKey: bitStringOctets(expectTag(subjectPublicKey, DerTag.bitString, 'subjectPublicKey'), 'subjectPublicKey'),
+  };
+}
+
+/**
+ * The ccm key algorithm of `key`, or `unsupported-algorithm` naming what the
+ * key is (e.g. "RSA-1024", "P-521", "DSA"). Framing errors surface as
+ * `DerFramingError`.
+ */
+export function keyAlgorithmOf(key: PublicKeyInfo): KeyAlgorithm {
+  switch (key.algorithmOid) {
+    case PublicKeyOid.ed25519:
+      if (key.parameters !== null) throw new DerFramingError('Ed25519 key with parameters (RFC 8410 §3 says absent)');
+      if (key.publicKey.length !== 32) throw new DerFramingError('Ed25519 key is not 32 octets');
+      return 'ed25519';
+    case PublicKeyOid.ecPublicKey:
+      return ellipticCurveAlgorithm(key);
+    case PublicKeyOid.rsaEncryption:
+      return rsaAlgorithm(key);
+    default: {
+      const name = OTHER_ALGORITHMS[key.algorithmOid] ?? `public key algorithm ${key.algorithmOid}`;
+      throw unsupported(name);
+    }
+  }
+}
+
+function ellipticCurveAlgorithm(key: PublicKeyInfo): KeyAlgorithm {
+  if (key.parameters === null) throw new DerFramingError('EC key without curve parameters');
+  const parameters = readSingleElement(key.parameters);
+  // RFC 5480 §2.1.1: namedCurve MUST be used; explicit curves cannot be checked for safety.
+  if (parameters.tag !== DerTag.objectIdentifier) throw unsupported('EC key with explicit curve parameters');
+  const curveOid = decodeObjectIdentifier(parameters);
+  const curve = CURVES[curveOid];
+  if (curve === undefined) throw unsupported(`EC key on curve ${curveOid}`);
+  if (curve.algorithm === null) throw unsupported(`EC key on curve ${curve.name}`);
+  return curve.algorithm;
+}
+
+function rsaAlgorithm(key: PublicKeyInfo): KeyAlgorithm {
+  const [modulus, exponent, ...rest] = readChildren(expectTag(readSingleElement(key.publicKey), DerTag.sequence, 'RSAPublicKey'));
+  if (rest.length > 0) throw new DerFramingError('RSAPublicKey has extra fields');
+  const modulusBits = unsignedBitLength(expectTag(modulus, DerTag.integer, 'RSA modulus').content);
+  const exponentValue = BigInt(`0x${Buffer.from(expectTag(exponent, DerTag.integer, 'RSA exponent').content).toString('hex') || '0'}`);
+  const algorithm = RSA_SIZES[modulusBits];
+  if (algorithm === undefined) throw unsupported(`RSA-${modulusBits}`);
+  if (exponentValue !== RSA_EXPONENT) throw unsupported(`RSA-${modulusBits} with public exponent ${exponentValue}`);
+  return algorithm;
+}
+
+function unsignedBitLength(content: Uint8Array): number {
+  let start = 0;
+  while (start < content.length && content[start] === 0) start++;
+  if (start === content.length) return 0;
+  return (content.length - start - 1) * 8 + (32 - Math.clz32(content[start]!));
+}
+
+function unsupported(what: string): DomainError {
+  return new DomainError(
+    'unsupported-algorithm',
+    `${what} is not supported; use an ECDSA P-256 or P-384, Ed25519, or RSA 2048/3072/4096 (exponent 65537) key`,
+    { algorithm: what },
+  );
+}

@@ -1,0 +1,75 @@
+/**
+ * Table mappings. Rows hold metadata only: no private key of a device, and no
+ * CA key (those live in custody, named by `custody_key_name`).
+ */
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { isoTimestamp, jsonText } from './columns.js';
+
+@Entity({ name: 'tenants' })
+export class TenantRow {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
+  @Index('uq_tenants_name', { unique: true })
+  @Column({ type: 'varchar', length: 128 })
+  name!: string;
+  @Column({ name: 'max_ttl_seconds', type: 'integer', nullable: true }) maxTtlSeconds!: number | null;
+  @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
+}
+
+@Entity({ name: 'authorities' })
+export class AuthorityRow {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
+  @Column({ name: 'tenant_id', type: 'varchar', length: 36, nullable: true }) tenantId!: string | null;
+  @Column({ type: 'varchar', length: 16 }) kind!: string;
+  /** 'platform' on the platform CA row, NULL elsewhere: a unique index makes "one platform CA" a database fact. */
+  @Column({ type: 'varchar', length: 16, nullable: true }) singleton!: string | null;
+  @Column({ type: 'varchar', length: 16 }) status!: string;
+  @Column({ name: 'custody_key_name', type: 'varchar', length: 128 }) custodyKeyName!: string;
+  @Column({ name: 'key_algorithm', type: 'varchar', length: 16 }) keyAlgorithm!: string;
+  @Column({ type: 'text' }) subject!: string;
+  @Column({ name: 'serial_number', type: 'varchar', length: 42, nullable: true }) serialNumber!: string | null;
+  /** CA certificates are public and needed to build chains and issuer names. */
+  @Column({ name: 'certificate_pem', type: 'text', nullable: true }) certificatePem!: string | null;
+  /** Certificates above this CA that a verifier needs, e.g. an operator's offline root above an imported platform CA. */
+  @Column({ name: 'issuer_chain_pem', type: 'text', nullable: true }) issuerChainPem!: string | null;
+  @Column({ name: 'fingerprint_sha256', type: 'varchar', length: 64, nullable: true }) fingerprintSha256!: string | null;
+  @Column({ name: 'not_before', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) notBefore!: Date | null;
+  @Column({ name: 'not_after', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) notAfter!: Date | null;
+  @Column({ name: 'issuer_authority_id', type: 'varchar', length: 36, nullable: true }) issuerAuthorityId!: string | null;
+  @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoTimestamp }) updatedAt!: Date;
+}
+
+@Entity({ name: 'certificates' })
+export class CertificateRow {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
+  @Column({ name: 'tenant_id', type: 'varchar', length: 36 }) tenantId!: string;
+  @Column({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId!: string;
+  @Column({ name: 'serial_number', type: 'varchar', length: 42 }) serialNumber!: string;
+  @Column({ type: 'varchar', length: 16 }) state!: string;
+  @Column({ name: 'fingerprint_sha256', type: 'varchar', length: 64, nullable: true }) fingerprintSha256!: string | null;
+  @Column({ name: 'fingerprint_sha1', type: 'varchar', length: 40, nullable: true }) fingerprintSha1!: string | null;
+  @Column({ type: 'text' }) subject!: string;
+  @Column({ name: 'common_name', type: 'varchar', length: 255 }) commonName!: string;
+  @Column({ name: 'subject_alt_names', type: 'text', transformer: jsonText }) subjectAltNames!: SubjectAltNamesRecord;
+  @Column({ name: 'not_before', type: 'varchar', length: 32, transformer: isoTimestamp }) notBefore!: Date;
+  @Column({ name: 'not_after', type: 'varchar', length: 32, transformer: isoTimestamp }) notAfter!: Date;
+  @Column({ name: 'key_algorithm', type: 'varchar', length: 16 }) keyAlgorithm!: string;
+  @Column({ name: 'public_key_sha256', type: 'varchar', length: 64 }) publicKeySha256!: string;
+  @Column({ name: 'key_source', type: 'varchar', length: 8 }) keySource!: string;
+  @Column({ name: 'issued_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) issuedAt!: Date | null;
+  @Column({ name: 'first_used_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) firstUsedAt!: Date | null;
+  @Column({ name: 'last_used_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) lastUsedAt!: Date | null;
+  @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) revokedAt!: Date | null;
+  @Column({ name: 'revocation_reason', type: 'varchar', length: 32, nullable: true }) revocationReason!: string | null;
+  @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoTimestamp }) updatedAt!: Date;
+}
+
+export interface SubjectAltNamesRecord {
+  dns?: string[];
+  uri?: string[];
+  email?: string[];
+  ip?: string[];
+}
+
+export const ENTITIES = [TenantRow, AuthorityRow, CertificateRow];

@@ -1,0 +1,81 @@
+/** AuthorityRepository on TypeORM. */
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AuthorityRepository, type Authority, type AuthorityCertificate } from '../authorities/authority.js';
+import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import { AuthorityRow } from './entities.js';
+import { Transactions } from './transactions.js';
+import { isUniqueViolation } from './unique-violation.js';
+
+export function toAuthority(row: AuthorityRow): Authority {
+  return {
+    id: row.id,
+    tenantId: row.tenantId,
+    kind: row.kind as Authority['kind'],
+    status: row.status as Authority['status'],
+    custodyKeyName: row.custodyKeyName,
+    keyAlgorithm: row.keyAlgorithm as KeyAlgorithm,
+    subject: row.subject,
+    serialNumber: row.serialNumber,
+    certificatePem: row.certificatePem,
+    issuerChainPem: row.issuerChainPem,
+    fingerprintSha256: row.fingerprintSha256,
+    notBefore: row.notBefore,
+    notAfter: row.notAfter,
+    issuerAuthorityId: row.issuerAuthorityId,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+export function toAuthorityRow(authority: Authority): AuthorityRow {
+  return Object.assign(new AuthorityRow(), { ...authority, singleton: authority.kind === 'platform' ? 'platform' : null });
+}
+
+@Injectable()
+export class TypeormAuthorityRepository extends AuthorityRepository {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly transactions: Transactions,
+  ) {
+    super();
+  }
+
+  async findPlatform(): Promise<Authority | null> {
+    const row = await this.dataSource.getRepository(AuthorityRow).findOneBy({ singleton: 'platform' });
+    return row ? toAuthority(row) : null;
+  }
+
+  async findById(id: string): Promise<Authority | null> {
+    const row = await this.dataSource.getRepository(AuthorityRow).findOneBy({ id });
+    return row ? toAuthority(row) : null;
+  }
+
+  async findActiveTenantRoot(tenantId: string): Promise<Authority | null> {
+    const row = await this.dataSource
+      .getRepository(AuthorityRow)
+      .findOne({ where: { tenantId, kind: 'tenant-root', status: 'active' }, order: { createdAt: 'DESC' } });
+    return row ? toAuthority(row) : null;
+  }
+
+  async insertPlatformIfAbsent(authority: Authority): Promise<boolean> {
+    try {
+      await this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(authority)));
+      return true;
+    } catch (error) {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
+  }
+
+  async activate(id: string, certificate: AuthorityCertificate, at: Date): Promise<boolean> {
+    const result = await this.transactions.run((manager) =>
+      manager.update(AuthorityRow, { id, status: 'pending' }, { ...certificate, status: 'active', updatedAt: at }),
+    );
+    return (result.affected ?? 0) === 1;
+  }
+
+  async replaceCertificate(id: string, certificate: AuthorityCertificate, at: Date): Promise<void> {
+    await this.transactions.run((manager) => manager.update(AuthorityRow, { id, status: 'active' }, { ...certificate, updatedAt: at }));
+  }
+}

@@ -1,0 +1,53 @@
+/** TenantRepository on TypeORM. */
+import { Injectable } from '@nestjs/common';
+import { DataSource, MoreThan } from 'typeorm';
+import type { Authority } from '../authorities/authority.js';
+import { DomainError } from '../shared/errors.js';
+import { TenantRepository, type Page, type Tenant } from '../tenants/tenant.js';
+import { AuthorityRow, TenantRow } from './entities.js';
+import { Transactions } from './transactions.js';
+import { toAuthorityRow } from './typeorm-authority.repository.js';
+import { isUniqueViolation } from './unique-violation.js';
+
+function toTenant(row: TenantRow): Tenant {
+  return { id: row.id, name: row.name, maxTtlSeconds: row.maxTtlSeconds, createdAt: row.createdAt };
+}
+
+@Injectable()
+export class TypeormTenantRepository extends TenantRepository {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly transactions: Transactions,
+  ) {
+    super();
+  }
+
+  async create(tenant: Tenant, issueRootAuthority: () => Promise<Authority>): Promise<{ tenant: Tenant; authority: Authority }> {
+    try {
+      return await this.transactions.run(async (manager) => {
+        await manager.insert(TenantRow, Object.assign(new TenantRow(), tenant));
+        const authority = await issueRootAuthority();
+        await manager.insert(AuthorityRow, toAuthorityRow(authority));
+        return { tenant, authority };
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new DomainError('conflict', `a tenant named "${tenant.name}" exists already`, { field: 'name' });
+      throw error;
+    }
+  }
+
+  async findById(id: string): Promise<Tenant | null> {
+    const row = await this.dataSource.getRepository(TenantRow).findOneBy({ id });
+    return row ? toTenant(row) : null;
+  }
+
+  async list(after: string | null, limit: number): Promise<Page<Tenant>> {
+    const rows = await this.dataSource.getRepository(TenantRow).find({
+      where: after ? { id: MoreThan(after) } : {},
+      order: { id: 'ASC' },
+      take: limit + 1,
+    });
+    const items = rows.slice(0, limit).map(toTenant);
+    return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
+  }
+}

@@ -1,0 +1,75 @@
+/** Configuration parsing: defaults, backend-dependent required settings, and errors that name the variable. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CONFIGURATION_REFERENCE, ConfigurationError, parseConfiguration } from '../../src/config/configuration.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    parseConfiguration(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigurationError);
+    return [...error.problems];
+  }
+  assert.fail('expected a ConfigurationError');
+}
+
+test('an empty environment gives the embedded defaults: SQLite and local custody', () => {
+  const config = parseConfiguration({});
+  assert.deepEqual(config.database, { kind: 'sqlite', path: './data/ccm.sqlite' });
+  assert.equal(config.custody.kind, 'local');
+  assert.equal(config.http.port, 8080);
+  assert.equal(config.http.publicUrl, 'http://127.0.0.1:8080');
+  assert.deepEqual(config.platformCa.subject, [{ attribute: 'CN', value: 'ccm platform CA' }]);
+  assert.equal(config.platformCa.keyAlgorithm, 'ecdsa-p256');
+  assert.ok(Object.isFrozen(config));
+});
+
+test('DATABASE_URL selects PostgreSQL', () => {
+  assert.deepEqual(parseConfiguration({ DATABASE_URL: 'postgres://ccm@db:5432/ccm' }).database, { kind: 'postgres', url: 'postgres://ccm@db:5432/ccm' });
+  assert.match(problemsOf({ DATABASE_URL: 'mysql://x' })[0]!, /^DATABASE_URL must be a postgres: or postgresql: URL/);
+});
+
+test('vault custody requires its address and the credentials of its auth method', () => {
+  const problems = problemsOf({ CCM_CUSTODY: 'vault' });
+  assert.ok(problems.some((p) => p.startsWith('CCM_VAULT_ADDR is required when CCM_CUSTODY=vault')));
+  assert.ok(problems.some((p) => p.startsWith('CCM_VAULT_TOKEN is required when CCM_VAULT_AUTH=token')));
+  const approle = problemsOf({ CCM_CUSTODY: 'vault', CCM_VAULT_ADDR: 'http://127.0.0.1:8200', CCM_VAULT_AUTH: 'approle', CCM_VAULT_ROLE_ID: 'r' });
+  assert.deepEqual(approle, ['CCM_VAULT_SECRET_ID is required when CCM_VAULT_AUTH=approle']);
+  const ok = parseConfiguration({ CCM_CUSTODY: 'vault', CCM_VAULT_ADDR: 'https://vault:8200/', CCM_VAULT_TOKEN: 't' });
+  assert.equal(ok.custody.kind === 'vault' && ok.custody.address, 'https://vault:8200');
+});
+
+test('every bad value is reported at once, each naming its variable', () => {
+  const problems = problemsOf({
+    CCM_PORT: 'eighty',
+    CCM_CUSTODY: 'hsm',
+    CCM_PLATFORM_CA_KEY_ALGORITHM: 'rsa-1024',
+    CCM_PLATFORM_CA_SUBJECT: 'O=no common name',
+    CCM_CLIENT_CERT_DEFAULT_TTL_SECONDS: '9000000',
+    CCM_CLIENT_CERT_MAX_TTL_SECONDS: '3600',
+    CCM_LOCAL_KEK: 'c2hvcnQ=',
+  });
+  for (const name of ['CCM_PORT', 'CCM_CUSTODY', 'CCM_PLATFORM_CA_KEY_ALGORITHM', 'CCM_PLATFORM_CA_SUBJECT', 'CCM_CLIENT_CERT_DEFAULT_TTL_SECONDS']) {
+    assert.ok(problems.some((p) => p.startsWith(name)), `${name} named in ${JSON.stringify(problems)}`);
+  }
+});
+
+test('the platform CA subject setting is parsed in order, with escaped commas', () => {
+  const config = parseConfiguration({ CCM_PLATFORM_CA_SUBJECT: 'C=DE, O=Acme\\, Inc., CN=Acme platform CA' });
+  assert.deepEqual(config.platformCa.subject, [
+    { attribute: 'C', value: 'DE' },
+    { attribute: 'O', value: 'Acme, Inc.' },
+    { attribute: 'CN', value: 'Acme platform CA' },
+  ]);
+  assert.match(problemsOf({ CCM_PLATFORM_CA_SUBJECT: 'C=Germany,CN=x' })[0]!, /^CCM_PLATFORM_CA_SUBJECT/);
+  assert.match(problemsOf({ CCM_PLATFORM_CA_SUBJECT: 'EMAIL=a@b,CN=x' })[0]!, /^CCM_PLATFORM_CA_SUBJECT/);
+});
+
+test('the configuration reference lists every variable the parser reads, once', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const source = await readFile(new URL('../../../src/config/configuration.ts', import.meta.url), 'utf8');
+  const read = new Set([...source.matchAll(/read\.\w+\('([A-Z_]+)'/g)].map((m) => m[1]!));
+  const documented = CONFIGURATION_REFERENCE.map((v) => v.name);
+  assert.equal(new Set(documented).size, documented.length, 'no duplicates');
+  assert.deepEqual([...read].sort(), [...documented].sort());
+});

@@ -1,0 +1,148 @@
+/**
+ * Distinguished names: string types and bounds on the way out, every
+ * DirectoryString alternative on the way in, RFC 4514 text.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Name } from '@peculiar/asn1-x509';
+import { DomainError } from '../../src/shared/errors.js';
+import { commonNameOf, decodeName, encodeDistinguishedName, formatDistinguishedName, validateDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
+
+function tlv(tag: number, content: Uint8Array | string): Buffer {
+  const bytes = typeof content === 'string' ? Buffer.from(content, 'hex') : Buffer.from(content);
+  assert.ok(bytes.length < 128);
+  return Buffer.concat([Buffer.from([tag, bytes.length]), bytes]);
+}
+
+/** A one-attribute Name: SEQUENCE { SET { SEQUENCE { OID, value } } }. */
+function nameWith(oidHex: string, valueTag: number, value: Uint8Array): Uint8Array {
+  return tlv(0x30, tlv(0x31, tlv(0x30, Buffer.concat([tlv(0x06, oidHex), tlv(valueTag, value)]))));
+}
+
+const CN_OID = '550403';
+
+function invalid(run: () => unknown, message: RegExp): void {
+  assert.throws(run, (error: unknown) => error instanceof DomainError && error.kind === 'invalid-request' && message.test(error.message));
+}
+
+describe('encodeDistinguishedName', () => {
+  it('writes one attribute per RDN in order, with the RFC 5280 string types', () => {
+    const dn: DistinguishedName = [
+      { attribute: 'DC', value: 'example' },
+      { attribute: 'C', value: 'DE' },
+      { attribute: 'O', value: 'Acme' },
+      { attribute: 'serialNumber', value: 'SN-42' },
+      { attribute: 'emailAddress', value: 'ops@example.com' },
+      { attribute: 'CN', value: 'Gerät-Ω' },
+    ];
+    const der = encodeDistinguishedName(dn);
+    const name = AsnConvert.parse(der, Name);
+    assert.equal(name.length, dn.length);
+    assert.ok(name.every((rdn) => rdn.length === 1));
+    assert.equal(name[0]![0]!.value.ia5String, 'example');
+    assert.equal(name[1]![0]!.value.printableString, 'DE');
+    assert.equal(name[2]![0]!.value.utf8String, 'Acme');
+    assert.equal(name[3]![0]!.value.printableString, 'SN-42');
+    assert.equal(name[4]![0]!.value.ia5String, 'ops@example.com');
+    assert.equal(name[5]![0]!.value.utf8String, 'Gerät-Ω');
+    assert.deepEqual(decodeName(der), dn);
+  });
+
+  it('encodes the empty name as an empty SEQUENCE', () => {
+    assert.equal(Buffer.from(encodeDistinguishedName([])).toString('hex'), '3000');
+  });
+
+  it('invalid-request naming the attribute when a value exceeds its RFC 5280 upper bound', () => {
+    invalid(() => encodeDistinguishedName([{ attribute: 'CN', value: 'x'.repeat(65) }]), /CN.*65.*64/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'O', value: 'ö'.repeat(65) }]), /subject O/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'L', value: 'x'.repeat(129) }]), /subject L/);
+    // Bounds count characters, not UTF-8 octets.
+    encodeDistinguishedName([{ attribute: 'CN', value: 'Ω'.repeat(64) }]);
+  });
+
+  it('invalid-request for values outside the attribute string type or empty', () => {
+    invalid(() => encodeDistinguishedName([{ attribute: 'C', value: 'Germany' }]), /C/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'C', value: 'de' }]), /C/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'serialNumber', value: 'a_b' }]), /serialNumber/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'emailAddress', value: 'ü@example.com' }]), /emailAddress/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'CN', value: '' }]), /empty/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'CN', value: 'evil\u0000.example' }]), /control/);
+  });
+
+  it('invalid-request for attribute types it has no encoding for', () => {
+    invalid(() => validateDistinguishedName([{ attribute: '2.5.4.97', value: 'VATDE-123' }]), /2\.5\.4\.97/);
+  });
+});
+
+describe('decodeName', () => {
+  const cases: Array<[string, number, Uint8Array, string]> = [
+    ['UTF8String', 0x0c, Buffer.from('Gerät-Ω', 'utf8'), 'Gerät-Ω'],
+    ['PrintableString', 0x13, Buffer.from('device 1'), 'device 1'],
+    ['IA5String', 0x16, Buffer.from('dev@example.com'), 'dev@example.com'],
+    ['TeletexString as Latin-1', 0x14, Buffer.from('Gerät', 'latin1'), 'Gerät'],
+    ['BMPString', 0x1e, Buffer.from('03a90041', 'hex'), 'ΩA'],
+    ['UniversalString', 0x1c, Buffer.from('000003a90001f600', 'hex'), 'Ω😀'],
+  ];
+  for (const [label, tag, value, expected] of cases) {
+    it(`reads a ${label} value`, () => {
+      assert.deepEqual(decodeName(nameWith(CN_OID, tag, value)), [{ attribute: 'CN', value: expected }]);
+    });
+  }
+
+  it('reads an already parsed asn1-x509 Name', () => {
+    const der = encodeDistinguishedName([{ attribute: 'O', value: 'Acme' }, { attribute: 'CN', value: 'x' }]);
+    assert.deepEqual(decodeName(AsnConvert.parse(der, Name)), [{ attribute: 'O', value: 'Acme' }, { attribute: 'CN', value: 'x' }]);
+  });
+
+  it('flattens a multi-valued RDN in encoded order', () => {
+    const der = tlv(0x30, tlv(0x31, Buffer.concat([tlv(0x30, Buffer.concat([tlv(0x06, '55040b'), tlv(0x0c, Buffer.from('a'))])), tlv(0x30, Buffer.concat([tlv(0x06, CN_OID), tlv(0x0c, Buffer.from('b'))]))])));
+    assert.deepEqual(decodeName(der), [{ attribute: 'OU', value: 'a' }, { attribute: 'CN', value: 'b' }]);
+  });
+
+  it('returns an unknown attribute type as its OID, and refuses it when asked to', () => {
+    const der = nameWith('550461', 0x0c, Buffer.from('VATDE-123')); // organizationIdentifier 2.5.4.97
+    assert.deepEqual(decodeName(der), [{ attribute: '2.5.4.97', value: 'VATDE-123' }]);
+    invalid(() => decodeName(der, { rejectUnknownAttributes: true }), /2\.5\.4\.97/);
+  });
+
+  it('invalid-request for values that are not character strings or not valid text', () => {
+    invalid(() => decodeName(nameWith(CN_OID, 0x02, Uint8Array.of(1))), /not a character string/);
+    invalid(() => decodeName(nameWith(CN_OID, 0x0c, Uint8Array.of(0xc3, 0x28))), /UTF-8/);
+    invalid(() => decodeName(nameWith(CN_OID, 0x1e, Uint8Array.of(0x00))), /truncated/);
+    invalid(() => decodeName(nameWith(CN_OID, 0x1c, Buffer.from('0000d800', 'hex'))), /invalid character/);
+  });
+
+  it('invalid-request for malformed framing and trailing bytes', () => {
+    invalid(() => decodeName(Uint8Array.of(0x30, 0x05, 0x31)), /malformed/);
+    invalid(() => decodeName(Buffer.concat([encodeDistinguishedName([{ attribute: 'CN', value: 'x' }]), Buffer.of(0)])), /malformed/);
+    invalid(() => decodeName(Uint8Array.of(0x30, 0x02, 0x31, 0x00)), /empty RelativeDistinguishedName/);
+  });
+});
+
+describe('formatDistinguishedName', () => {
+  it('lists RDNs from last to first as RFC 4514 says', () => {
+    const dn: DistinguishedName = [
+      { attribute: 'C', value: 'DE' },
+      { attribute: 'O', value: 'Acme' },
+      { attribute: 'CN', value: 'Gerät-Ω' },
+    ];
+    assert.equal(formatDistinguishedName(dn), 'CN=Gerät-Ω,O=Acme,C=DE');
+  });
+
+  it('escapes the RFC 4514 §2.4 specials, leading # and spaces, trailing spaces and NUL', () => {
+    assert.equal(formatDistinguishedName([{ attribute: 'O', value: 'Acme, Inc.+"x"<y>;z\\' }]), 'O=Acme\\, Inc.\\+\\"x\\"\\<y\\>\\;z\\\\');
+    assert.equal(formatDistinguishedName([{ attribute: 'CN', value: '#1 ' }]), 'CN=\\#1\\ ');
+    assert.equal(formatDistinguishedName([{ attribute: 'CN', value: ' a=b' }]), 'CN=\\ a=b');
+    assert.equal(formatDistinguishedName([{ attribute: 'CN', value: 'a\u0000b' }]), 'CN=a\\00b');
+    assert.equal(formatDistinguishedName([{ attribute: '2.5.4.97', value: 'x' }, { attribute: 'emailAddress', value: 'a@b' }]), 'emailAddress=a@b,2.5.4.97=x');
+    assert.equal(formatDistinguishedName([]), '');
+  });
+});
+
+describe('commonNameOf', () => {
+  it('returns the most specific CN, or null', () => {
+    assert.equal(commonNameOf([{ attribute: 'CN', value: 'outer' }, { attribute: 'O', value: 'x' }, { attribute: 'CN', value: 'inner' }]), 'inner');
+    assert.equal(commonNameOf([{ attribute: 'O', value: 'x' }]), null);
+  });
+});
