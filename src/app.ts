@@ -26,6 +26,8 @@ export interface ApplicationOptions {
 
 export async function createApplication(configuration: Configuration, options: ApplicationOptions = {}): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({ bodyLimit: configuration.http.bodyLimitBytes, trustProxy: false });
+  // The API speaks JSON; anything else is a 415 problem rather than a string body that fails validation later.
+  adapter.getInstance().removeContentTypeParser('text/plain');
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(configuration, options.clock), adapter, {
     logger: options.logger === false ? false : LEVELS.slice(0, LEVELS.indexOf(configuration.logLevel) + 1),
     abortOnError: false,

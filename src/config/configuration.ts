@@ -36,7 +36,7 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_VAULT_CACERT', default: null, description: 'vault custody: PEM file of the CA that signed Vault\'s TLS certificate.' },
   { name: 'CCM_VAULT_TIMEOUT_MS', default: '5000', description: 'vault custody: timeout of one Vault request, in milliseconds.' },
   { name: 'CCM_PLATFORM_CA_MODE', default: 'self-signed', description: '"self-signed": the platform CA signs itself on first start. "external": ccm creates the key and waits for a certificate signed by your offline root (see /v1/platform-ca/csr).' },
-  { name: 'CCM_PLATFORM_CA_SUBJECT', default: 'CN=ccm platform CA', description: 'Subject of the platform CA, as comma-separated ATTR=value pairs (CN, O, OU, C, L, ST).' },
+  { name: 'CCM_PLATFORM_CA_SUBJECT', default: 'CN=ccm platform CA', description: 'Subject of the platform CA in RFC 4514 order, most specific first, as ccm prints subjects: comma-separated ATTR=value pairs (CN, O, OU, C, L, ST), e.g. CN=Acme platform CA,O=Acme,C=DE.' },
   { name: 'CCM_PLATFORM_CA_KEY_ALGORITHM', default: 'ecdsa-p256', description: `Platform CA key: one of ${KEY_ALGORITHMS.join(', ')}.` },
   { name: 'CCM_PLATFORM_CA_VALIDITY_DAYS', default: '7300', description: 'Validity of a self-signed platform CA certificate, in days.' },
   { name: 'CCM_TENANT_CA_KEY_ALGORITHM', default: 'ecdsa-p256', description: `Tenant root CA key: one of ${KEY_ALGORITHMS.join(', ')}.` },
@@ -255,5 +255,6 @@ function parseSubjectSetting(read: EnvironmentReader, name: string, text: string
     attributes.push({ attribute: match[1] as SubjectAttribute, value });
   }
   if (!attributes.some((a) => a.attribute === 'CN')) read.problems.push(`${name} must contain a CN`);
-  return attributes;
+  // Written most specific first (RFC 4514, as ccm prints subjects); encoded in X.500 order, most general first.
+  return attributes.reverse();
 }

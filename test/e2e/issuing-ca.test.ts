@@ -1,18 +1,17 @@
 /**
  * The issuing CA end to end, over HTTP, on every backend (PostgreSQL and
  * SQLite × local and Vault custody): tenants, their root CAs, client
- * certificates both ways, checked by openssl and by a node:tls server that
- * requires client certificates; bad input answered with problem+json and
+ * certificates both ways, checked by openssl and by curl against an openssl
+ * TLS server that requires client certificates; bad input answered with problem+json and
  * nothing stored; no private key anywhere in the database.
  */
 import assert from 'node:assert/strict';
-import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import tls from 'node:tls';
 import request from 'supertest';
 import { BACKENDS, backendName, TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { dumpAllRows } from '../support/databases.js';
-import { openssl, pemBlocks, Scratch } from '../support/openssl.js';
+import { MutualTlsEndpoint, openssl, pemBlocks, Scratch } from '../support/openssl.js';
 
 const PROBLEM = 'urn:ccm:problem:';
 
@@ -177,15 +176,18 @@ for (const backend of BACKENDS) {
 
     // The server's only trust anchor is tenant A's root (a partial chain): trusting the whole
     // bundle would anchor at the platform CA and so accept every tenant's devices.
-    test('a node:tls server requiring client certificates from tenant A accepts A\'s and rejects B\'s, even with B\'s full chain', async () => {
+    test('a TLS endpoint trusting only tenant A\'s root accepts A\'s device and refuses B\'s, even with B\'s full chain', async () => {
       const a = (await request(ccm.url).post(`/v1/tenants/${tenantA.id}/certificates`).send({ commonName: 'tls-a', ttlSeconds: 600 }).expect(201)).body;
       const b = (await request(ccm.url).post(`/v1/tenants/${tenantB.id}/certificates`).send({ commonName: 'tls-b', ttlSeconds: 600 }).expect(201)).body;
-      const server = await startMutualTlsServer(pemBlocks(tenantA.chainPem)[0]!);
+      const endpoint = await MutualTlsEndpoint.start(pemBlocks(tenantA.chainPem)[0]!);
       try {
-        assert.equal(await connectWith(server.port, server.caPem, a), 'hello tls-a');
-        await assert.rejects(connectWith(server.port, server.caPem, b));
+        const accepted = await endpoint.curl(a.certificatePem + a.chainPem, a.privateKeyPem);
+        assert.equal(accepted.code, 0, accepted.stderr);
+        assert.match(accepted.stdout, /s_server/);
+        const refused = await endpoint.curl(b.certificatePem + b.chainPem, b.privateKeyPem);
+        assert.notEqual(refused.code, 0, 'a device of tenant B got through');
       } finally {
-        server.close();
+        await endpoint.close();
       }
     });
 
@@ -307,40 +309,4 @@ function tamperSignature(pem: string): string {
   const der = Buffer.from(body, 'base64');
   der[der.length - 1]! ^= 0x01;
   return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
-}
-
-/** A TLS server that trusts only `clientCaPem` for client certificates; its own certificate comes from a throwaway openssl CA. */
-async function startMutualTlsServer(clientCaPem: string): Promise<{ port: number; caPem: string; close(): void }> {
-  const scratch = await Scratch.create();
-  try {
-    const caKey = await scratch.write('server-ca.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
-    const caPem = (await openssl(['req', '-x509', '-new', '-key', caKey, '-subj', '/CN=test server CA', '-days', '1', '-addext', 'basicConstraints=critical,CA:TRUE'])).stdout;
-    const caPath = await scratch.write('server-ca.pem', caPem);
-    const serverKey = (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout;
-    const serverKeyPath = await scratch.write('server.key', serverKey);
-    const csrPath = await scratch.write('server.csr', (await openssl(['req', '-new', '-key', serverKeyPath, '-subj', '/CN=127.0.0.1'])).stdout);
-    const ext = await scratch.write('server.ext', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-    const serverPem = (await openssl(['x509', '-req', '-in', csrPath, '-CA', caPath, '-CAkey', caKey, '-CAcreateserial', '-days', '1', '-extfile', ext])).stdout;
-    const server = tls.createServer({ key: serverKey, cert: serverPem, ca: clientCaPem, requestCert: true, rejectUnauthorized: true, allowPartialTrustChain: true }, (socket) => {
-      socket.end(`hello ${socket.getPeerCertificate().subject.CN}`);
-    });
-    server.on('tlsClientError', () => undefined);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    if (!address || typeof address === 'string') throw new Error('no port');
-    return { port: address.port, caPem, close: () => server.close() };
-  } finally {
-    await scratch.cleanup();
-  }
-}
-
-function connectWith(port: number, caPem: string, issued: { certificatePem: string; chainPem: string; privateKeyPem: string }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, ca: caPem, key: issued.privateKeyPem, cert: issued.certificatePem + issued.chainPem, servername: undefined });
-    let data = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk) => (data += chunk));
-    socket.on('end', () => (data ? resolve(data) : reject(new Error('closed without a greeting'))));
-    socket.on('error', reject);
-  });
 }

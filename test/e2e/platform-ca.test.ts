@@ -106,7 +106,7 @@ describe('platform CA signed by an offline root', () => {
 
   test('a certificate for another key is refused with certificate-key-mismatch, a non-CA one with not-a-ca', async () => {
     const otherKey = await scratch.write('other.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
-    const otherCsr = (await openssl(['req', '-new', '-key', otherKey, '-subj', '/CN=Acme IoT platform CA/O=Acme'])).stdout;
+    const otherCsr = (await openssl(['req', '-new', '-key', otherKey, '-subj', '/O=Acme/CN=Acme IoT platform CA'])).stdout;
     const wrongKey = await signWithRoot(otherCsr, 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
     const mismatch = await request(ccm.url).put('/v1/platform-ca/certificate').send({ certificatePem: wrongKey, issuerChainPem: rootPem }).expect(400);
     assert.equal(mismatch.body.type, `${PROBLEM}certificate-key-mismatch`);

@@ -54,8 +54,8 @@ test('every bad value is reported at once, each naming its variable', () => {
   }
 });
 
-test('the platform CA subject setting is parsed in order, with escaped commas', () => {
-  const config = parseConfiguration({ CCM_PLATFORM_CA_SUBJECT: 'C=DE, O=Acme\\, Inc., CN=Acme platform CA' });
+test('the platform CA subject setting is read in RFC 4514 order (most specific first), with escaped commas', () => {
+  const config = parseConfiguration({ CCM_PLATFORM_CA_SUBJECT: 'CN=Acme platform CA, O=Acme\\, Inc., C=DE' });
   assert.deepEqual(config.platformCa.subject, [
     { attribute: 'C', value: 'DE' },
     { attribute: 'O', value: 'Acme, Inc.' },
@@ -68,7 +68,7 @@ test('the platform CA subject setting is parsed in order, with escaped commas', 
 test('the configuration reference lists every variable the parser reads, once', async () => {
   const { readFile } = await import('node:fs/promises');
   const source = await readFile(new URL('../../../src/config/configuration.ts', import.meta.url), 'utf8');
-  const read = new Set([...source.matchAll(/read\.\w+\('([A-Z_]+)'/g)].map((m) => m[1]!));
+  const read = new Set([...source.matchAll(/read\.\w+(?:<[^>]*>)?\('([A-Z_]+)'/g)].map((m) => m[1]!));
   const documented = CONFIGURATION_REFERENCE.map((v) => v.name);
   assert.equal(new Set(documented).size, documented.length, 'no duplicates');
   assert.deepEqual([...read].sort(), [...documented].sort());
