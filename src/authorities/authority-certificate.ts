@@ -25,6 +25,7 @@ export interface IssuingCertificate {
   readonly authority: Authority;
   readonly subjectName: Uint8Array;
   readonly subjectKeyIdentifier: Uint8Array;
+  readonly subjectPublicKeyInfo: Uint8Array;
   readonly notAfter: Date;
 }
 
@@ -33,14 +34,14 @@ export class IssuingCertificateCache {
   private readonly entries = new Map<string, IssuingCertificate>();
 
   of(authority: Authority): IssuingCertificate {
-    if (authority.status !== 'active' || !authority.certificatePem) throw new Error(`authority ${authority.id} has no certificate`);
+    if (!authority.certificatePem) throw new Error(`authority ${authority.id} has no certificate`);
     const key = `${authority.id}:${authority.fingerprintSha256}`;
     let entry = this.entries.get(key);
     if (!entry) {
       const inspected = inspectCertificate(decodePem(authority.certificatePem, ['CERTIFICATE'])[0]!);
       // An imported CA certificate may lack an SKI; then the RFC 5280 §4.2.1.2 method-1 value names the key.
       const subjectKeyIdentifier = inspected.subjectKeyIdentifier ?? subjectKeyIdentifierOf(inspected.subjectPublicKeyInfo);
-      entry = { authority, subjectName: inspected.subjectName, subjectKeyIdentifier, notAfter: inspected.notAfter };
+      entry = { authority, subjectName: inspected.subjectName, subjectKeyIdentifier, subjectPublicKeyInfo: inspected.subjectPublicKeyInfo, notAfter: inspected.notAfter };
       this.entries.set(key, entry);
     }
     return entry;

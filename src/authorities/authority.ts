@@ -6,8 +6,8 @@
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
 
 export type AuthorityKind = 'platform' | 'tenant-root';
-/** pending: key created, certificate not yet in place (being signed, or awaiting an operator's import). */
-export type AuthorityStatus = 'pending' | 'active';
+/** pending: key created, certificate not yet in place (being signed, or awaiting an operator's import); revoked: terminal, issues nothing more. */
+export type AuthorityStatus = 'pending' | 'active' | 'revoked';
 
 export interface Authority {
   readonly id: string;
@@ -24,6 +24,10 @@ export interface Authority {
   readonly notBefore: Date | null;
   readonly notAfter: Date | null;
   readonly issuerAuthorityId: string | null;
+  readonly revokedAt: Date | null;
+  readonly revocationReason: string | null;
+  /** Changes with every suspension, reactivation or revocation of a certificate under this CA: tells a CRL that it is stale. */
+  readonly revocationVersion: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -42,6 +46,10 @@ export abstract class AuthorityRepository {
   abstract findPlatform(): Promise<Authority | null>;
   abstract findById(id: string): Promise<Authority | null>;
   abstract findActiveTenantRoot(tenantId: string): Promise<Authority | null>;
+  /** The tenant's root CA whatever its status (a revoked CA still publishes its CRL). */
+  abstract findTenantRoot(tenantId: string): Promise<Authority | null>;
+  /** Tenant CAs by subject (RFC 4514 as ccm prints it): how a broker's issuer name finds its CA. */
+  abstract findTenantRootsBySubject(subject: string): Promise<Authority[]>;
   /** Inserts the pending platform CA row; false when another process already has one (the unique singleton index). */
   abstract insertPlatformIfAbsent(authority: Authority): Promise<boolean>;
   /** Moves a pending authority to active with its certificate; false when it was no longer pending (someone else finished first). */

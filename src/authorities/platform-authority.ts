@@ -134,6 +134,9 @@ export class PlatformAuthority {
     const claimed = await this.authorities.insertPlatformIfAbsent({
       id: newId(),
       tenantId: null,
+      revokedAt: null,
+      revocationReason: null,
+      revocationVersion: 0,
       kind: 'platform',
       status: 'pending',
       custodyKeyName: PLATFORM_KEY_NAME,

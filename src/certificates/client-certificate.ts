@@ -43,6 +43,8 @@ export interface ClientCertificate {
   readonly lastUsedAt: Date | null;
   readonly revokedAt: Date | null;
   readonly revocationReason: string | null;
+  /** When the current suspension began; null unless suspended. */
+  readonly suspendedAt: Date | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -59,6 +61,8 @@ export abstract class CertificateRepository {
   abstract markIssued(id: string, fingerprints: { sha256: string; sha1: string }, at: Date): Promise<void>;
   abstract markFailed(id: string, at: Date): Promise<void>;
   abstract findById(tenantId: string, id: string): Promise<ClientCertificate | null>;
+  /** Installation-wide lookup for the authentication path: serials are unique across all CAs. */
+  abstract findBySerialNumber(serialNumber: string): Promise<ClientCertificate | null>;
   abstract findBySerial(tenantId: string, serialNumber: string): Promise<ClientCertificate | null>;
   abstract findByFingerprint(tenantId: string, sha256: string): Promise<ClientCertificate | null>;
   abstract list(tenantId: string, filter: CertificateFilter, after: string | null, limit: number): Promise<Page<ClientCertificate>>;

@@ -92,7 +92,7 @@ export class IssueClientCertificate {
     }
 
     const authority = await this.authorities.findActiveTenantRoot(tenant.id);
-    if (!authority) throw new DomainError('conflict', 'the tenant has no active root CA');
+    if (!authority) throw new DomainError('conflict', 'the tenant has no active root CA (it was revoked)');
     const issuer = this.issuers.of(authority);
     const now = this.clock.now();
     const notBefore = new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000);
@@ -106,6 +106,7 @@ export class IssueClientCertificate {
       authorityId: authority.id,
       serialNumber: serialNumberToHex(serialNumber),
       state: 'pending',
+      suspendedAt: null,
       fingerprintSha256: null,
       fingerprintSha1: null,
       subject: formatDistinguishedName(subject),

@@ -44,6 +44,9 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_CLIENT_CERT_DEFAULT_TTL_SECONDS', default: '31536000', description: 'Validity of a client certificate when the request names no TTL, in seconds (365 days).' },
   { name: 'CCM_CLIENT_CERT_MAX_TTL_SECONDS', default: '63072000', description: 'Longest client certificate validity a request may ask for, in seconds (730 days); a tenant may set a lower cap.' },
   { name: 'CCM_CLIENT_CERT_BACKDATE_SECONDS', default: '60', description: 'notBefore is set this far in the past to absorb device clock skew (RFC 5280 §4.1.2.5 allows any notBefore).' },
+  { name: 'CCM_REDIS_URL', default: null, description: 'Redis URL (redis://host:6379/0). When set, outbox events are published to each subscriber\'s BullMQ queue; when unset, they are read from GET /v1/events.' },
+  { name: 'CCM_RELAY_POLL_MS', default: '1000', description: 'How often the outbox relay looks for events committed by other replicas (this process\'s own are published at once).' },
+  { name: 'CCM_CRL_VALIDITY_SECONDS', default: '86400', description: 'nextUpdate − thisUpdate of the CRLs ccm signs; a CRL is re-signed once half of it has passed, or at once after a change.' },
 ];
 
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
@@ -82,6 +85,8 @@ export interface Configuration {
     readonly backdateSeconds: number;
     readonly keyAlgorithms: readonly DeviceKeyAlgorithm[];
   };
+  readonly events: { readonly redisUrl: string | null; readonly relayPollMs: number };
+  readonly revocation: { readonly crlValiditySeconds: number };
 }
 
 export type SubjectAttribute = 'CN' | 'O' | 'OU' | 'C' | 'L' | 'ST';
@@ -188,6 +193,13 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
     keyAlgorithms: DEVICE_KEY_ALGORITHMS,
   };
 
+  const redisUrl = read.optional('CCM_REDIS_URL');
+  const events = {
+    redisUrl: redisUrl === undefined ? null : read.url('CCM_REDIS_URL', redisUrl, ['redis:', 'rediss:']),
+    relayPollMs: read.integer('CCM_RELAY_POLL_MS', 1000, 10, 60000),
+  };
+  const revocation = { crlValiditySeconds: read.integer('CCM_CRL_VALIDITY_SECONDS', 86400, 300, 30 * 86400) };
+
   if (read.problems.length > 0) throw new ConfigurationError(read.problems);
   return Object.freeze({
     http: Object.freeze({ host, port, publicUrl, bodyLimitBytes }),
@@ -197,6 +209,8 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
     platformCa: Object.freeze(platformCa),
     tenantCa: Object.freeze(tenantCa),
     clientCertificates: Object.freeze(clientCertificates),
+    events: Object.freeze(events),
+    revocation: Object.freeze(revocation),
   });
 }
 

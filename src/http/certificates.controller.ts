@@ -3,6 +3,7 @@ import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@ne
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CertificateQueries } from '../certificates/certificate-queries.js';
 import { IssueClientCertificate } from '../certificates/issue-client-certificate.js';
+import { ChangeCertificateState } from '../lifecycle/change-certificate-state.js';
 import {
   CertificateListQuery,
   CertificatePage,
@@ -11,6 +12,7 @@ import {
   IssueCertificateRequest,
   IssuedCertificateResponse,
   issuedCertificateResponse,
+  RevokeRequest,
 } from './dtos.js';
 import { ParseIdPipe } from './request-validation.js';
 
@@ -20,6 +22,7 @@ export class CertificatesController {
   constructor(
     private readonly issue: IssueClientCertificate,
     private readonly queries: CertificateQueries,
+    private readonly lifeCycle: ChangeCertificateState,
   ) {}
 
   @Post()
@@ -64,5 +67,39 @@ export class CertificatesController {
     @Param('certificateId', new ParseIdPipe('certificate')) certificateId: string,
   ): Promise<CertificateResponse> {
     return certificateResponse(await this.queries.byId(tenantId, certificateId));
+  }
+
+  @Post(':certificateId/suspend')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Suspend: refused everywhere (CRL certificateHold, authentication) until reactivated. Emits certificate.suspended.' })
+  @ApiOkResponse({ type: CertificateResponse })
+  async suspend(
+    @Param('tenantId', new ParseIdPipe('tenant')) tenantId: string,
+    @Param('certificateId', new ParseIdPipe('certificate')) certificateId: string,
+  ): Promise<CertificateResponse> {
+    return certificateResponse(await this.lifeCycle.suspend(tenantId, certificateId));
+  }
+
+  @Post(':certificateId/reactivate')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Lift a suspension: back to active (or inactive if never used). Emits certificate.reactivated.' })
+  @ApiOkResponse({ type: CertificateResponse })
+  async reactivate(
+    @Param('tenantId', new ParseIdPipe('tenant')) tenantId: string,
+    @Param('certificateId', new ParseIdPipe('certificate')) certificateId: string,
+  ): Promise<CertificateResponse> {
+    return certificateResponse(await this.lifeCycle.reactivate(tenantId, certificateId));
+  }
+
+  @Post(':certificateId/revoke')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Revoke for good, with an RFC 5280 reason. Emits certificate.revoked.' })
+  @ApiOkResponse({ type: CertificateResponse })
+  async revoke(
+    @Param('tenantId', new ParseIdPipe('tenant')) tenantId: string,
+    @Param('certificateId', new ParseIdPipe('certificate')) certificateId: string,
+    @Body() body: RevokeRequest,
+  ): Promise<CertificateResponse> {
+    return certificateResponse(await this.lifeCycle.revoke(tenantId, certificateId, body.reason ?? 'unspecified'));
   }
 }

@@ -5,11 +5,16 @@
  */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import type { Authority } from '../authorities/authority.js';
 import { LISTED_STATES, type CertificateState, type ClientCertificate } from '../certificates/client-certificate.js';
 import type { IssuedClientCertificate } from '../certificates/issue-client-certificate.js';
 import { DEVICE_KEY_ALGORITHMS } from '../custody/key-algorithm.js';
+import { EVENT_TYPES, REVOCATION_REASONS, REVOKE_REASONS, type CcmEvent, type RevocationReason } from '../events/certificate-event.js';
+import type { StoredEvent } from '../events/event-outbox.js';
+import { queueOf, type EventSubscriber } from '../events/event-subscriber.js';
+import type { AuthenticatedDevice } from '../lifecycle/authenticate-device.js';
+import type { AuthorityRevocation } from '../lifecycle/revoke-tenant-authority.js';
 import type { Tenant } from '../tenants/tenant.js';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -44,7 +49,7 @@ export class CreateTenantRequest {
 export class AuthorityResponse {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ enum: ['platform', 'tenant-root'] }) kind!: string;
-  @ApiProperty({ enum: ['pending', 'active'] }) status!: string;
+  @ApiProperty({ enum: ['pending', 'active', 'revoked'] }) status!: string;
   @ApiProperty({ example: 'CN=ccm platform CA' }) subject!: string;
   @ApiProperty({ example: 'ecdsa-p256' }) keyAlgorithm!: string;
   @ApiProperty({ nullable: true, type: String, description: 'Lowercase hex.' }) serialNumber!: string | null;
@@ -52,6 +57,8 @@ export class AuthorityResponse {
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) notBefore!: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) notAfter!: string | null;
   @ApiProperty({ nullable: true, type: String, description: 'The CA certificate in PEM.' }) certificatePem!: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) revokedAt!: string | null;
+  @ApiProperty({ nullable: true, type: String }) revocationReason!: string | null;
 }
 
 export class TenantResponse {
@@ -118,6 +125,7 @@ export class CertificateResponse {
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) lastUsedAt!: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) revokedAt!: string | null;
   @ApiProperty({ nullable: true, type: String }) revocationReason!: string | null;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time', description: 'When the current suspension began.' }) suspendedAt!: string | null;
 }
 
 export class IssuedCertificateResponse extends CertificateResponse {
@@ -181,6 +189,8 @@ export function authorityResponse(authority: Authority): AuthorityResponse {
     notBefore: iso(authority.notBefore),
     notAfter: iso(authority.notAfter),
     certificatePem: authority.certificatePem,
+    revokedAt: iso(authority.revokedAt),
+    revocationReason: authority.revocationReason,
   };
 }
 
@@ -213,9 +223,162 @@ export function certificateResponse(certificate: ClientCertificate): Certificate
     lastUsedAt: iso(certificate.lastUsedAt),
     revokedAt: iso(certificate.revokedAt),
     revocationReason: certificate.revocationReason,
+    suspendedAt: iso(certificate.suspendedAt),
   };
 }
 
 export function issuedCertificateResponse(issued: IssuedClientCertificate): IssuedCertificateResponse {
   return { ...certificateResponse(issued.certificate), certificatePem: issued.certificatePem, chainPem: issued.chainPem, privateKeyPem: issued.privateKeyPem };
+}
+
+export class RevokeRequest {
+  @ApiPropertyOptional({ enum: REVOKE_REASONS, default: 'unspecified', description: 'RFC 5280 CRLReason. certificateHold is not a revocation: suspend instead.' })
+  @IsOptional()
+  @IsIn(REVOKE_REASONS)
+  reason?: RevocationReason;
+}
+
+export class AuthorityRevocationResponse {
+  @ApiProperty({ type: AuthorityResponse }) authority!: AuthorityResponse;
+  @ApiProperty({ description: 'Certificates the CA had issued that were revoked with it.' }) revokedCertificates!: number;
+}
+
+export class AuthenticationRequest {
+  @ApiPropertyOptional({ description: 'The client certificate the broker saw, PEM; its chain may follow and is ignored (ccm verifies against its own CA records).' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(65536)
+  certificatePem?: string;
+
+  @ApiPropertyOptional({ description: 'Cheap path, for a broker that verified the chain in the TLS handshake: the issuer DN, RFC 4514 (as `openssl x509 -issuer -nameopt RFC2253` prints it).', example: 'CN=acme root CA,OU=0190...' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  issuer?: string;
+
+  @ApiPropertyOptional({ description: 'Cheap path: the serial number in hex (colons allowed).' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  serialNumber?: string;
+}
+
+export class AuthenticationResponse {
+  @ApiProperty({ enum: ['accepted'] }) decision!: 'accepted';
+  @ApiProperty({ format: 'uuid' }) tenantId!: string;
+  @ApiProperty({ format: 'uuid' }) certificateId!: string;
+  @ApiProperty({ format: 'uuid' }) authorityId!: string;
+  @ApiProperty({ description: 'The device identity: the subject CN.' }) deviceId!: string;
+  @ApiProperty({ enum: ['inactive', 'active'], description: 'After this authentication: a first use has made it active.' }) state!: string;
+  @ApiProperty() serialNumber!: string;
+  @ApiProperty({ format: 'date-time' }) notAfter!: string;
+}
+
+export class CreateEventSubscriberRequest {
+  @ApiProperty({ description: 'Unique name, e.g. the broker node or group.', example: 'mosquitto-eu-1' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(128)
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'name may hold letters, digits, ".", "_" and "-"' })
+  name!: string;
+
+  @ApiPropertyOptional({ type: [String], description: 'Only events of these tenants; all tenants when absent.' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @Matches(UUID_PATTERN, { each: true, message: 'tenantIds must be tenant ids' })
+  tenantIds?: string[];
+}
+
+export class EventSubscriberResponse {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ description: 'The BullMQ queue (default prefix "bull") that receives this subscriber\'s events.' }) queue!: string;
+  @ApiProperty({ nullable: true, type: [String] }) tenantIds!: string[] | null;
+  @ApiProperty({ description: 'Outbox position delivered so far.' }) deliveredPosition!: string;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+}
+
+export class EventResponse {
+  @ApiProperty({ description: 'Position in the outbox: the cursor to resume after.' }) position!: string;
+  @ApiProperty({ enum: [1] }) schemaVersion!: number;
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ enum: EVENT_TYPES }) type!: string;
+  @ApiProperty({ format: 'date-time' }) time!: string;
+  @ApiProperty({ format: 'uuid' }) tenantId!: string;
+  @ApiProperty({ format: 'uuid' }) authorityId!: string;
+  @ApiProperty({ nullable: true, type: String, format: 'uuid' }) certificateId!: string | null;
+  @ApiProperty() serialNumber!: string;
+  @ApiProperty() fingerprintSha256!: string;
+  @ApiProperty() commonName!: string;
+  @ApiProperty() issuer!: string;
+  @ApiProperty({ nullable: true, type: String, enum: Object.keys(REVOCATION_REASONS) }) reason!: string | null;
+  @ApiProperty({ enum: ['inactive', 'active', 'suspended', 'revoked'] }) state!: string;
+  @ApiPropertyOptional() revokedCertificates?: number;
+}
+
+export class EventPage {
+  @ApiProperty({ type: [EventResponse] }) items!: EventResponse[];
+  @ApiProperty({ nullable: true, type: String, description: 'Pass as `after` to read on; null only when the feed is empty.' }) nextCursor!: string | null;
+}
+
+export class EventFeedQuery {
+  @ApiPropertyOptional({ description: 'The nextCursor of the previous page; absent: from the beginning.' })
+  @IsOptional()
+  @Matches(/^\d{1,15}$/, { message: 'after must be a cursor returned as nextCursor' })
+  after?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  limit?: number;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'Only this tenant\'s events.' })
+  @IsOptional()
+  @Matches(UUID_PATTERN, { message: 'tenantId must be a tenant id' })
+  tenantId?: string;
+}
+
+export class RevocationListQuery {
+  @ApiPropertyOptional({ enum: ['der', 'pem'], default: 'der' })
+  @IsOptional()
+  @IsIn(['der', 'pem'])
+  format?: 'der' | 'pem';
+}
+
+export function authorityRevocationResponse(revocation: AuthorityRevocation): AuthorityRevocationResponse {
+  return { authority: authorityResponse(revocation.authority), revokedCertificates: revocation.revokedCertificates };
+}
+
+export function authenticationResponse(device: AuthenticatedDevice): AuthenticationResponse {
+  const { certificate } = device;
+  return {
+    decision: 'accepted',
+    tenantId: certificate.tenantId,
+    certificateId: certificate.id,
+    authorityId: certificate.authorityId,
+    deviceId: device.deviceId,
+    state: certificate.state,
+    serialNumber: certificate.serialNumber,
+    notAfter: certificate.notAfter.toISOString(),
+  };
+}
+
+export function eventSubscriberResponse(subscriber: EventSubscriber): EventSubscriberResponse {
+  return {
+    id: subscriber.id,
+    name: subscriber.name,
+    queue: queueOf(subscriber),
+    tenantIds: subscriber.tenantIds ? [...subscriber.tenantIds] : null,
+    deliveredPosition: String(subscriber.deliveredPosition),
+    createdAt: subscriber.createdAt.toISOString(),
+  };
+}
+
+export function eventResponse(stored: StoredEvent): EventResponse {
+  const event: CcmEvent = stored.event;
+  return { position: String(stored.position), ...event };
 }

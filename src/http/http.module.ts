@@ -2,13 +2,17 @@
 import { Module } from '@nestjs/common';
 import { AuthoritiesModule } from '../authorities/authorities.module.js';
 import { CertificatesModule } from '../certificates/certificates.module.js';
+import { LifeCycleModule } from '../lifecycle/life-cycle.module.js';
+import { RevocationModule } from '../revocation/revocation.module.js';
 import { TenantsModule } from '../tenants/tenants.module.js';
+import { AuthenticationsController } from './authentications.controller.js';
 import { CertificatesController } from './certificates.controller.js';
+import { EventsController } from './events.controller.js';
 import { PlatformCaController } from './platform-ca.controller.js';
 import { TenantsController } from './tenants.controller.js';
 
 @Module({
-  imports: [AuthoritiesModule, TenantsModule, CertificatesModule],
-  controllers: [PlatformCaController, TenantsController, CertificatesController],
+  imports: [AuthoritiesModule, TenantsModule, CertificatesModule, LifeCycleModule, RevocationModule],
+  controllers: [PlatformCaController, TenantsController, CertificatesController, AuthenticationsController, EventsController],
 })
 export class HttpModule {}

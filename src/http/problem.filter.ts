@@ -26,6 +26,14 @@ const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
   'custody-unavailable': { status: 503, title: 'Key custody unavailable' },
   'custody-error': { status: 502, title: 'Key custody refused the operation' },
   'custody-key-not-found': { status: 500, title: 'Custody key missing' },
+  'illegal-transition': { status: 409, title: 'Illegal state transition' },
+  'certificate-unknown': { status: 403, title: 'Certificate unknown to ccm' },
+  'certificate-suspended': { status: 403, title: 'Certificate suspended' },
+  'certificate-revoked': { status: 403, title: 'Certificate revoked' },
+  'certificate-expired': { status: 403, title: 'Certificate expired' },
+  'certificate-not-yet-valid': { status: 403, title: 'Certificate not yet valid' },
+  'untrusted-issuer': { status: 403, title: 'Certificate not issued by a CA of ccm' },
+  'certificate-signature-invalid': { status: 403, title: 'Certificate signature does not verify' },
 };
 
 /** Fastify's own rejections of a request, before it reaches a controller. */

@@ -172,7 +172,7 @@ const VERSION_1_REQUEST = Uint8Array.of(0x02, 0x01, 0x00);
 const SIGNATURE_ALGORITHMS = new Map<KeyAlgorithm, Uint8Array>();
 
 /** RFC 5280 §4.1.1.2: the same AlgorithmIdentifier goes into TBSCertificate.signature and Certificate.signatureAlgorithm. */
-function signatureAlgorithmOf(algorithm: KeyAlgorithm): Uint8Array {
+export function signatureAlgorithmOf(algorithm: KeyAlgorithm): Uint8Array {
   let der = SIGNATURE_ALGORITHMS.get(algorithm);
   if (der === undefined) {
     const scheme = signatureSchemeFor(algorithm);
@@ -185,7 +185,7 @@ function signatureAlgorithmOf(algorithm: KeyAlgorithm): Uint8Array {
   return der;
 }
 
-function encodeSignatureValue(signature: Uint8Array): Uint8Array {
+export function encodeSignatureValue(signature: Uint8Array): Uint8Array {
   if (signature.length === 0) throw new DomainError('custody-error', 'the signer returned an empty signature');
   // BIT STRING with zero unused bits: every signature format here is whole octets.
   return encodeElement(DerTag.bitString, Uint8Array.of(0), signature);
@@ -200,7 +200,7 @@ function readSubjectPublicKeyInfo(der: Uint8Array): PublicKeyInfo {
   }
 }
 
-function readIssuerName(der: Uint8Array): Uint8Array {
+export function readIssuerName(der: Uint8Array): Uint8Array {
   try {
     const element = readSingleElement(der);
     if (element.tag !== DerTag.sequence) throw new DerFramingError('not a SEQUENCE');
@@ -228,7 +228,7 @@ function encodeValidity(notBefore: Date, notAfter: Date): Uint8Array {
   return new Uint8Array(AsnConvert.serialize(validity));
 }
 
-function wholeSeconds(date: Date, field: string): Date {
+export function wholeSeconds(date: Date, field: string): Date {
   const time = date.getTime();
   if (!Number.isFinite(time)) throw new DomainError('invalid-request', `${field} is not a valid date`);
   const truncated = new Date(time - (((time % 1000) + 1000) % 1000));
@@ -351,7 +351,7 @@ function checkedUri(uri: string): string {
 }
 
 /** CRL and AIA locations are fetched by relying parties: HTTP (RFC 5280 §4.2.1.13, §4.2.2.1) or LDAP. */
-function checkedUrl(url: string, what: string): string {
+export function checkedUrl(url: string, what: string): string {
   checkedUri(url);
   if (!/^(https?|ldap):/i.test(url)) throw new DomainError('invalid-request', `${what} URL "${url}" must use http, https or ldap`, { value: url });
   return url;

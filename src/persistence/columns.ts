@@ -14,3 +14,9 @@ export const jsonText: ValueTransformer = {
   to: (value: unknown) => (value === undefined ? undefined : JSON.stringify(value)),
   from: (value: string | null) => (value == null ? null : JSON.parse(value)),
 };
+
+/** 64-bit counters: node-postgres returns BIGINT as a string; ccm's counters stay far below 2^53. */
+export const counter: ValueTransformer = {
+  to: (value: number | null | undefined) => value,
+  from: (value: string | number | null) => (value == null ? null : Number(value)),
+};

@@ -3,7 +3,7 @@
  * CA key (those live in custody, named by `custody_key_name`).
  */
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import { isoTimestamp, jsonText } from './columns.js';
+import { counter, isoTimestamp, jsonText } from './columns.js';
 
 @Entity({ name: 'tenants' })
 export class TenantRow {
@@ -35,6 +35,9 @@ export class AuthorityRow {
   @Column({ name: 'not_before', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) notBefore!: Date | null;
   @Column({ name: 'not_after', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) notAfter!: Date | null;
   @Column({ name: 'issuer_authority_id', type: 'varchar', length: 36, nullable: true }) issuerAuthorityId!: string | null;
+  @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) revokedAt!: Date | null;
+  @Column({ name: 'revocation_reason', type: 'varchar', length: 32, nullable: true }) revocationReason!: string | null;
+  @Column({ name: 'revocation_version', type: 'integer', default: 0 }) revocationVersion!: number;
   @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoTimestamp }) updatedAt!: Date;
 }
@@ -61,6 +64,7 @@ export class CertificateRow {
   @Column({ name: 'last_used_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) lastUsedAt!: Date | null;
   @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) revokedAt!: Date | null;
   @Column({ name: 'revocation_reason', type: 'varchar', length: 32, nullable: true }) revocationReason!: string | null;
+  @Column({ name: 'suspended_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) suspendedAt!: Date | null;
   @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoTimestamp }) updatedAt!: Date;
 }
@@ -72,4 +76,36 @@ export interface SubjectAltNamesRecord {
   ip?: string[];
 }
 
-export const ENTITIES = [TenantRow, AuthorityRow, CertificateRow];
+@Entity({ name: 'outbox' })
+export class OutboxRow {
+  @PrimaryColumn({ type: 'bigint', generated: 'increment', transformer: counter }) position!: number;
+  @Column({ type: 'varchar', length: 36 }) id!: string;
+  @Column({ type: 'varchar', length: 32 }) type!: string;
+  @Column({ name: 'tenant_id', type: 'varchar', length: 36 }) tenantId!: string;
+  @Column({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId!: string;
+  @Column({ name: 'certificate_id', type: 'varchar', length: 36, nullable: true }) certificateId!: string | null;
+  @Column({ name: 'occurred_at', type: 'varchar', length: 32, transformer: isoTimestamp }) occurredAt!: Date;
+  @Column({ type: 'text' }) payload!: string;
+}
+
+@Entity({ name: 'event_subscribers' })
+export class EventSubscriberRow {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
+  @Column({ type: 'varchar', length: 128 }) name!: string;
+  @Column({ name: 'tenant_ids', type: 'text', nullable: true, transformer: jsonText }) tenantIds!: string[] | null;
+  @Column({ name: 'delivered_position', type: 'bigint', transformer: counter }) deliveredPosition!: number;
+  @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoTimestamp }) updatedAt!: Date;
+}
+
+@Entity({ name: 'revocation_lists' })
+export class RevocationListRow {
+  @PrimaryColumn({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId!: string;
+  @Column({ name: 'crl_number', type: 'bigint', transformer: counter }) crlNumber!: number;
+  @Column({ name: 'revocation_version', type: 'integer' }) revocationVersion!: number;
+  @Column({ name: 'this_update', type: 'varchar', length: 32, transformer: isoTimestamp }) thisUpdate!: Date;
+  @Column({ name: 'next_update', type: 'varchar', length: 32, transformer: isoTimestamp }) nextUpdate!: Date;
+  @Column({ name: 'der_base64', type: 'text' }) derBase64!: string;
+}
+
+export const ENTITIES = [TenantRow, AuthorityRow, CertificateRow, OutboxRow, EventSubscriberRow, RevocationListRow];

@@ -8,11 +8,19 @@ import { AuthorityRepository } from '../authorities/authority.js';
 import { CertificateRepository } from '../certificates/client-certificate.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
+import { EventOutbox } from '../events/event-outbox.js';
+import { EventSubscriberRepository } from '../events/event-subscriber.js';
+import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
+import { RevocationListStore } from '../revocation/revocation-list-store.js';
 import { TenantRepository } from '../tenants/tenant.js';
 import { openDatabase } from './data-source.js';
 import { DatabaseTransactions, Transactions } from './transactions.js';
 import { TypeormAuthorityRepository } from './typeorm-authority.repository.js';
 import { TypeormCertificateRepository } from './typeorm-certificate.repository.js';
+import { TypeormEventSubscriberRepository } from './typeorm-event-subscriber.repository.js';
+import { TypeormLifeCycleStore } from './typeorm-life-cycle.store.js';
+import { TypeormEventOutbox } from './typeorm-outbox.js';
+import { TypeormRevocationListStore } from './typeorm-revocation-list.store.js';
 import { TypeormTenantRepository } from './typeorm-tenant.repository.js';
 
 @Global()
@@ -23,8 +31,12 @@ import { TypeormTenantRepository } from './typeorm-tenant.repository.js';
     { provide: TenantRepository, useClass: TypeormTenantRepository },
     { provide: AuthorityRepository, useClass: TypeormAuthorityRepository },
     { provide: CertificateRepository, useClass: TypeormCertificateRepository },
+    { provide: LifeCycleStore, useClass: TypeormLifeCycleStore },
+    { provide: EventOutbox, useClass: TypeormEventOutbox },
+    { provide: EventSubscriberRepository, useClass: TypeormEventSubscriberRepository },
+    { provide: RevocationListStore, useClass: TypeormRevocationListStore },
   ],
-  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository],
+  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, RevocationListStore],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}

@@ -23,6 +23,9 @@ export function toAuthority(row: AuthorityRow): Authority {
     notBefore: row.notBefore,
     notAfter: row.notAfter,
     issuerAuthorityId: row.issuerAuthorityId,
+    revokedAt: row.revokedAt,
+    revocationReason: row.revocationReason,
+    revocationVersion: row.revocationVersion,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -49,6 +52,16 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
   async findById(id: string): Promise<Authority | null> {
     const row = await this.dataSource.getRepository(AuthorityRow).findOneBy({ id });
     return row ? toAuthority(row) : null;
+  }
+
+  async findTenantRoot(tenantId: string): Promise<Authority | null> {
+    const row = await this.dataSource.getRepository(AuthorityRow).findOne({ where: { tenantId, kind: 'tenant-root' }, order: { createdAt: 'DESC' } });
+    return row ? toAuthority(row) : null;
+  }
+
+  async findTenantRootsBySubject(subject: string): Promise<Authority[]> {
+    const rows = await this.dataSource.getRepository(AuthorityRow).find({ where: { subject, kind: 'tenant-root' }, order: { createdAt: 'DESC' } });
+    return rows.map(toAuthority);
   }
 
   async findActiveTenantRoot(tenantId: string): Promise<Authority | null> {

@@ -6,7 +6,7 @@ import type { Page } from '../tenants/tenant.js';
 import { CertificateRow } from './entities.js';
 import { Transactions } from './transactions.js';
 
-function toClientCertificate(row: CertificateRow): ClientCertificate {
+export function toClientCertificate(row: CertificateRow): ClientCertificate {
   return {
     id: row.id,
     tenantId: row.tenantId,
@@ -28,6 +28,7 @@ function toClientCertificate(row: CertificateRow): ClientCertificate {
     lastUsedAt: row.lastUsedAt,
     revokedAt: row.revokedAt,
     revocationReason: row.revocationReason,
+    suspendedAt: row.suspendedAt,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -59,6 +60,10 @@ export class TypeormCertificateRepository extends CertificateRepository {
 
   findById(tenantId: string, id: string): Promise<ClientCertificate | null> {
     return this.findOne({ tenantId, id });
+  }
+
+  findBySerialNumber(serialNumber: string): Promise<ClientCertificate | null> {
+    return this.findOne({ serialNumber });
   }
 
   findBySerial(tenantId: string, serialNumber: string): Promise<ClientCertificate | null> {

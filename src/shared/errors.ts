@@ -19,7 +19,19 @@ export type DomainErrorKind =
   | 'platform-ca-not-ready'
   | 'custody-unavailable'
   | 'custody-error'
-  | 'custody-key-not-found';
+  | 'custody-key-not-found'
+  | 'illegal-transition'
+  | AuthenticationRefusal;
+
+/** Why the authentication endpoint refused a device: each is its own problem type, so a broker can tell them apart. */
+export type AuthenticationRefusal =
+  | 'certificate-unknown'
+  | 'certificate-suspended'
+  | 'certificate-revoked'
+  | 'certificate-expired'
+  | 'certificate-not-yet-valid'
+  | 'untrusted-issuer'
+  | 'certificate-signature-invalid';
 
 export class DomainError extends Error {
   constructor(
@@ -61,5 +73,11 @@ export class CustodyError extends DomainError {
 export class CustodyKeyNotFound extends DomainError {
   constructor(name: string) {
     super('custody-key-not-found', `custody has no key named ${name}`);
+  }
+}
+
+export class AuthenticationRefused extends DomainError {
+  constructor(readonly refusal: AuthenticationRefusal, message: string, details: Record<string, unknown> = {}) {
+    super(refusal, message, details);
   }
 }

@@ -15,8 +15,8 @@ export class TenantQueries {
   async get(tenantId: string): Promise<{ tenant: Tenant; authority: Authority }> {
     const tenant = await this.tenants.findById(tenantId);
     if (!tenant) throw new NotFound('tenant');
-    const authority = await this.authorities.findActiveTenantRoot(tenantId);
-    if (!authority) throw new DomainError('conflict', 'the tenant has no active root CA');
+    const authority = await this.authorities.findTenantRoot(tenantId);
+    if (!authority) throw new DomainError('conflict', 'the tenant has no root CA');
     return { tenant, authority };
   }
 

@@ -1,0 +1,42 @@
+/**
+ * Events: subscribers, the HTTP feed and, when Redis is configured, the relay
+ * that publishes the outbox to each subscriber's BullMQ queue.
+ */
+import { Global, Inject, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { CONFIGURATION } from '../config/configuration.module.js';
+import type { Configuration } from '../config/configuration.js';
+import { Clock } from '../shared/clock.js';
+import { BullmqEventPublisher } from './bullmq-event-publisher.js';
+import { EventOutbox } from './event-outbox.js';
+import { EventSubscriberRepository } from './event-subscriber.js';
+import { EventFeed, EventSubscriptions } from './event-subscriptions.js';
+import { OutboxRelay } from './outbox-relay.js';
+import { OutboxWakeup } from './outbox-wakeup.js';
+
+@Global()
+@Module({
+  providers: [
+    { provide: OutboxWakeup, useValue: new OutboxWakeup() },
+    EventSubscriptions,
+    EventFeed,
+    {
+      provide: OutboxRelay,
+      inject: [CONFIGURATION, EventOutbox, EventSubscriberRepository, OutboxWakeup, Clock],
+      useFactory: (config: Configuration, outbox: EventOutbox, subscribers: EventSubscriberRepository, wakeup: OutboxWakeup, clock: Clock) =>
+        config.events.redisUrl ? new OutboxRelay(outbox, subscribers, new BullmqEventPublisher(config.events.redisUrl), wakeup, clock, config.events.relayPollMs) : null,
+    },
+  ],
+  exports: [OutboxWakeup, EventSubscriptions, EventFeed],
+})
+export class EventsModule implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(@Inject(OutboxRelay) private readonly relay: OutboxRelay | null) {}
+
+  onApplicationBootstrap(): void {
+    if (this.relay) this.relay.start();
+    else new Logger('EventsModule').log('CCM_REDIS_URL is not set: events are kept in the outbox and served at GET /v1/events');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.relay?.stop();
+  }
+}

@@ -1,0 +1,28 @@
+/** HTTP edge of device authentication: the call a broker makes for each connecting device. */
+import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AuthenticateDevice } from '../lifecycle/authenticate-device.js';
+import { InvalidRequest } from '../shared/errors.js';
+import { AuthenticationRequest, AuthenticationResponse, authenticationResponse } from './dtos.js';
+
+@ApiTags('authentication')
+@Controller('v1/authentications')
+export class AuthenticationsController {
+  constructor(private readonly authenticate: AuthenticateDevice) {}
+
+  @Post()
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Who is this device, and may it connect? Give certificatePem, or issuer and serialNumber. 200 when accepted (a first use activates the certificate); 403 problem+json otherwise, typed certificate-unknown, -suspended, -revoked, -expired, -not-yet-valid, -signature-invalid or untrusted-issuer.',
+  })
+  @ApiOkResponse({ type: AuthenticationResponse })
+  async create(@Body() body: AuthenticationRequest): Promise<AuthenticationResponse> {
+    const byCertificate = body.certificatePem !== undefined;
+    const byIssuer = body.issuer !== undefined || body.serialNumber !== undefined;
+    if (byCertificate === byIssuer) throw new InvalidRequest('give either certificatePem, or issuer and serialNumber');
+    if (byCertificate) return authenticationResponse(await this.authenticate.execute({ certificatePem: body.certificatePem! }));
+    if (body.issuer === undefined || body.serialNumber === undefined) throw new InvalidRequest('issuer and serialNumber go together', { field: body.issuer === undefined ? 'issuer' : 'serialNumber' });
+    return authenticationResponse(await this.authenticate.execute({ issuer: body.issuer, serialNumber: body.serialNumber }));
+  }
+}

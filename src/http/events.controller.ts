@@ -1,0 +1,53 @@
+/** HTTP edge of events: subscriber registration and the event feed. */
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { EventFeed, EventSubscriptions } from '../events/event-subscriptions.js';
+import { CreateEventSubscriberRequest, EventFeedQuery, EventPage, EventSubscriberResponse, eventResponse, eventSubscriberResponse } from './dtos.js';
+import { ParseIdPipe } from './request-validation.js';
+
+@ApiTags('events')
+@Controller('v1')
+export class EventsController {
+  constructor(
+    private readonly subscriptions: EventSubscriptions,
+    private readonly feed: EventFeed,
+  ) {}
+
+  @Post('event-subscribers')
+  @HttpCode(201)
+  @ApiOperation({ summary: 'Register a subscriber (a broker node or group): it gets its own BullMQ queue and every event committed from now on.' })
+  @ApiCreatedResponse({ type: EventSubscriberResponse })
+  async create(@Body() body: CreateEventSubscriberRequest): Promise<EventSubscriberResponse> {
+    return eventSubscriberResponse(await this.subscriptions.create(body.name, body.tenantIds ?? null));
+  }
+
+  @Get('event-subscribers')
+  @ApiOperation({ summary: 'List subscribers with their delivery positions.' })
+  @ApiOkResponse({ type: [EventSubscriberResponse] })
+  async list(): Promise<EventSubscriberResponse[]> {
+    return (await this.subscriptions.list()).map(eventSubscriberResponse);
+  }
+
+  @Get('event-subscribers/:subscriberId')
+  @ApiOperation({ summary: 'Read a subscriber.' })
+  @ApiOkResponse({ type: EventSubscriberResponse })
+  async get(@Param('subscriberId', new ParseIdPipe('event subscriber')) id: string): Promise<EventSubscriberResponse> {
+    return eventSubscriberResponse(await this.subscriptions.get(id));
+  }
+
+  @Delete('event-subscribers/:subscriberId')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Stop delivering to a subscriber. Its queue is left as it is, for its consumer to finish.' })
+  @ApiNoContentResponse()
+  async delete(@Param('subscriberId', new ParseIdPipe('event subscriber')) id: string): Promise<void> {
+    await this.subscriptions.delete(id);
+  }
+
+  @Get('events')
+  @ApiOperation({ summary: 'The event feed, oldest first, for installations without Redis or for catching up: poll with after=nextCursor.' })
+  @ApiOkResponse({ type: EventPage })
+  async events(@Query() query: EventFeedQuery): Promise<EventPage> {
+    const page = await this.feed.read(query.after ?? null, query.limit ?? 100, query.tenantId);
+    return { items: page.items.map(eventResponse), nextCursor: page.nextCursor };
+  }
+}

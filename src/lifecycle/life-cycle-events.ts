@@ -1,0 +1,49 @@
+/** Builds the contract events (src/events/certificate-event.ts) from the records a transition touches. */
+import type { Authority } from '../authorities/authority.js';
+import type { ClientCertificate } from '../certificates/client-certificate.js';
+import { EVENT_SCHEMA_VERSION, type CcmEvent, type RevocationReason } from '../events/certificate-event.js';
+import { newId } from '../shared/identifiers.js';
+import type { Transition } from './certificate-transition.js';
+
+export function certificateEvent(certificate: ClientCertificate, issuer: Authority, transition: Transition): CcmEvent {
+  return {
+    schemaVersion: EVENT_SCHEMA_VERSION,
+    id: newId(),
+    type: transition.eventType,
+    time: transition.at.toISOString(),
+    tenantId: certificate.tenantId,
+    authorityId: certificate.authorityId,
+    certificateId: certificate.id,
+    serialNumber: certificate.serialNumber,
+    fingerprintSha256: certificate.fingerprintSha256 ?? '',
+    commonName: certificate.commonName,
+    issuer: issuer.subject,
+    reason: transition.reason,
+    state: transition.to,
+  };
+}
+
+export function authorityRevokedEvent(authority: Authority, issuer: Authority, reason: RevocationReason, at: Date, revokedCertificates: number): CcmEvent {
+  return {
+    schemaVersion: EVENT_SCHEMA_VERSION,
+    id: newId(),
+    type: 'authority.revoked',
+    time: at.toISOString(),
+    tenantId: authority.tenantId!,
+    authorityId: authority.id,
+    certificateId: null,
+    serialNumber: authority.serialNumber ?? '',
+    fingerprintSha256: authority.fingerprintSha256 ?? '',
+    commonName: commonNameOfSubject(authority.subject),
+    issuer: issuer.subject,
+    reason,
+    state: 'revoked',
+    revokedCertificates,
+  };
+}
+
+/** The CN of a subject as ccm prints it (RFC 4514, most specific first). */
+function commonNameOfSubject(subject: string): string {
+  const match = /(?:^|,)CN=((?:\\.|[^,\\])*)/.exec(subject);
+  return match ? match[1]!.replace(/\\(.)/g, '$1') : subject;
+}

@@ -1,0 +1,61 @@
+/**
+ * LifeCycleStore on TypeORM: conditional updates plus an outbox row, in one
+ * transaction each.
+ */
+import { Injectable } from '@nestjs/common';
+import { In, IsNull, LessThan, Not, Or, type EntityManager } from 'typeorm';
+import type { Authority } from '../authorities/authority.js';
+import type { ClientCertificate } from '../certificates/client-certificate.js';
+import type { CcmEvent, RevocationReason } from '../events/certificate-event.js';
+import type { Transition } from '../lifecycle/certificate-transition.js';
+import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
+import { AuthorityRow, CertificateRow } from './entities.js';
+import { appendToOutbox } from './typeorm-outbox.js';
+import { Transactions } from './transactions.js';
+import { toClientCertificate } from './typeorm-certificate.repository.js';
+
+@Injectable()
+export class TypeormLifeCycleStore extends LifeCycleStore {
+  constructor(private readonly transactions: Transactions) {
+    super();
+  }
+
+  applyCertificateTransition(certificate: ClientCertificate, transition: Transition, event: CcmEvent): Promise<ClientCertificate | null> {
+    return this.transactions.run(async (manager) => {
+      const changes: Partial<CertificateRow> = { state: transition.to, updatedAt: transition.at };
+      if (transition.to === 'active' && transition.from === 'inactive') changes.firstUsedAt = transition.at;
+      if (transition.to === 'suspended') changes.suspendedAt = transition.at;
+      if (transition.from === 'suspended') changes.suspendedAt = null;
+      if (transition.to === 'revoked') Object.assign(changes, { revokedAt: transition.at, revocationReason: transition.reason });
+      const result = await manager.update(CertificateRow, { id: certificate.id, state: transition.from }, changes);
+      if ((result.affected ?? 0) !== 1) return null;
+      if (transition.changesRevocationList) await manager.increment(AuthorityRow, { id: certificate.authorityId }, 'revocationVersion', 1);
+      await appendToOutbox(manager, event);
+      const row = await manager.findOneByOrFail(CertificateRow, { id: certificate.id });
+      return toClientCertificate(row);
+    });
+  }
+
+  revokeAuthority(authority: Authority, reason: RevocationReason, at: Date, event: (revokedCertificates: number) => CcmEvent): Promise<{ revokedCertificates: number } | null> {
+    return this.transactions.run(async (manager: EntityManager) => {
+      const claimed = await manager.update(AuthorityRow, { id: authority.id, status: 'active' }, { status: 'revoked', revokedAt: at, revocationReason: reason, updatedAt: at });
+      if ((claimed.affected ?? 0) !== 1) return null;
+      // pending rows are revoked too: if their signing completes after all, the certificate must not be usable.
+      const revoked = await manager.update(
+        CertificateRow,
+        { authorityId: authority.id, state: In(['pending', 'inactive', 'active', 'suspended']) },
+        { state: 'revoked', revokedAt: at, revocationReason: reason, suspendedAt: null, updatedAt: at },
+      );
+      await manager.increment(AuthorityRow, { id: authority.id }, 'revocationVersion', 1);
+      const revokedCertificates = revoked.affected ?? 0;
+      await appendToOutbox(manager, event(revokedCertificates));
+      return { revokedCertificates };
+    });
+  }
+
+  async recordUse(certificateId: string, at: Date, unlessUsedSince: Date): Promise<void> {
+    await this.transactions.run((manager) =>
+      manager.update(CertificateRow, { id: certificateId, state: Not('revoked'), lastUsedAt: Or(IsNull(), LessThan(unlessUsedSince)) }, { lastUsedAt: at }),
+    );
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * CRLs of tenant CAs (RFC 5280 §5), signed through custody. A CRL is re-signed
+ * when a certificate under its CA changed state since it was built, or when
+ * half of its validity has passed, so a consumer refreshing at any sensible
+ * interval never holds an expired one. Concurrent requests share one build.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
+import { AuthorityRepository, type Authority } from '../authorities/authority.js';
+import { custodySigner } from '../authorities/custody-signer.js';
+import { CONFIGURATION } from '../config/configuration.module.js';
+import type { Configuration } from '../config/configuration.js';
+import { KeyCustody } from '../custody/key-custody.js';
+import { encodeCertificateList } from '../issuance/certificate-list-encoder.js';
+import { Clock } from '../shared/clock.js';
+import { NotFound } from '../shared/errors.js';
+import { RevocationListStore, type RevocationListRecord } from './revocation-list-store.js';
+
+@Injectable()
+export class RevocationLists {
+  private readonly building = new Map<string, Promise<RevocationListRecord>>();
+
+  constructor(
+    @Inject(CONFIGURATION) private readonly config: Configuration,
+    private readonly authorities: AuthorityRepository,
+    private readonly issuers: IssuingCertificateCache,
+    private readonly store: RevocationListStore,
+    private readonly custody: KeyCustody,
+    private readonly clock: Clock,
+  ) {}
+
+  async ofTenant(tenantId: string): Promise<RevocationListRecord> {
+    const authority = await this.authorities.findTenantRoot(tenantId);
+    if (!authority || !authority.certificatePem) throw new NotFound('tenant CA');
+    const cached = await this.store.current(authority.id);
+    if (cached && this.isFresh(cached, authority)) return cached;
+    let build = this.building.get(authority.id);
+    if (!build) {
+      build = this.build(authority, cached).finally(() => this.building.delete(authority.id));
+      this.building.set(authority.id, build);
+    }
+    return build;
+  }
+
+  private isFresh(crl: RevocationListRecord, authority: Authority): boolean {
+    const halfLife = (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2;
+    return crl.revocationVersion === authority.revocationVersion && this.clock.now().getTime() < crl.thisUpdate.getTime() + halfLife;
+  }
+
+  private async build(authority: Authority, previous: RevocationListRecord | null): Promise<RevocationListRecord> {
+    const issuer = this.issuers.of(authority);
+    const entries = await this.store.revokedEntries(authority.id);
+    const thisUpdate = this.clock.now();
+    const record: RevocationListRecord = {
+      authorityId: authority.id,
+      crlNumber: (previous?.crlNumber ?? 0) + 1,
+      revocationVersion: authority.revocationVersion,
+      thisUpdate,
+      nextUpdate: new Date(thisUpdate.getTime() + this.config.revocation.crlValiditySeconds * 1000),
+      der: await encodeCertificateList(
+        {
+          issuerName: issuer.subjectName,
+          authorityKeyIdentifier: issuer.subjectKeyIdentifier,
+          crlNumber: BigInt((previous?.crlNumber ?? 0) + 1),
+          thisUpdate,
+          nextUpdate: new Date(thisUpdate.getTime() + this.config.revocation.crlValiditySeconds * 1000),
+          entries: entries.map((entry) => ({ serialNumber: entry.serialNumber, revocationDate: entry.revokedAt, reason: entry.reason })),
+        },
+        custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
+      ),
+    };
+    if (await this.store.save(record, previous?.crlNumber ?? null)) return record;
+    // Another replica stored a CRL meanwhile; theirs is at least as new as ours.
+    return (await this.store.current(authority.id))!;
+  }
+}
