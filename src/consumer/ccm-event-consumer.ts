@@ -87,7 +87,8 @@ export class CcmEventConsumer {
     worker.on('failed', (job: Job | undefined, error: Error) => {
       if (!job || error instanceof InvalidCcmEventError || error instanceof UnrecoverableError) return;
       const event = job.data as CcmEvent;
-      const delivery = deliveryOf(job, this.queue);
+      // By the time 'failed' fires BullMQ has counted the attempt that just failed.
+      const delivery: CcmEventDelivery = { attempt: job.attemptsMade, maxAttempts: job.opts.attempts ?? 1, queue: this.queue };
       const willRetry = job.attemptsMade < delivery.maxAttempts;
       safely(() => observer?.handlerFailed?.(event, error, delivery, willRetry));
     });
