@@ -51,24 +51,20 @@ export class RevocationLists {
     const issuer = this.issuers.of(authority);
     const entries = await this.store.revokedEntries(authority.id);
     const thisUpdate = this.clock.now();
-    const record: RevocationListRecord = {
-      authorityId: authority.id,
-      crlNumber: (previous?.crlNumber ?? 0) + 1,
-      revocationVersion: authority.revocationVersion,
-      thisUpdate,
-      nextUpdate: new Date(thisUpdate.getTime() + this.config.revocation.crlValiditySeconds * 1000),
-      der: await encodeCertificateList(
-        {
-          issuerName: issuer.subjectName,
-          authorityKeyIdentifier: issuer.subjectKeyIdentifier,
-          crlNumber: BigInt((previous?.crlNumber ?? 0) + 1),
-          thisUpdate,
-          nextUpdate: new Date(thisUpdate.getTime() + this.config.revocation.crlValiditySeconds * 1000),
-          entries: entries.map((entry) => ({ serialNumber: entry.serialNumber, revocationDate: entry.revokedAt, reason: entry.reason })),
-        },
-        custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
-      ),
-    };
+    const nextUpdate = new Date(thisUpdate.getTime() + this.config.revocation.crlValiditySeconds * 1000);
+    const crlNumber = (previous?.crlNumber ?? 0) + 1;
+    const der = await encodeCertificateList(
+      {
+        issuerName: issuer.subjectName,
+        authorityKeyIdentifier: issuer.subjectKeyIdentifier,
+        crlNumber: BigInt(crlNumber),
+        thisUpdate,
+        nextUpdate,
+        entries: entries.map((entry) => ({ serialNumber: entry.serialNumber, revocationDate: entry.revokedAt, reason: entry.reason })),
+      },
+      custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
+    );
+    const record: RevocationListRecord = { authorityId: authority.id, crlNumber, revocationVersion: authority.revocationVersion, thisUpdate, nextUpdate, der };
     if (await this.store.save(record, previous?.crlNumber ?? null)) return record;
     // Another replica stored a CRL meanwhile; theirs is at least as new as ours.
     return (await this.store.current(authority.id))!;
