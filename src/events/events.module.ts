@@ -2,7 +2,7 @@
  * Events: subscribers, the HTTP feed and, when Redis is configured, the relay
  * that publishes the outbox to each subscriber's BullMQ queue.
  */
-import { Global, Inject, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Logger, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { Clock } from '../shared/clock.js';
@@ -28,7 +28,7 @@ import { OutboxWakeup } from './outbox-wakeup.js';
   ],
   exports: [OutboxWakeup, EventSubscriptions, EventFeed],
 })
-export class EventsModule implements OnApplicationBootstrap, OnApplicationShutdown {
+export class EventsModule implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(@Inject(OutboxRelay) private readonly relay: OutboxRelay | null) {}
 
   onApplicationBootstrap(): void {
@@ -36,7 +36,8 @@ export class EventsModule implements OnApplicationBootstrap, OnApplicationShutdo
     else new Logger('EventsModule').log('CCM_REDIS_URL is not set: events are kept in the outbox and served at GET /v1/events');
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  // Before the database closes (onApplicationShutdown), so the relay's last pass still has it.
+  async beforeApplicationShutdown(): Promise<void> {
     await this.relay?.stop();
   }
 }
