@@ -1,13 +1,14 @@
 /**
  * The issuing CA end to end, over HTTP, on every backend (PostgreSQL and
  * SQLite × local and Vault custody): tenants, their root CAs, client
- * certificates both ways, checked by openssl and by curl against an openssl
- * TLS server that requires client certificates; bad input answered with problem+json and
+ * certificates both ways, checked by openssl, by curl against an openssl
+ * TLS server and by a node:tls server, both requiring client certificates; bad input answered with problem+json and
  * nothing stored; no private key anywhere in the database.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
 import request from 'supertest';
 import { BACKENDS, backendName, TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { dumpAllRows } from '../support/databases.js';
@@ -191,6 +192,19 @@ for (const backend of BACKENDS) {
       }
     });
 
+    test('a node:tls server requiring client certificates of tenant A accepts A\'s device and rejects B\'s, even with B\'s full chain', async () => {
+      const a = (await request(ccm.url).post(`/v1/tenants/${tenantA.id}/certificates`).send({ commonName: 'node-tls-a', ttlSeconds: 600 }).expect(201)).body;
+      const b = (await request(ccm.url).post(`/v1/tenants/${tenantB.id}/certificates`).send({ commonName: 'node-tls-b', ttlSeconds: 600 }).expect(201)).body;
+      const server = await NodeTlsServer.start(scratch, tenantA.chainPem);
+      try {
+        assert.equal(await server.connect(a.certificatePem + a.chainPem, a.privateKeyPem), 'hello node-tls-a');
+        await assert.rejects(server.connect(b.certificatePem + b.chainPem, b.privateKeyPem));
+        await assert.rejects(server.connect(b.certificatePem, b.privateKeyPem));
+      } finally {
+        await server.close();
+      }
+    });
+
     test('bad input gets a 4xx problem+json with a stable type, and stores nothing', async () => {
       const before = await certificateRowCount(installation);
       const goodKey = await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
@@ -309,4 +323,58 @@ function tamperSignature(pem: string): string {
   const der = Buffer.from(body, 'base64');
   der[der.length - 1]! ^= 0x01;
   return `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+}
+
+/**
+ * A node:tls server that requires client certificates of one tenant. It trusts
+ * the tenant's bundle; since the platform CA in it also certifies every other
+ * tenant's root, it checks after the handshake that the device's issuer is the
+ * tenant root itself (Node 20 ignores allowPartialTrustChain on servers).
+ */
+class NodeTlsServer {
+  private constructor(
+    private readonly server: tls.Server,
+    private readonly port: number,
+    private readonly serverCaPem: string,
+  ) {}
+
+  static async start(scratch: Scratch, tenantBundlePem: string): Promise<NodeTlsServer> {
+    const tenantRoot = new X509Certificate(pemBlocks(tenantBundlePem)[0]!);
+    const caKey = await scratch.write('node-tls-ca.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
+    const caPem = (await openssl(['req', '-x509', '-new', '-key', caKey, '-subj', '/CN=node tls server CA', '-days', '1', '-addext', 'basicConstraints=critical,CA:TRUE'])).stdout;
+    const caPath = await scratch.write('node-tls-ca.pem', caPem);
+    const serverKey = (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout;
+    const csr = await scratch.write('node-tls.csr', (await openssl(['req', '-new', '-key', await scratch.write('node-tls.key', serverKey), '-subj', '/CN=127.0.0.1'])).stdout);
+    const ext = await scratch.write('node-tls.ext', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    const serverPem = (await openssl(['x509', '-req', '-in', csr, '-CA', caPath, '-CAkey', caKey, '-CAcreateserial', '-days', '1', '-extfile', ext])).stdout;
+    const server = tls.createServer({ key: serverKey, cert: serverPem, ca: tenantBundlePem, requestCert: true, rejectUnauthorized: true }, (socket) => {
+      const device = socket.getPeerX509Certificate();
+      if (!device || !device.checkIssued(tenantRoot) || !device.verify(tenantRoot.publicKey)) {
+        socket.destroy();
+        return;
+      }
+      socket.end(`hello ${socket.getPeerCertificate().subject.CN}`);
+    });
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    if (!address || typeof address === 'string') throw new Error('no port');
+    return new NodeTlsServer(server, address.port, caPem);
+  }
+
+  connect(certificateAndChainPem: string, privateKeyPem: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: this.port, ca: this.serverCaPem, key: privateKeyPem, cert: certificateAndChainPem });
+      let data = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (data += chunk));
+      socket.on('end', () => (data ? resolve(data) : reject(new Error('closed without a greeting'))));
+      socket.on('close', () => (data ? resolve(data) : reject(new Error('closed without a greeting'))));
+      socket.on('error', reject);
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
 }
