@@ -4,43 +4,18 @@
  * its extensions as openssl prints them, and `openssl verify -crl_check` on
  * listed and unlisted client certificates, for every CA key algorithm.
  */
-import { createPublicKey, generateKeyPair, sign, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { KEY_ALGORITHMS, signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
-import { encodeCertificate, subjectKeyIdentifierOf, type CertificateProfile } from '../../src/issuance/certificate-encoder.js';
+import { KEY_ALGORITHMS } from '../../src/custody/key-algorithm.js';
+import { subjectKeyIdentifierOf, type CertificateProfile } from '../../src/issuance/certificate-encoder.js';
 import { encodeCertificateList, type CertificateListRequest, type RevokedEntry } from '../../src/issuance/certificate-list-encoder.js';
 import { inspectCertificate } from '../../src/issuance/certificate-inspection.js';
-import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
+import type { DistinguishedName } from '../../src/issuance/distinguished-name.js';
 import { encodePem } from '../../src/issuance/pem.js';
 import { newSerialNumber, serialNumberToHex } from '../../src/issuance/serial-number.js';
-import type { Signer } from '../../src/issuance/signer.js';
 import { openssl, Scratch, type CommandResult } from '../support/openssl.js';
-
-const generateKeyPairAsync = promisify(generateKeyPair);
-
-interface TestKey {
-  readonly spki: Uint8Array;
-  readonly signer: Signer;
-}
-
-async function newKey(algorithm: KeyAlgorithm): Promise<TestKey> {
-  let privateKey: KeyObject;
-  if (algorithm === 'ecdsa-p256' || algorithm === 'ecdsa-p384') {
-    privateKey = (await generateKeyPairAsync('ec', { namedCurve: algorithm === 'ecdsa-p256' ? 'P-256' : 'P-384' })).privateKey;
-  } else if (algorithm === 'ed25519') {
-    privateKey = (await generateKeyPairAsync('ed25519')).privateKey;
-  } else {
-    privateKey = (await generateKeyPairAsync('rsa', { modulusLength: Number(algorithm.slice(4)), publicExponent: 65537 })).privateKey;
-  }
-  const hash = signatureSchemeFor(algorithm).hash;
-  return {
-    spki: new Uint8Array(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })),
-    signer: { algorithm, sign: async (data) => new Uint8Array(sign(hash, data, privateKey)) },
-  };
-}
+import { issueTestCertificate, newTestKey, type TestKey } from '../support/test-keys.js';
 
 interface IssuedCertificate {
   readonly der: Uint8Array;
@@ -52,21 +27,7 @@ const HOUR = 3_600_000;
 const CRL_URL = 'http://ccm.example.com/v1/crl/tenant-a.crl';
 
 async function issue(subject: DistinguishedName, key: TestKey, profile: CertificateProfile, issuer: IssuedCertificate | null): Promise<IssuedCertificate> {
-  const now = Date.now();
-  const der = await encodeCertificate(
-    {
-      serialNumber: newSerialNumber(),
-      issuerName: issuer === null ? encodeDistinguishedName(subject) : inspectCertificate(issuer.der).subjectName,
-      issuerKeyIdentifier: issuer === null ? null : subjectKeyIdentifierOf(issuer.key.spki),
-      subject,
-      subjectPublicKeyInfo: key.spki,
-      notBefore: new Date(now - HOUR),
-      notAfter: new Date(now + 24 * 365 * HOUR),
-      profile,
-      crlDistributionPoints: issuer === null ? undefined : [CRL_URL],
-    },
-    (issuer ?? { key }).key.signer,
-  );
+  const der = await issueTestCertificate(subject, key, profile, issuer, { lifetimeHours: 24 * 365, crlDistributionPoints: [CRL_URL] });
   return { der, key, serialNumber: inspectCertificate(der).serialNumberHex };
 }
 
@@ -118,8 +79,8 @@ describe('CRLs checked by openssl', () => {
 
   for (const algorithm of KEY_ALGORITHMS) {
     it(`openssl verifies a ${algorithm} CA's CRL, prints its number, reasons and IDP, and refuses the leaves it lists`, async () => {
-      const ca = await issue([{ attribute: 'O', value: 'Tenant A' }, { attribute: 'CN', value: `Tenant A Root ${algorithm}` }], await newKey(algorithm), { kind: 'ca', pathLenConstraint: 0 }, null);
-      const leafKey = await newKey('ecdsa-p256');
+      const ca = await issue([{ attribute: 'O', value: 'Tenant A' }, { attribute: 'CN', value: `Tenant A Root ${algorithm}` }], await newTestKey(algorithm), { kind: 'ca', pathLenConstraint: 0 }, null);
+      const leafKey = await newTestKey('ecdsa-p256');
       const compromised = await issue([{ attribute: 'CN', value: 'device-compromised' }], leafKey, { kind: 'client' }, ca);
       const suspended = await issue([{ attribute: 'CN', value: 'device-suspended' }], leafKey, { kind: 'client' }, ca);
       const good = await issue([{ attribute: 'CN', value: 'device-good' }], leafKey, { kind: 'client' }, ca);
@@ -179,8 +140,8 @@ describe('CRLs checked by openssl', () => {
   }
 
   it('openssl accepts an empty CRL without IDP (no revokedCertificates) and a nextUpdate in GeneralizedTime', async () => {
-    const ca = await issue([{ attribute: 'CN', value: 'Tenant B Root' }], await newKey('ed25519'), { kind: 'ca', pathLenConstraint: 0 }, null);
-    const leaf = await issue([{ attribute: 'CN', value: 'device-b' }], await newKey('ed25519'), { kind: 'client' }, ca);
+    const ca = await issue([{ attribute: 'CN', value: 'Tenant B Root' }], await newTestKey('ed25519'), { kind: 'ca', pathLenConstraint: 0 }, null);
+    const leaf = await issue([{ attribute: 'CN', value: 'device-b' }], await newTestKey('ed25519'), { kind: 'client' }, ca);
     const der = await encodeCertificateList(crlRequestFor(ca, [], { crlNumber: 2n, nextUpdate: new Date('2050-06-01T00:00:00Z') }), ca.key.signer);
     const caPath = await writeCertificate('empty-ca.pem', ca);
     const crl = await writeCrl('empty', der);
@@ -199,9 +160,9 @@ describe('CRLs checked by openssl', () => {
   });
 
   it('openssl refuses a CRL signed by another key than the CA certificate names', async () => {
-    const ca = await issue([{ attribute: 'CN', value: 'Tenant C Root' }], await newKey('ecdsa-p256'), { kind: 'ca', pathLenConstraint: 0 }, null);
-    const leaf = await issue([{ attribute: 'CN', value: 'device-c' }], await newKey('ecdsa-p256'), { kind: 'client' }, ca);
-    const impostor = await newKey('ecdsa-p256');
+    const ca = await issue([{ attribute: 'CN', value: 'Tenant C Root' }], await newTestKey('ecdsa-p256'), { kind: 'ca', pathLenConstraint: 0 }, null);
+    const leaf = await issue([{ attribute: 'CN', value: 'device-c' }], await newTestKey('ecdsa-p256'), { kind: 'client' }, ca);
+    const impostor = await newTestKey('ecdsa-p256');
     // Issuer name and AKI of the CA, signature by another key.
     const der = await encodeCertificateList(crlRequestFor(ca, []), impostor.signer);
     const caPath = await writeCertificate('forged-ca.pem', ca);
@@ -215,8 +176,8 @@ describe('CRLs checked by openssl', () => {
   });
 
   it('openssl reads a CRL of 100,000 entries and finds a leaf listed last', async () => {
-    const ca = await issue([{ attribute: 'CN', value: 'Tenant D Root' }], await newKey('ecdsa-p384'), { kind: 'ca', pathLenConstraint: 0 }, null);
-    const leafKey = await newKey('ecdsa-p256');
+    const ca = await issue([{ attribute: 'CN', value: 'Tenant D Root' }], await newTestKey('ecdsa-p384'), { kind: 'ca', pathLenConstraint: 0 }, null);
+    const leafKey = await newTestKey('ecdsa-p256');
     const listed = await issue([{ attribute: 'CN', value: 'device-listed' }], leafKey, { kind: 'client' }, ca);
     const unlisted = await issue([{ attribute: 'CN', value: 'device-unlisted' }], leafKey, { kind: 'client' }, ca);
     const revokedAt = new Date(Date.now() - HOUR / 2);

@@ -4,8 +4,7 @@
  * independent decoder) and verified with node:crypto.
  */
 import 'reflect-metadata';
-import { createHash, createPrivateKey, createPublicKey, generateKeyPair, sign, X509Certificate as NodeX509Certificate, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
+import { createHash, createPrivateKey, createPublicKey, X509Certificate as NodeX509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,36 +15,7 @@ import { encodeCertificate, encodeCertificationRequest, subjectKeyIdentifierOf, 
 import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
 import { encodePem } from '../../src/issuance/pem.js';
 import { readChildren, readSingleElement } from '../../src/issuance/der.js';
-import type { Signer } from '../../src/issuance/signer.js';
-
-const generateKeyPairAsync = promisify(generateKeyPair);
-
-interface TestKey {
-  readonly privateKey: KeyObject;
-  readonly spki: Uint8Array;
-  readonly signer: Signer;
-}
-
-async function newKey(algorithm: KeyAlgorithm): Promise<TestKey> {
-  const pair =
-    algorithm === 'ecdsa-p256'
-      ? await generateKeyPairAsync('ec', { namedCurve: 'P-256' })
-      : algorithm === 'ecdsa-p384'
-        ? await generateKeyPairAsync('ec', { namedCurve: 'P-384' })
-        : algorithm === 'ed25519'
-          ? await generateKeyPairAsync('ed25519')
-          : await generateKeyPairAsync('rsa', { modulusLength: Number(algorithm.slice(4)), publicExponent: 65537 });
-  return testKeyOf(algorithm, pair.privateKey);
-}
-
-function testKeyOf(algorithm: KeyAlgorithm, privateKey: KeyObject): TestKey {
-  const hash = signatureSchemeFor(algorithm).hash;
-  return {
-    privateKey,
-    spki: new Uint8Array(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })),
-    signer: { algorithm, sign: async (data) => new Uint8Array(sign(hash, data, privateKey)) },
-  };
-}
+import { newTestKey, testKeyOf, type TestKey } from '../support/test-keys.js';
 
 /** Ed25519 key from a fixed seed (RFC 8410 §7 PKCS#8 layout), so that signatures are reproducible. */
 function fixedEd25519Key(): TestKey {
@@ -122,7 +92,7 @@ describe('encodeCertificate', () => {
   const keys = new Map<KeyAlgorithm, TestKey>();
 
   before(async () => {
-    await Promise.all(KEY_ALGORITHMS.map(async (algorithm) => keys.set(algorithm, await newKey(algorithm))));
+    await Promise.all(KEY_ALGORITHMS.map(async (algorithm) => keys.set(algorithm, await newTestKey(algorithm))));
   });
 
   for (const algorithm of KEY_ALGORITHMS) {
@@ -338,7 +308,7 @@ describe('encodeCertificate', () => {
 
 describe('encodeCertificationRequest', () => {
   it('builds a PKCS #10 request that openssl verifies, with no attributes', async () => {
-    const key = await newKey('ecdsa-p384');
+    const key = await newTestKey('ecdsa-p384');
     const der = await encodeCertificationRequest(ROOT_SUBJECT, key.spki, key.signer);
     const output = execFileSync('openssl', ['req', '-noout', '-verify', '-text'], { input: encodePem(der, 'CERTIFICATE REQUEST'), stdio: ['pipe', 'pipe', 'pipe'] }).toString();
     assert.match(output, /Subject: C\s*=\s*DE, O\s*=\s*ccm test, CN\s*=\s*Platform CA/);
@@ -349,8 +319,8 @@ describe('encodeCertificationRequest', () => {
   });
 
   it('certificate-key-mismatch when the signer holds another key than the one requested', async () => {
-    const key = await newKey('ecdsa-p256');
-    const other = await newKey('ecdsa-p256');
+    const key = await newTestKey('ecdsa-p256');
+    const other = await newTestKey('ecdsa-p256');
     await rejection(encodeCertificationRequest(ROOT_SUBJECT, key.spki, other.signer), 'certificate-key-mismatch');
   });
 });

@@ -2,45 +2,19 @@
  * Certificate inspection against openssl's reading of the same certificates,
  * and signature checks against issuer keys.
  */
-import { createPublicKey, generateKeyPair, sign, type KeyObject } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
 import { DomainError } from '../../src/shared/errors.js';
 import { encodeCertificate, subjectKeyIdentifierOf, type CertificateRequest } from '../../src/issuance/certificate-encoder.js';
 import { inspectCertificate, verifyCertificateSignature } from '../../src/issuance/certificate-inspection.js';
 import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
 import { decodeSinglePem } from '../../src/issuance/pem.js';
 import { newSerialNumber, serialNumberToHex } from '../../src/issuance/serial-number.js';
-import type { Signer } from '../../src/issuance/signer.js';
-
-const generateKeyPairAsync = promisify(generateKeyPair);
-
-interface TestKey {
-  readonly privateKey: KeyObject;
-  readonly spki: Uint8Array;
-  readonly signer: Signer;
-}
-
-async function newKey(algorithm: KeyAlgorithm): Promise<TestKey> {
-  const pair =
-    algorithm === 'ecdsa-p256'
-      ? await generateKeyPairAsync('ec', { namedCurve: 'P-256' })
-      : algorithm === 'ed25519'
-        ? await generateKeyPairAsync('ed25519')
-        : await generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 65537 });
-  const hash = signatureSchemeFor(algorithm).hash;
-  return {
-    privateKey: pair.privateKey,
-    spki: new Uint8Array(createPublicKey(pair.privateKey).export({ format: 'der', type: 'spki' })),
-    signer: { algorithm, sign: async (data) => new Uint8Array(sign(hash, data, pair.privateKey)) },
-  };
-}
+import { newTestKey, type TestKey } from '../support/test-keys.js';
 
 const CA_SUBJECT: DistinguishedName = [
   { attribute: 'O', value: 'ccm test' },
@@ -70,8 +44,8 @@ describe('inspectCertificate', () => {
     directory = mkdtempSync(join(tmpdir(), 'ccm-inspect-'));
     configPath = join(directory, 'openssl.cnf');
     writeFileSync(configPath, '[req]\ndistinguished_name = dn\n[dn]\n');
-    ca = await newKey('ecdsa-p256');
-    rsaDevice = await newKey('rsa-2048');
+    ca = await newTestKey('ecdsa-p256');
+    rsaDevice = await newTestKey('rsa-2048');
     caDer = await encodeCertificate(
       {
         serialNumber: newSerialNumber(),
@@ -204,24 +178,29 @@ describe('inspectCertificate', () => {
 });
 
 describe('verifyCertificateSignature', () => {
+  /** A self-signed CA certificate for `key`, valid through 2024. */
+  function selfSignedCa(key: TestKey, subject: DistinguishedName): Promise<Uint8Array> {
+    return encodeCertificate(
+      {
+        serialNumber: newSerialNumber(),
+        issuerName: encodeDistinguishedName(subject),
+        issuerKeyIdentifier: null,
+        subject,
+        subjectPublicKeyInfo: key.spki,
+        notBefore: new Date('2024-01-01T00:00:00Z'),
+        notAfter: new Date('2025-01-01T00:00:00Z'),
+        profile: { kind: 'ca', pathLenConstraint: null },
+      },
+      key.signer,
+    );
+  }
+
   it('is true for the issuer key and false for any other key or a changed certificate', async () => {
     for (const algorithm of ['ecdsa-p256', 'ed25519', 'rsa-2048'] as const) {
-      const issuer = await newKey(algorithm);
-      const stranger = await newKey(algorithm);
+      const issuer = await newTestKey(algorithm);
+      const stranger = await newTestKey(algorithm);
       const subject = [{ attribute: 'CN' as const, value: `ca-${algorithm}` }];
-      const der = await encodeCertificate(
-        {
-          serialNumber: newSerialNumber(),
-          issuerName: encodeDistinguishedName(subject),
-          issuerKeyIdentifier: null,
-          subject,
-          subjectPublicKeyInfo: issuer.spki,
-          notBefore: new Date('2024-01-01T00:00:00Z'),
-          notAfter: new Date('2025-01-01T00:00:00Z'),
-          profile: { kind: 'ca', pathLenConstraint: null },
-        },
-        issuer.signer,
-      );
+      const der = await selfSignedCa(issuer, subject);
       assert.equal(verifyCertificateSignature(der, issuer.spki), true, algorithm);
       assert.equal(verifyCertificateSignature(der, stranger.spki), false, algorithm);
       const changed = Buffer.from(Buffer.from(der).toString('latin1').replace(`ca-${algorithm}`, `cb-${algorithm}`), 'latin1');
@@ -230,22 +209,10 @@ describe('verifyCertificateSignature', () => {
   });
 
   it('is false for a key of another type than the signature algorithm', async () => {
-    const issuer = await newKey('ecdsa-p256');
-    const rsa = await newKey('rsa-2048');
+    const issuer = await newTestKey('ecdsa-p256');
+    const rsa = await newTestKey('rsa-2048');
     const subject = [{ attribute: 'CN' as const, value: 'x' }];
-    const der = await encodeCertificate(
-      {
-        serialNumber: newSerialNumber(),
-        issuerName: encodeDistinguishedName(subject),
-        issuerKeyIdentifier: null,
-        subject,
-        subjectPublicKeyInfo: issuer.spki,
-        notBefore: new Date('2024-01-01T00:00:00Z'),
-        notAfter: new Date('2025-01-01T00:00:00Z'),
-        profile: { kind: 'ca', pathLenConstraint: null },
-      },
-      issuer.signer,
-    );
+    const der = await selfSignedCa(issuer, subject);
     assert.equal(verifyCertificateSignature(der, rsa.spki), false);
   });
 
@@ -267,22 +234,10 @@ describe('verifyCertificateSignature', () => {
   });
 
   it('invalid-request for a malformed certificate or issuer key', async () => {
-    const key = await newKey('ed25519');
+    const key = await newTestKey('ed25519');
     invalidRequest(() => verifyCertificateSignature(Uint8Array.of(0x30, 0x00), key.spki));
     const subject = [{ attribute: 'CN' as const, value: 'x' }];
-    const der = await encodeCertificate(
-      {
-        serialNumber: newSerialNumber(),
-        issuerName: encodeDistinguishedName(subject),
-        issuerKeyIdentifier: null,
-        subject,
-        subjectPublicKeyInfo: key.spki,
-        notBefore: new Date('2024-01-01T00:00:00Z'),
-        notAfter: new Date('2025-01-01T00:00:00Z'),
-        profile: { kind: 'ca', pathLenConstraint: null },
-      },
-      key.signer,
-    );
+    const der = await selfSignedCa(key, subject);
     invalidRequest(() => verifyCertificateSignature(der, Uint8Array.of(1)));
     invalidRequest(() => verifyCertificateSignature(der, Uint8Array.from([...key.spki, 0])));
   });

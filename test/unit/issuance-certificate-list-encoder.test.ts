@@ -4,8 +4,7 @@
  * with node:crypto. openssl's view of the same CRLs is in
  * test/medium/issuance-crl-openssl.test.ts.
  */
-import { createPublicKey, generateKeyPair, sign, verify, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
+import { verify } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AsnConvert } from '@peculiar/asn1-schema';
@@ -31,33 +30,7 @@ import { DerTag, readChildren, readSingleElement, type DerElement } from '../../
 import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
 import { serialNumberFromHex, serialNumberToHex } from '../../src/issuance/serial-number.js';
 import type { Signer } from '../../src/issuance/signer.js';
-
-const generateKeyPairAsync = promisify(generateKeyPair);
-
-interface TestKey {
-  readonly publicKey: KeyObject;
-  readonly spki: Uint8Array;
-  readonly signer: Signer;
-}
-
-async function newKey(algorithm: KeyAlgorithm): Promise<TestKey> {
-  const pair =
-    algorithm === 'ecdsa-p256'
-      ? await generateKeyPairAsync('ec', { namedCurve: 'P-256' })
-      : algorithm === 'ecdsa-p384'
-        ? await generateKeyPairAsync('ec', { namedCurve: 'P-384' })
-        : algorithm === 'ed25519'
-          ? await generateKeyPairAsync('ed25519')
-          : await generateKeyPairAsync('rsa', { modulusLength: Number(algorithm.slice(4)), publicExponent: 65537 });
-  const hash = signatureSchemeFor(algorithm).hash;
-  const privateKey = pair.privateKey;
-  const publicKey = createPublicKey(privateKey);
-  return {
-    publicKey,
-    spki: new Uint8Array(publicKey.export({ format: 'der', type: 'spki' })),
-    signer: { algorithm, sign: async (data) => new Uint8Array(sign(hash, data, privateKey)) },
-  };
-}
+import { newTestKey, type TestKey } from '../support/test-keys.js';
 
 const CA_SUBJECT: DistinguishedName = [
   { attribute: 'O', value: 'ccm test' },
@@ -139,7 +112,7 @@ describe('encodeCertificateList', () => {
   const ALGORITHMS: KeyAlgorithm[] = ['ecdsa-p256', 'ecdsa-p384', 'ed25519', 'rsa-2048'];
 
   before(async () => {
-    await Promise.all(ALGORITHMS.map(async (algorithm) => keys.set(algorithm, await newKey(algorithm))));
+    await Promise.all(ALGORITHMS.map(async (algorithm) => keys.set(algorithm, await newTestKey(algorithm))));
   });
 
   for (const algorithm of ALGORITHMS) {
