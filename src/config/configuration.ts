@@ -6,6 +6,7 @@
  * are held against it.
  */
 import { DEVICE_KEY_ALGORITHMS, KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../custody/key-algorithm.js';
+import { EnvironmentReader, type Environment } from './environment-reader.js';
 
 export interface VariableReference {
   readonly name: string;
@@ -96,62 +97,6 @@ export class ConfigurationError extends Error {
   constructor(readonly problems: readonly string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigurationError';
-  }
-}
-
-type Environment = Readonly<Record<string, string | undefined>>;
-
-/** Reads variables and collects every problem, so one start-up names them all. */
-class EnvironmentReader {
-  readonly problems: string[] = [];
-  constructor(private readonly env: Environment) {}
-
-  optional(name: string): string | undefined {
-    const value = this.env[name];
-    return value === undefined || value.trim() === '' ? undefined : value.trim();
-  }
-
-  required(name: string, why: string): string {
-    const value = this.optional(name);
-    if (value === undefined) {
-      this.problems.push(`${name} is required ${why}`);
-      return '';
-    }
-    return value;
-  }
-
-  string(name: string, fallback: string): string {
-    return this.optional(name) ?? fallback;
-  }
-
-  integer(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.optional(name);
-    if (raw === undefined) return fallback;
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-      return fallback;
-    }
-    return Number(raw);
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const raw = this.optional(name);
-    if (raw === undefined) return fallback;
-    if (!(allowed as readonly string[]).includes(raw)) {
-      this.problems.push(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
-      return fallback;
-    }
-    return raw as T;
-  }
-
-  url(name: string, value: string, protocols: readonly string[]): string {
-    try {
-      const parsed = new URL(value);
-      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
-    } catch {
-      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL`);
-    }
-    return value;
   }
 }
 

@@ -26,6 +26,8 @@ export interface CcmEventDelivery {
   readonly maxAttempts: number;
   /** The queue the event came from. */
   readonly queue: string;
+  /** When the event was put on the queue (ccm's relay), if known: with the event's time, it says where delivery time went. */
+  readonly queuedAt?: Date;
 }
 
 export type CcmEventHandler = (event: CcmEvent, delivery: CcmEventDelivery) => Promise<void>;
@@ -119,7 +121,7 @@ export class CcmEventConsumer {
 
 function deliveryOf(job: Job, queue: string): CcmEventDelivery {
   // attemptsMade counts finished attempts; during processing the current one is attemptsMade + 1.
-  return { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1, queue };
+  return { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1, queue, queuedAt: new Date(job.timestamp) };
 }
 
 function safely(callback: () => void): void {

@@ -2,9 +2,12 @@
  * HttpEventFeedConsumer: the same events as CcmEventConsumer for installs
  * without Redis, read by polling ccm's `GET /v1/events?after=<cursor>`. The
  * cursor (the position of the last event handled) lives in a CursorStore, so
- * a restart resumes where it stopped. Events are handled strictly in order,
- * one at a time: a handler that throws is retried with exponential backoff
- * and the cursor does not move past it (at-least-once, never reordered).
+ * a restart resumes where it stopped. A handler that throws is retried in
+ * place with exponential backoff, and the cursor never moves past an event
+ * that was not handled (at least once). By default events are handled one
+ * at a time in feed order; with `concurrency` above 1 the events of a page
+ * are handled up to that many at once and the cursor moves when the whole
+ * page is done, for handlers that do not depend on order.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -74,6 +77,8 @@ export interface HttpEventFeedOptions {
   readonly pollIntervalMs?: number;
   /** Events per request. */
   readonly pageSize?: number;
+  /** Events of one page handled at once (default 1: strictly in order). */
+  readonly concurrency?: number;
   /** Headers sent with every request (e.g. authorization). */
   readonly headers?: Readonly<Record<string, string>>;
   /** Timeout of one feed request, in milliseconds. */
@@ -125,11 +130,27 @@ export class HttpEventFeedConsumer {
         await this.sleep(this.backoff(pollFailures));
         continue;
       }
-      for (const item of page.items) {
-        if (this.stop.signal.aborted) return;
-        const handled = await this.handleInOrder(item);
-        if (!handled) return; // stopped while retrying: the cursor stays before this event
-        cursor = item.position;
+      const concurrency = this.options.concurrency ?? 1;
+      if (concurrency <= 1) {
+        for (const item of page.items) {
+          if (this.stop.signal.aborted) return;
+          const handled = await this.handleInOrder(item);
+          if (!handled) return; // stopped while retrying: the cursor stays before this event
+          cursor = item.position;
+          await this.options.cursorStore.save(cursor);
+        }
+      } else if (page.items.length > 0) {
+        let next = 0;
+        let complete = true;
+        await Promise.all(
+          Array.from({ length: Math.min(concurrency, page.items.length) }, async () => {
+            while (next < page.items.length && !this.stop.signal.aborted) {
+              if (!(await this.handleInOrder(page.items[next++]!))) complete = false;
+            }
+          }),
+        );
+        if (!complete || this.stop.signal.aborted) return; // the page is handled again after a restart
+        cursor = page.items.at(-1)!.position;
         await this.options.cursorStore.save(cursor);
       }
       // A full page means more is waiting; otherwise the feed is drained for now.

@@ -30,7 +30,7 @@ export interface CcmEvent {
   /** uuidv7; also the BullMQ job id, so a replay never duplicates. */
   readonly id: string;
   readonly type: EventType;
-  /** ISO 8601, when the transition committed. */
+  /** ISO 8601: when ccm applied the transition (taken just before its transaction commits). */
   readonly time: string;
   readonly tenantId: string;
   /** The CA that issued the certificate; for authority.revoked, the revoked CA itself. */

@@ -6,6 +6,7 @@
  * a unit test holds the README against it.
  */
 import { readFileSync } from 'node:fs';
+import { EnvironmentReader, type Environment } from '../config/environment-reader.js';
 
 export interface AgentVariable {
   readonly name: string;
@@ -28,9 +29,10 @@ export const AGENT_CONFIGURATION_REFERENCE: readonly AgentVariable[] = [
   { name: 'CCM_AGENT_SUBSCRIBER_ID', default: null, description: 'The id returned by POST /v1/event-subscribers for this broker. Required with CCM_AGENT_REDIS_URL.' },
   { name: 'CCM_AGENT_CURSOR_FILE', default: null, description: 'HTTP feed only: file keeping the position of the last event handled, so a restart resumes there. Required without CCM_AGENT_REDIS_URL.' },
   { name: 'CCM_AGENT_POLL_INTERVAL_MS', default: '1000', description: 'HTTP feed only: wait between polls once the feed is drained, in milliseconds.' },
+  { name: 'CCM_AGENT_EVENT_CONCURRENCY', default: '32', description: 'Events handled at once. Safe above 1: the agent acts on each certificate\'s current state and handles one certificate\'s events one at a time; CRL writes and dynsec commands of events in flight together are coalesced, so a burst costs a few reloads rather than one per device.' },
   { name: 'CCM_AGENT_CRL_REFRESH_SECONDS', default: '3600', description: 'How often every CRL is fetched again, in seconds. ccm sets nextUpdate 24 h ahead; keep this far below that.' },
   { name: 'CCM_AGENT_CRL_MIN_VALIDITY_SECONDS', default: '600', description: 'A CRL whose nextUpdate is closer than this (or past) is never installed: an expired CRL makes Mosquitto refuse every device of that CA.' },
-  { name: 'CCM_AGENT_REKICK_DELAYS_MS', default: '250,1000', description: 'After a suspension or revocation the session is kicked at once and again after each of these delays (milliseconds after the reload), in case the device reconnected before Mosquitto applied the new CRL. Empty for none.' },
+  { name: 'CCM_AGENT_REKICK_DELAYS_MS', default: '250,1000', description: 'After a suspension or revocation the session is kicked at once and again after each of these delays (milliseconds after the first kick), in case the device got back in before Mosquitto applied the new CRL. Empty for none.' },
   { name: 'CCM_AGENT_HTTP_TIMEOUT_MS', default: '5000', description: 'Timeout of one request to ccm, in milliseconds.' },
   { name: 'CCM_AGENT_CONTROL_TIMEOUT_MS', default: '5000', description: 'How long to wait for Mosquitto to answer a dynamic-security command, in milliseconds.' },
   { name: 'CCM_AGENT_LOG_LEVEL', default: 'info', description: 'One of error, warn, info, debug. Logs are JSON lines on stderr.' },
@@ -49,6 +51,7 @@ export interface AgentConfiguration {
   readonly mosquittoPid: { readonly kind: 'file'; readonly path: string } | { readonly kind: 'pid'; readonly pid: number };
   readonly mqtt: { readonly url: string; readonly username: string; readonly password: string; readonly controlTimeoutMs: number };
   readonly events: EventSourceConfiguration;
+  readonly eventConcurrency: number;
   readonly crlRefreshMs: number;
   readonly crlMinimumValidityMs: number;
   readonly rekickDelaysMs: readonly number[];
@@ -62,49 +65,10 @@ export class AgentConfigurationError extends Error {
   }
 }
 
-type Environment = Readonly<Record<string, string | undefined>>;
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Reads variables and remembers every problem instead of stopping at the first. */
-class Reader {
-  readonly problems: string[] = [];
-  constructor(private readonly env: Environment) {}
-
-  optional(name: string): string | undefined {
-    const value = this.env[name];
-    return value === undefined || value.trim() === '' ? undefined : value.trim();
-  }
-
-  required(name: string, why = ''): string {
-    const value = this.optional(name);
-    if (value === undefined) this.problems.push(`${name} is required${why ? ` ${why}` : ''}`);
-    return value ?? '';
-  }
-
-  integer(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.optional(name);
-    if (raw === undefined) return fallback;
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-      return fallback;
-    }
-    return Number(raw);
-  }
-
-  url(name: string, value: string, protocols: readonly string[]): string {
-    if (value === '') return value;
-    try {
-      if (!protocols.includes(new URL(value).protocol)) throw new Error('protocol');
-    } catch {
-      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL, got "${value}"`);
-    }
-    return value;
-  }
-}
-
 export function parseAgentConfiguration(env: Environment = process.env): AgentConfiguration {
-  const read = new Reader(env);
+  const read = new EnvironmentReader(env);
 
   const ccmUrl = read.url('CCM_AGENT_CCM_URL', read.required('CCM_AGENT_CCM_URL').replace(/\/+$/, ''), ['http:', 'https:']);
   const authorization = read.optional('CCM_AGENT_CCM_AUTHORIZATION') ?? null;
@@ -155,9 +119,7 @@ export function parseAgentConfiguration(env: Environment = process.env): AgentCo
     else rekickDelaysMs.push(Number(part));
   }
 
-  const logLevelRaw = read.optional('CCM_AGENT_LOG_LEVEL') ?? 'info';
-  const levels: readonly AgentLogLevel[] = ['error', 'warn', 'info', 'debug'];
-  if (!(levels as readonly string[]).includes(logLevelRaw)) read.problems.push(`CCM_AGENT_LOG_LEVEL must be one of ${levels.join(', ')}, got "${logLevelRaw}"`);
+  const logLevel = read.oneOf<AgentLogLevel>('CCM_AGENT_LOG_LEVEL', ['error', 'warn', 'info', 'debug'], 'info');
 
   const configuration: AgentConfiguration = {
     ccm: { url: ccmUrl, authorization, timeoutMs: read.integer('CCM_AGENT_HTTP_TIMEOUT_MS', 5000, 100, 120_000) },
@@ -166,16 +128,17 @@ export function parseAgentConfiguration(env: Environment = process.env): AgentCo
     mosquittoPid,
     mqtt: { url: mqttUrl, username, password, controlTimeoutMs: read.integer('CCM_AGENT_CONTROL_TIMEOUT_MS', 5000, 100, 120_000) },
     events,
+    eventConcurrency: read.integer('CCM_AGENT_EVENT_CONCURRENCY', 32, 1, 256),
     crlRefreshMs: crlRefreshSeconds * 1000,
     crlMinimumValidityMs: minimumValiditySeconds * 1000,
     rekickDelaysMs: rekickDelaysMs.sort((a, b) => a - b),
-    logLevel: logLevelRaw as AgentLogLevel,
+    logLevel,
   };
   if (read.problems.length > 0) throw new AgentConfigurationError(read.problems);
   return deepFreeze(configuration);
 }
 
-function readPassword(read: Reader): string {
+function readPassword(read: EnvironmentReader): string {
   const inline = read.optional('CCM_AGENT_MQTT_PASSWORD');
   const file = read.optional('CCM_AGENT_MQTT_PASSWORD_FILE');
   if (inline && file) {

@@ -34,10 +34,12 @@ export class RevocationLists {
     if (!authority || !authority.certificatePem) throw new NotFound('tenant CA');
     const cached = await this.store.current(authority.id);
     if (cached && this.isFresh(cached, authority)) return cached;
-    let build = this.building.get(authority.id);
+    // Join only a build of this same revocation version: one started before a transition committed would miss it.
+    const key = `${authority.id}:${authority.revocationVersion}`;
+    let build = this.building.get(key);
     if (!build) {
-      build = this.build(authority, cached).finally(() => this.building.delete(authority.id));
-      this.building.set(authority.id, build);
+      build = this.build(authority, cached).finally(() => this.building.delete(key));
+      this.building.set(key, build);
     }
     return build;
   }
@@ -66,7 +68,8 @@ export class RevocationLists {
     );
     const record: RevocationListRecord = { authorityId: authority.id, crlNumber, revocationVersion: authority.revocationVersion, thisUpdate, nextUpdate, der };
     if (await this.store.save(record, previous?.crlNumber ?? null)) return record;
-    // Another replica stored a CRL meanwhile; theirs is at least as new as ours.
-    return (await this.store.current(authority.id))!;
+    // Another replica or build stored a CRL meanwhile: use it if it covers our version, else build again on top of it.
+    const theirs = (await this.store.current(authority.id))!;
+    return theirs.revocationVersion >= authority.revocationVersion ? theirs : this.build(authority, theirs);
   }
 }

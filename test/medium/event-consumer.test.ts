@@ -392,6 +392,35 @@ describe('HttpEventFeedConsumer', () => {
     assert.equal(pollFailures, 2);
   });
 
+  test('with concurrency, a page is handled several at a time and the cursor moves when the page is done', async () => {
+    const { feed, url, cursorFile } = await setUp();
+    for (let i = 0; i < 10; i++) feed.add(sampleEvent());
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const seen = new Set<string>();
+    const consumer = new HttpEventFeedConsumer({
+      baseUrl: url,
+      cursorStore: new FileCursorStore(cursorFile),
+      pageSize: 5,
+      concurrency: 4,
+      pollIntervalMs: 20,
+      handler: async (event) => {
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        seen.add(event.id);
+        inFlight -= 1;
+      },
+    });
+    consumers.push(consumer);
+    await consumer.start();
+    await until(() => seen.size === 10);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await consumer.close();
+    assert.equal(maxInFlight, 4);
+    assert.equal((await readFile(cursorFile, 'utf8')).trim(), '10');
+  });
+
   test('the tenant filter is passed to the feed', async () => {
     const { feed, url, cursorFile } = await setUp();
     const mine = sampleEvent();

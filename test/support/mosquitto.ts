@@ -6,11 +6,14 @@
  * loopback listener for the agent's admin user. It listens on free 127.0.0.1
  * ports, never touches the system broker, and stop() removes everything it wrote.
  */
+import 'reflect-metadata'; // @peculiar/x509 needs it loaded first
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { chmod, chown, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { freePort, openssl, run } from './openssl.js';
 
@@ -81,6 +84,7 @@ export class MosquittoUnderTest {
       const config = [
         'per_listener_settings false',
         'persistence false',
+        `pid_file ${join(directory, 'mosquitto.pid')}`,
         `log_dest file ${logfile}`,
         ...(options.logTypes ?? ['error', 'warning', 'notice', 'information']).map((type) => `log_type ${type}`),
         'log_timestamp_format %Y-%m-%dT%H:%M:%S',
@@ -108,8 +112,6 @@ export class MosquittoUnderTest {
       child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       const broker = new MosquittoUnderTest(directory, tlsPort, adminPort, server.caPem, adminUsername, adminPassword, child, owner);
-      // Mosquitto writes pid_file only when it daemonises; the agent reads the pid from a file, so write one.
-      await write('mosquitto.pid', `${child.pid}\n`);
       try {
         await broker.waitUntilListening(output);
       } catch (error) {
@@ -213,8 +215,9 @@ export class MosquittoUnderTest {
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (!this.running) throw new Error(`exited with ${this.child.exitCode ?? this.child.signalCode} ${initialOutput}`);
-      const [tls, admin] = await Promise.all([tcpReachable(this.tlsPort), tcpReachable(this.adminPort)]);
-      if (tls && admin) return;
+      const [tls, admin, pid] = await Promise.all([tcpReachable(this.tlsPort), tcpReachable(this.adminPort), readFile(this.pidFile, 'utf8').catch(() => '')]);
+      // The agent finds the broker through the pid_file Mosquitto writes (also when not daemonised).
+      if (tls && admin && pid.trim() === String(this.child.pid)) return;
       if (Date.now() > deadline) throw new Error('ports not listening after 10 s');
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
@@ -266,4 +269,195 @@ async function throwawayServerCertificate(): Promise<{ caPem: string; certificat
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
+}
+
+/** The agent as operators run it: a child process of the built main.js, its JSON log lines collected. */
+export class MosquittoAgentProcess {
+  readonly lines: Array<Record<string, unknown>> = [];
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async start(env: Record<string, string>): Promise<MosquittoAgentProcess> {
+    const main = new URL('../../src/mosquitto-agent/main.js', import.meta.url);
+    const child = spawn(process.execPath, [main.pathname], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const agent = new MosquittoAgentProcess(child);
+    let buffered = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          agent.lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          agent.lines.push({ msg: line });
+        }
+      }
+    });
+    await agent.waitFor((line) => line['msg'] === 'mosquitto agent running', 30_000);
+    return agent;
+  }
+
+  waitFor(predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const found = this.lines.find(predicate);
+        if (found) return resolve(found);
+        if (this.child.exitCode !== null) return reject(new Error(`agent exited with ${this.child.exitCode}: ${JSON.stringify(this.lines.slice(-5))}`));
+        if (Date.now() > deadline) return reject(new Error(`agent log never showed it: ${JSON.stringify(this.lines.slice(-5))}`));
+        setTimeout(check, 20);
+      };
+      check();
+    });
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+/** A device identity as the tests hand it to MQTT clients. */
+export interface DeviceCredentials {
+  readonly commonName: string;
+  readonly serialNumber: string;
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+}
+
+export interface CrlOptions {
+  readonly entries?: ReadonlyArray<{ readonly serialNumber: string; readonly reason?: x509.X509CrlReason }>;
+  readonly thisUpdate?: Date;
+  readonly nextUpdate?: Date;
+  readonly crlNumber?: number;
+}
+
+/**
+ * An in-process CA pair (root → tenant CA) that issues device certificates
+ * and CRLs, for tests of the Mosquitto-facing parts before or without ccm.
+ */
+export class ThrowawayPki {
+  private crlNumber = 0;
+
+  private constructor(
+    readonly tenantCa: x509.X509Certificate,
+    private readonly tenantKeys: CryptoKeyPair,
+    readonly root: x509.X509Certificate,
+  ) {}
+
+  static async create(name = 'throwaway tenant CA'): Promise<ThrowawayPki> {
+    const rootKeys = await generateP256();
+    const root = await x509.X509CertificateGenerator.createSelfSigned(
+      {
+        serialNumber: randomSerial(),
+        name: `CN=${name} root`,
+        keys: rootKeys,
+        notBefore: new Date(Date.now() - 3600_000),
+        notAfter: new Date(Date.now() + 2 * 86400_000),
+        signingAlgorithm: ECDSA_SHA256,
+        extensions: [new x509.BasicConstraintsExtension(true, 2, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+      },
+      webcrypto as never,
+    );
+    const tenantKeys = await generateP256();
+    const tenantCa = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber: randomSerial(),
+        subject: `CN=${name}`,
+        issuer: root.subject,
+        publicKey: tenantKeys.publicKey,
+        signingKey: rootKeys.privateKey,
+        notBefore: new Date(Date.now() - 3600_000),
+        notAfter: new Date(Date.now() + 2 * 86400_000),
+        signingAlgorithm: ECDSA_SHA256,
+        extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+      },
+      webcrypto as never,
+    );
+    return new ThrowawayPki(tenantCa, tenantKeys, root);
+  }
+
+  /** cafile content: the tenant CA, then the root (as ccm's ca-chain). */
+  get chainPem(): string {
+    return `${this.tenantCa.toString('pem')}\n${this.root.toString('pem')}\n`;
+  }
+
+  async issueDevice(commonName: string): Promise<DeviceCredentials> {
+    const keys = await generateP256();
+    const serialNumber = randomSerial();
+    const certificate = await x509.X509CertificateGenerator.create(
+      {
+        serialNumber,
+        subject: `CN=${commonName}`,
+        issuer: this.tenantCa.subject,
+        publicKey: keys.publicKey,
+        signingKey: this.tenantKeys.privateKey,
+        notBefore: new Date(Date.now() - 3600_000),
+        notAfter: new Date(Date.now() + 86400_000),
+        signingAlgorithm: ECDSA_SHA256,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+        ],
+      },
+      webcrypto as never,
+    );
+    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as never));
+    const privateKeyPem = pem('PRIVATE KEY', pkcs8);
+    return { commonName, serialNumber: certificate.serialNumber.replace(/^0+/, ''), certificatePem: `${certificate.toString('pem')}\n`, privateKeyPem };
+  }
+
+  /** A CRL of the tenant CA, PEM. */
+  async crl(options: CrlOptions = {}): Promise<string> {
+    const thisUpdate = options.thisUpdate ?? new Date(Math.floor(Date.now() / 1000) * 1000 - 1000);
+    const number = options.crlNumber ?? ++this.crlNumber;
+    const crl = await x509.X509CrlGenerator.create(
+      {
+        issuer: this.tenantCa.subject,
+        thisUpdate,
+        nextUpdate: options.nextUpdate ?? new Date(thisUpdate.getTime() + 86400_000),
+        signingAlgorithm: ECDSA_SHA256,
+        signingKey: this.tenantKeys.privateKey,
+        extensions: [new x509.Extension('2.5.29.20', false, derInteger(number))],
+        entries: (options.entries ?? []).map((entry) => ({ serialNumber: entry.serialNumber, revocationDate: thisUpdate, ...(entry.reason !== undefined ? { reason: entry.reason } : {}) })),
+      },
+      webcrypto as never,
+    );
+    // RFC 7468 labels a CRL "X509 CRL"; OpenSSL (and so Mosquitto) reads nothing else.
+    return pem('X509 CRL', Buffer.from(crl.rawData));
+  }
+}
+
+const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' };
+
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+async function generateP256(): Promise<CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+}
+
+/** 16 random bytes, positive (high bit clear), as hex. */
+function randomSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0]! & 0x7f) | 0x10;
+  return bytes.toString('hex');
+}
+
+function pem(label: string, der: Buffer): string {
+  return `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+}
+
+function derInteger(value: number): ArrayBuffer {
+  const hex = value.toString(16);
+  let bytes = Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex');
+  if (bytes[0]! & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
+  const der = Buffer.concat([Buffer.from([0x02, bytes.length]), bytes]);
+  return der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength) as ArrayBuffer;
 }
