@@ -255,11 +255,7 @@ async function main(): Promise<void> {
     const agent = await MosquittoAgentProcess.start({
       CCM_AGENT_CCM_URL: ccm.url,
       CCM_AGENT_TENANT_IDS: tenantId,
-      CCM_AGENT_CRL_FILE: broker.crlFile,
-      CCM_AGENT_MOSQUITTO_PID_FILE: broker.pidFile,
-      CCM_AGENT_MQTT_URL: broker.adminUrl,
-      CCM_AGENT_MQTT_USERNAME: broker.adminUsername,
-      CCM_AGENT_MQTT_PASSWORD_FILE: join(scratch, 'mqtt-password'),
+      ...broker.agentEnvironment(join(scratch, 'mqtt-password')),
       CCM_AGENT_REDIS_URL: options.redisUrl,
       CCM_AGENT_SUBSCRIBER_ID: subscriber.body.id,
       CCM_AGENT_LOG_LEVEL: 'debug',

@@ -263,11 +263,7 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
     agent = await MosquittoAgentProcess.start({
       CCM_AGENT_CCM_URL: ccm.url,
       CCM_AGENT_TENANT_IDS: tenantId,
-      CCM_AGENT_CRL_FILE: broker.crlFile,
-      CCM_AGENT_MOSQUITTO_PID_FILE: broker.pidFile,
-      CCM_AGENT_MQTT_URL: broker.adminUrl,
-      CCM_AGENT_MQTT_USERNAME: broker.adminUsername,
-      CCM_AGENT_MQTT_PASSWORD_FILE: join(workDirectory, 'mqtt-password'),
+      ...broker.agentEnvironment(join(workDirectory, 'mqtt-password')),
       CCM_AGENT_REDIS_URL: REDIS_URL,
       CCM_AGENT_SUBSCRIBER_ID: subscriberId,
       CCM_AGENT_LOG_LEVEL: 'debug',

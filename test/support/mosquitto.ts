@@ -154,6 +154,17 @@ export class MosquittoUnderTest {
     return `mqtt://127.0.0.1:${this.adminPort}`;
   }
 
+  /** The agent's variables that point at this broker; `passwordFile` holds adminPassword. */
+  agentEnvironment(passwordFile: string): Record<string, string> {
+    return {
+      CCM_AGENT_CRL_FILE: this.crlFile,
+      CCM_AGENT_MOSQUITTO_PID_FILE: this.pidFile,
+      CCM_AGENT_MQTT_URL: this.adminUrl,
+      CCM_AGENT_MQTT_USERNAME: this.adminUsername,
+      CCM_AGENT_MQTT_PASSWORD_FILE: passwordFile,
+    };
+  }
+
   /** Writes the crlfile the way an operator's tool would: temp file + rename, readable by the broker. Does not signal. */
   async replaceCrl(pem: string): Promise<void> {
     const temporary = join(this.directory, `.crl.pem.${process.pid}.tmp`);
