@@ -9,10 +9,11 @@ import { AuthenticationsController } from './authentications.controller.js';
 import { CertificatesController } from './certificates.controller.js';
 import { EventsController } from './events.controller.js';
 import { PlatformCaController } from './platform-ca.controller.js';
+import { RevocationController } from './revocation.controller.js';
 import { TenantsController } from './tenants.controller.js';
 
 @Module({
   imports: [AuthoritiesModule, TenantsModule, CertificatesModule, LifeCycleModule, RevocationModule],
-  controllers: [PlatformCaController, TenantsController, CertificatesController, AuthenticationsController, EventsController],
+  controllers: [PlatformCaController, TenantsController, CertificatesController, AuthenticationsController, EventsController, RevocationController],
 })
 export class HttpModule {}

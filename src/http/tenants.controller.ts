@@ -1,10 +1,7 @@
 /** HTTP edge for tenants and their CA bundle. */
-import { Body, Controller, Get, Header, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import { encodePem } from '../issuance/pem.js';
 import { RevokeTenantAuthority } from '../lifecycle/revoke-tenant-authority.js';
-import { RevocationLists } from '../revocation/revocation-lists.js';
 import { CreateTenant } from '../tenants/create-tenant.js';
 import { TenantQueries } from '../tenants/tenant-queries.js';
 import {
@@ -12,7 +9,6 @@ import {
   authorityRevocationResponse,
   CreateTenantRequest,
   PageQuery,
-  RevocationListQuery,
   RevokeRequest,
   TenantPage,
   TenantResponse,
@@ -28,7 +24,6 @@ export class TenantsController {
     private readonly createTenant: CreateTenant,
     private readonly queries: TenantQueries,
     private readonly revokeAuthority: RevokeTenantAuthority,
-    private readonly revocationLists: RevocationLists,
   ) {}
 
   @Post()
@@ -71,18 +66,5 @@ export class TenantsController {
   @ApiOkResponse({ type: AuthorityRevocationResponse })
   async revokeCa(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Body() body: RevokeRequest): Promise<AuthorityRevocationResponse> {
     return authorityRevocationResponse(await this.revokeAuthority.execute(tenantId, body.reason ?? 'unspecified'));
-  }
-
-  @Get(':tenantId/crl')
-  @ApiOperation({ summary: 'The current CRL of the tenant root CA: DER (application/pkix-crl) or, with format=pem, PEM. Suspended certificates appear as certificateHold.' })
-  @ApiProduces('application/pkix-crl', 'application/x-pem-file')
-  @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
-  async crl(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Query() query: RevocationListQuery, @Res() reply: FastifyReply): Promise<void> {
-    const crl = await this.revocationLists.ofTenant(tenantId);
-    const remainingSeconds = Math.max(0, Math.floor((crl.nextUpdate.getTime() - Date.now()) / 1000));
-    // A CRL may change at any moment (a suspension), so caches must revalidate; no-cache, not max-age.
-    void reply.header('cache-control', 'no-cache').header('x-crl-number', String(crl.crlNumber)).header('expires', crl.nextUpdate.toUTCString()).header('x-next-update-seconds', String(remainingSeconds));
-    if (query.format === 'pem') void reply.type('application/x-pem-file').send(encodePem(crl.der, 'X509 CRL'));
-    else void reply.type('application/pkix-crl').send(Buffer.from(crl.der));
   }
 }

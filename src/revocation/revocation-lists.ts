@@ -15,6 +15,7 @@ import { encodeCertificateList } from '../issuance/certificate-list-encoder.js';
 import { Clock } from '../shared/clock.js';
 import { NotFound } from '../shared/errors.js';
 import { RevocationListStore, type RevocationListRecord } from './revocation-list-store.js';
+import { crlUrlOf } from './revocation-urls.js';
 
 @Injectable()
 export class RevocationLists {
@@ -30,8 +31,17 @@ export class RevocationLists {
   ) {}
 
   async ofTenant(tenantId: string): Promise<RevocationListRecord> {
-    const authority = await this.authorities.findTenantRoot(tenantId);
-    if (!authority || !authority.certificatePem) throw new NotFound('tenant CA');
+    return this.current(await this.authorities.findTenantRoot(tenantId));
+  }
+
+  /** By issuing CA: the URL in certificates' CRL distribution points. */
+  async ofAuthority(authorityId: string): Promise<RevocationListRecord> {
+    const authority = await this.authorities.findById(authorityId);
+    return this.current(authority?.kind === 'tenant-root' ? authority : null);
+  }
+
+  private async current(authority: Authority | null): Promise<RevocationListRecord> {
+    if (!authority || !authority.certificatePem) throw new NotFound('CRL');
     const cached = await this.store.current(authority.id);
     if (cached && this.isFresh(cached, authority)) return cached;
     // Join only a build of this same revocation version: one started before a transition committed would miss it.
@@ -45,15 +55,19 @@ export class RevocationLists {
   }
 
   private isFresh(crl: RevocationListRecord, authority: Authority): boolean {
+    const now = this.clock.now().getTime();
     const halfLife = (crl.nextUpdate.getTime() - crl.thisUpdate.getTime()) / 2;
-    return crl.revocationVersion === authority.revocationVersion && this.clock.now().getTime() < crl.thisUpdate.getTime() + halfLife;
+    // A CRL from the future (another replica's clock ahead, or ours set back) is "not yet valid" to relying parties.
+    return crl.revocationVersion === authority.revocationVersion && crl.thisUpdate.getTime() <= now && now < crl.thisUpdate.getTime() + halfLife;
   }
 
   private async build(authority: Authority, previous: RevocationListRecord | null): Promise<RevocationListRecord> {
     const issuer = this.issuers.of(authority);
     const entries = await this.store.revokedEntries(authority.id);
-    const thisUpdate = this.clock.now();
-    const nextUpdate = new Date(thisUpdate.getTime() + this.config.revocation.crlValiditySeconds * 1000);
+    const now = this.clock.now();
+    // Backdated like certificates' notBefore, so relying parties with a slow clock do not find it "not yet valid".
+    const thisUpdate = new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000);
+    const nextUpdate = new Date(now.getTime() + this.config.revocation.crlValiditySeconds * 1000);
     const crlNumber = (previous?.crlNumber ?? 0) + 1;
     const der = await encodeCertificateList(
       {
@@ -63,6 +77,8 @@ export class RevocationLists {
         thisUpdate,
         nextUpdate,
         entries: entries.map((entry) => ({ serialNumber: entry.serialNumber, revocationDate: entry.revokedAt, reason: entry.reason })),
+        // The same URL as the certificates' CRL distribution point: brokers such as EMQX refuse a CRL without it.
+        issuingDistributionPointUri: crlUrlOf(this.config.http.publicUrl, authority.id),
       },
       custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
     );

@@ -6,6 +6,7 @@
  * JSON Schema.
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { FixedClock } from '../../src/shared/clock.js';
@@ -263,6 +264,31 @@ for (const backend of SUITE_BACKENDS) {
       const refreshed = await request(ccm.url).get(`/v1/tenants/${tenant.id}/crl`).expect(200);
       assert.equal(Number(refreshed.headers['x-crl-number']), Number(second.headers['x-crl-number']) + 1, 'past half its validity, the CRL is re-signed');
       clock.set(new Date(clock.now().getTime() - 13 * 3600_000));
+    });
+
+    test('certificates name their CRL distribution point; the CRL served there carries the matching Issuing Distribution Point', async () => {
+      const certificate = await issue(tenant.id, 'cdp');
+      const leafPath = await scratch.write('cdp.pem', certificate.certificatePem);
+      const text = (await openssl(['x509', '-in', leafPath, '-noout', '-text'])).stdout;
+      const authorityId = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body.authorityId;
+      const url = `${ccm.configuration.http.publicUrl}/crl/${authorityId}.crl`;
+      assert.match(text, new RegExp(`X509v3 CRL Distribution Points:\\s+Full Name:\\s+URI:${url.replace(/[.]/g, '\\.')}`));
+
+      const served = await request(ccm.url).get(new URL(url).pathname).buffer(true).parse(binary as never).expect(200);
+      assert.equal(served.headers['content-type'], 'application/pkix-crl');
+      const crlPath = await scratch.write('cdp.crl', '');
+      await writeFile(crlPath, served.body as Buffer);
+      const crlText = (await openssl(['crl', '-inform', 'DER', '-in', crlPath, '-noout', '-text'])).stdout;
+      assert.match(crlText, new RegExp(`X509v3 Issuing Distribution Point: critical\\s+Full Name:\\s+URI:${url.replace(/[.]/g, '\\.')}\\s+Only User Certificates`));
+      const chainPath = await scratch.write('cdp-chain.pem', tenant.chainPem);
+      const crlPem = await scratch.write('cdp.crl.pem', (await openssl(['crl', '-inform', 'DER', '-in', crlPath])).stdout);
+      const verified = await openssl(['verify', '-crl_check', '-CAfile', chainPath, '-CRLfile', crlPem, leafPath]);
+      assert.equal(verified.code, 0, 'the CRL is in scope for the certificate (IDP matches CDP): ' + verified.stdout + verified.stderr);
+
+      await request(ccm.url).get('/crl/not-an-id.crl').expect(404);
+      await request(ccm.url).get(`/crl/${authorityId}.pem`).expect(404);
+      const platformId = (await request(ccm.url).get('/v1/platform-ca').expect(200)).body.id;
+      await request(ccm.url).get(`/crl/${platformId}.crl`).expect(404);
     });
 
     test('revoking a tenant CA revokes everything it issued with one event; the tenant can issue no more', async () => {
