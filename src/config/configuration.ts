@@ -17,7 +17,7 @@ export interface VariableReference {
 export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_HOST', default: '127.0.0.1', description: 'Address the HTTP server binds to (0.0.0.0 in containers).' },
   { name: 'CCM_PORT', default: '8080', description: 'TCP port of the HTTP server.' },
-  { name: 'CCM_PUBLIC_URL', default: 'http://<CCM_HOST>:<CCM_PORT>', description: 'Base URL under which clients reach ccm; CA certificate links are built from it.' },
+  { name: 'CCM_PUBLIC_URL', default: 'http://<CCM_HOST>:<CCM_PORT>', description: 'Base URL under which clients reach ccm. Written into every certificate (CRL distribution point), so keep it stable: a changed URL leaves older certificates pointing at the old one.' },
   { name: 'CCM_BODY_LIMIT_BYTES', default: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
   { name: 'CCM_LOG_LEVEL', default: 'log', description: 'One of error, warn, log, debug, verbose.' },
   { name: 'DATABASE_URL', default: null, description: 'PostgreSQL URL (postgres://user:pass@host:5432/db). When unset, the embedded SQLite file is used.' },
