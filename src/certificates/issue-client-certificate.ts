@@ -36,6 +36,8 @@ export interface IssueClientCertificateCommand {
   readonly keyAlgorithm?: string;
   /** PKCS#10 request in PEM; the subject comes from it. */
   readonly csr?: string;
+  /** Renewal: the subject (RFC 4514, as ccm prints it) the new certificate must carry, that of the certificate it renews. */
+  readonly expectedSubject?: string;
 }
 
 export interface IssuedClientCertificate {
@@ -90,6 +92,9 @@ export class IssueClientCertificate {
       subjectPublicKeyInfo = key.subjectPublicKeyInfo;
       keyAlgorithm = algorithm as DeviceKeyAlgorithm;
       privateKeyPem = key.privateKeyPem;
+    }
+    if (command.expectedSubject !== undefined && formatDistinguishedName(subject) !== command.expectedSubject) {
+      throw new DomainError('policy-violation', `a renewal keeps the device identity: the subject must be ${command.expectedSubject}`, { field: command.csr !== undefined ? 'csr' : 'commonName', expected: command.expectedSubject });
     }
 
     const authority = await this.authorities.findActiveTenantRoot(tenant.id);

@@ -4,6 +4,7 @@ import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestj
 import { CertificateQueries } from '../certificates/certificate-queries.js';
 import { IssueClientCertificate } from '../certificates/issue-client-certificate.js';
 import { ChangeCertificateState } from '../lifecycle/change-certificate-state.js';
+import { RenewClientCertificate } from '../lifecycle/renew-client-certificate.js';
 import {
   CertificateListQuery,
   CertificatePage,
@@ -12,6 +13,9 @@ import {
   IssueCertificateRequest,
   IssuedCertificateResponse,
   issuedCertificateResponse,
+  RenewCertificateRequest,
+  RenewedCertificateResponse,
+  renewedCertificateResponse,
   RevokeRequest,
 } from './dtos.js';
 import { ParseIdPipe } from './request-validation.js';
@@ -23,6 +27,7 @@ export class CertificatesController {
     private readonly issue: IssueClientCertificate,
     private readonly queries: CertificateQueries,
     private readonly lifeCycle: ChangeCertificateState,
+    private readonly renewal: RenewClientCertificate,
   ) {}
 
   @Post()
@@ -101,5 +106,18 @@ export class CertificatesController {
     @Body() body: RevokeRequest,
   ): Promise<CertificateResponse> {
     return certificateResponse(await this.lifeCycle.revoke(tenantId, certificateId, body.reason ?? 'unspecified'));
+  }
+
+  @Post(':certificateId/renew')
+  @HttpCode(201)
+  @Header('cache-control', 'no-store')
+  @ApiOperation({ summary: 'Re-issue for the same device identity: new serial, the same key (CSR) or a new one; optionally revoke the renewed certificate as superseded.' })
+  @ApiCreatedResponse({ type: RenewedCertificateResponse })
+  async renew(
+    @Param('tenantId', new ParseIdPipe('tenant')) tenantId: string,
+    @Param('certificateId', new ParseIdPipe('certificate')) certificateId: string,
+    @Body() body: RenewCertificateRequest,
+  ): Promise<RenewedCertificateResponse> {
+    return renewedCertificateResponse(await this.renewal.execute({ tenantId, certificateId, ...body }));
   }
 }

@@ -5,7 +5,7 @@
  */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import type { Authority } from '../authorities/authority.js';
 import { LISTED_STATES, type CertificateState, type ClientCertificate } from '../certificates/client-certificate.js';
 import type { IssuedClientCertificate } from '../certificates/issue-client-certificate.js';
@@ -14,6 +14,7 @@ import { EVENT_TYPES, REVOCATION_REASONS, REVOKE_REASONS, type CcmEvent, type Re
 import type { StoredEvent } from '../events/event-outbox.js';
 import { queueOf, type EventSubscriber } from '../events/event-subscriber.js';
 import type { AuthenticatedDevice } from '../lifecycle/authenticate-device.js';
+import type { RenewedClientCertificate } from '../lifecycle/renew-client-certificate.js';
 import type { AuthorityRevocation } from '../lifecycle/revoke-tenant-authority.js';
 import type { Tenant } from '../tenants/tenant.js';
 
@@ -231,6 +232,34 @@ export function issuedCertificateResponse(issued: IssuedClientCertificate): Issu
   return { ...certificateResponse(issued.certificate), certificatePem: issued.certificatePem, chainPem: issued.chainPem, privateKeyPem: issued.privateKeyPem };
 }
 
+export class RenewCertificateRequest {
+  @ApiPropertyOptional({ description: 'PKCS#10 CSR in PEM: the same key (or a new one the device made); its subject must be the renewed certificate\'s.' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(65536)
+  csr?: string;
+
+  @ApiPropertyOptional({ enum: DEVICE_KEY_ALGORITHMS, description: 'Without a CSR: a new key generated here (default ecdsa-p256), returned once.' })
+  @IsOptional()
+  @IsString()
+  keyAlgorithm?: string;
+
+  @ApiPropertyOptional({ description: 'Validity in seconds, within policy.' })
+  @IsOptional()
+  @IsInt()
+  ttlSeconds?: number;
+
+  @ApiPropertyOptional({ default: false, description: 'Revoke the renewed certificate with reason superseded once the new one is issued.' })
+  @IsOptional()
+  @IsBoolean()
+  revokePrevious?: boolean;
+}
+
+export class RenewedCertificateResponse extends IssuedCertificateResponse {
+  @ApiProperty({ type: CertificateResponse, description: 'The renewed certificate as it is now.' }) previous!: CertificateResponse;
+  @ApiProperty({ description: 'The new certificate certifies the same key as the renewed one.' }) sameKey!: boolean;
+}
+
 export class RevokeRequest {
   @ApiPropertyOptional({ enum: REVOKE_REASONS, default: 'unspecified', description: 'RFC 5280 CRLReason. certificateHold is not a revocation: suspend instead.' })
   @IsOptional()
@@ -381,4 +410,8 @@ export function eventSubscriberResponse(subscriber: EventSubscriber): EventSubsc
 export function eventResponse(stored: StoredEvent): EventResponse {
   const event: CcmEvent = stored.event;
   return { position: String(stored.position), ...event };
+}
+
+export function renewedCertificateResponse(renewed: RenewedClientCertificate): RenewedCertificateResponse {
+  return { ...issuedCertificateResponse(renewed.issued), previous: certificateResponse(renewed.previous), sameKey: renewed.sameKey };
 }

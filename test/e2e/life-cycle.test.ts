@@ -62,7 +62,7 @@ for (const backend of SUITE_BACKENDS) {
 
     const issue = async (tenantId: string, commonName: string): Promise<Issued> =>
       (await request(ccm.url).post(`/v1/tenants/${tenantId}/certificates`).send({ commonName, ttlSeconds: 3600 }).expect(201)).body;
-    const act = (tenantId: string, id: string, action: 'suspend' | 'reactivate' | 'revoke', body: object = {}) =>
+    const act = (tenantId: string, id: string, action: 'suspend' | 'reactivate' | 'revoke' | 'renew', body: object = {}) =>
       request(ccm.url).post(`/v1/tenants/${tenantId}/certificates/${id}/${action}`).send(body);
     const authenticate = (body: object) => request(ccm.url).post('/v1/authentications').send(body);
 
@@ -289,6 +289,47 @@ for (const backend of SUITE_BACKENDS) {
       await request(ccm.url).get(`/crl/${authorityId}.pem`).expect(404);
       const platformId = (await request(ccm.url).get('/v1/platform-ca').expect(200)).body.id;
       await request(ccm.url).get(`/crl/${platformId}.crl`).expect(404);
+    });
+
+    test('renewal re-issues for the same identity with a new serial, keeps or replaces the key, and can supersede the old certificate', async () => {
+      const chainPath = await scratch.write('renew-chain.pem', tenant.chainPem);
+      const verify = async (pem: string) => {
+        const result = await openssl(['verify', '-CAfile', chainPath, '-purpose', 'sslclient', await scratch.write(`renew-${Math.random()}.pem`, pem)]);
+        assert.equal(result.code, 0, result.stdout + result.stderr);
+      };
+      const original = await issue(tenant.id, 'renew-me');
+      const renewed = (await act(tenant.id, original.id, 'renew', { ttlSeconds: 7200 }).expect(201)).body;
+      assert.notEqual(renewed.serialNumber, original.serialNumber);
+      assert.equal(renewed.commonName, 'renew-me');
+      assert.equal(renewed.sameKey, false);
+      assert.match(renewed.privateKeyPem, /BEGIN PRIVATE KEY/);
+      assert.equal(renewed.previous.state, 'inactive', 'left to expire unless asked');
+      await verify(renewed.certificatePem);
+
+      // The device keeps its key: a CSR of the same key; the old certificate is revoked as superseded.
+      const deviceKey = await scratch.write('renew-device.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
+      const csr = (await openssl(['req', '-new', '-key', deviceKey, '-subj', '/O=Acme/CN=renew-csr'])).stdout;
+      const first = (await request(ccm.url).post(`/v1/tenants/${tenant.id}/certificates`).send({ csr }).expect(201)).body;
+      const before = (await feed(ccm)).length;
+      const second = (await act(tenant.id, first.id, 'renew', { csr, revokePrevious: true }).expect(201)).body;
+      assert.equal(second.sameKey, true);
+      assert.equal(second.subject, first.subject);
+      assert.equal(second.privateKeyPem, null);
+      assert.equal(second.previous.state, 'revoked');
+      assert.equal(second.previous.revocationReason, 'superseded');
+      await verify(second.certificatePem);
+      assert.deepEqual((await feed(ccm)).slice(before).map((e) => [e.type, e.certificateId, e.reason]), [['certificate.revoked', first.id, 'superseded']]);
+
+      // The identity cannot change, a subject beyond a CN needs a CSR, and suspended or revoked certificates are not renewed.
+      const stored = async () => Number((await installation.database.query<{ count: string | number }>('SELECT COUNT(*) AS count FROM certificates'))[0]!.count);
+      const count = await stored();
+      const otherCsr = (await openssl(['req', '-new', '-key', deviceKey, '-subj', '/O=Acme/CN=someone-else'])).stdout;
+      assert.equal((await act(tenant.id, second.id, 'renew', { csr: otherCsr }).expect(400)).body.type, `${PROBLEM}policy-violation`);
+      assert.equal((await act(tenant.id, second.id, 'renew', {}).expect(400)).body.type, `${PROBLEM}policy-violation`);
+      assert.equal((await act(tenant.id, first.id, 'renew', { csr }).expect(409)).body.type, `${PROBLEM}illegal-transition`);
+      await act(tenant.id, renewed.id, 'suspend').expect(200);
+      assert.equal((await act(tenant.id, renewed.id, 'renew', {}).expect(409)).body.state, 'suspended');
+      assert.equal(await stored(), count, 'refused renewals store nothing');
     });
 
     test('revoking a tenant CA revokes everything it issued with one event; the tenant can issue no more', async () => {
