@@ -117,7 +117,8 @@ describe('parseOcspRequest on requests openssl makes', () => {
   /** `openssl ocsp -issuer ca.pem -cert … -reqout`, with extra options; returns the request DER. */
   async function opensslRequest(name: string, options: readonly string[], certificates: readonly Issued[] = [leaves[0]!]): Promise<Uint8Array> {
     const out = scratch.path(`${name}.der`);
-    const result = await openssl(['ocsp', '-issuer', ca.path, ...certificates.flatMap((leaf) => ['-cert', leaf.path]), ...options, '-reqout', out]);
+    // Options first: openssl applies a digest option only to the -cert options after it.
+    const result = await openssl(['ocsp', ...options, '-issuer', ca.path, ...certificates.flatMap((leaf) => ['-cert', leaf.path]), '-reqout', out]);
     assert.equal(result.code, 0, result.stderr);
     return new Uint8Array(await readFile(out));
   }
