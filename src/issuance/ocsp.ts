@@ -358,7 +358,7 @@ function encodeSingleResponse(response: OcspSingleResponse, index: number): Uint
   const parts = [certId, encodeStatus(response.status, what), encodeGeneralizedTime(thisUpdate)];
   if (response.nextUpdate !== null) {
     const nextUpdate = wholeSeconds(response.nextUpdate, `${what}.nextUpdate`);
-    // §4.2.2.1: nextUpdate is when newer information will be available; at or before thisUpdate it says nothing.
+    // §2.4: nextUpdate is when newer information will be available; at or before thisUpdate it says nothing.
     if (nextUpdate.getTime() <= thisUpdate.getTime()) throw new DomainError('invalid-request', `${what}: nextUpdate must be after thisUpdate`);
     parts.push(encodeElement(contextTag(0, true), encodeGeneralizedTime(nextUpdate)));
   }
@@ -419,7 +419,7 @@ function subjectPublicKeyOf(subjectPublicKeyInfo: Uint8Array, what: string): Uin
   try {
     return readPublicKeyInfo(subjectPublicKeyInfo).publicKey;
   } catch (error) {
-    if (error instanceof DerFramingError || error instanceof TypeError) throw new DomainError('invalid-request', `${what} public key is not a DER SubjectPublicKeyInfo: ${error.message}`);
+    if (error instanceof DerFramingError) throw new DomainError('invalid-request', `${what} public key is not a DER SubjectPublicKeyInfo: ${error.message}`);
     throw error;
   }
 }
@@ -429,10 +429,11 @@ function digest(algorithm: OcspHashAlgorithm, data: Uint8Array): Uint8Array {
 }
 
 /**
- * RFC 6960 writes every time as GeneralizedTime (unlike certificates and
- * CRLs, no UTCTime before 2050): YYYYMMDDHHMMSSZ, whole seconds (RFC 5280
- * §4.1.2.5.2's rules, which RFC 6960 §4.2.2.1 points at). `date` is already
- * whole seconds in years 1..9999 (wholeSeconds).
+ * RFC 6960 §4.2.1 types every time as GeneralizedTime (unlike certificates
+ * and CRLs, no UTCTime before 2050). Written YYYYMMDDHHMMSSZ, in UTC without
+ * fractions, the form RFC 5280 §4.1.2.5.2 prescribes: RFC 6960 sets no rule of
+ * its own, and clients read these times with their X.509 time parsers.
+ * `date` is already whole seconds in years 1..9999 (wholeSeconds).
  */
 function encodeGeneralizedTime(date: Date): Uint8Array {
   const text =
