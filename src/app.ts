@@ -28,6 +28,8 @@ export async function createApplication(configuration: Configuration, options: A
   const adapter = new FastifyAdapter({ bodyLimit: configuration.http.bodyLimitBytes, trustProxy: false });
   // The API speaks JSON; anything else is a 415 problem rather than a string body that fails validation later.
   adapter.getInstance().removeContentTypeParser('text/plain');
+  // OCSP requests are DER (RFC 6960 appendix A.1); the responder answers malformed ones in OCSP's own terms.
+  adapter.getInstance().addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(configuration, options.clock), adapter, {
     logger: options.logger === false ? false : LEVELS.slice(0, LEVELS.indexOf(configuration.logLevel) + 1),
     abortOnError: false,

@@ -20,7 +20,7 @@ import { generateDeviceKey } from '../issuance/device-key.js';
 import { commonNameOf, formatDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
 import { encodePem } from '../issuance/pem.js';
 import { newSerialNumber, serialNumberToHex } from '../issuance/serial-number.js';
-import { crlUrlOf } from '../revocation/revocation-urls.js';
+import { crlUrlOf, ocspUrlOf } from '../revocation/revocation-urls.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError, InvalidRequest, NotFound } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
@@ -146,6 +146,7 @@ export class IssueClientCertificate {
           notAfter,
           profile: { kind: 'client' },
           crlDistributionPoints: [crlUrlOf(this.config.http.publicUrl, authority.id)],
+          ocspUrls: [ocspUrlOf(this.config.http.publicUrl, authority.id)],
         },
         custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
       );

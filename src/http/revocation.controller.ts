@@ -1,13 +1,15 @@
 /**
  * HTTP edge of revocation artefacts: CRLs by tenant (for operators and
  * broker agents) and at the stable URL written into certificates' CRL
- * distribution points.
+ * distribution points, and each tenant CA's OCSP responder (RFC 6960
+ * appendix A: POST, or GET with the base64 request in the path).
  */
-import { Controller, Get, Param, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { encodePem } from '../issuance/pem.js';
 import type { RevocationListRecord } from '../revocation/revocation-list-store.js';
+import { OcspResponder } from '../revocation/ocsp-responder.js';
 import { RevocationLists } from '../revocation/revocation-lists.js';
 import { isId } from '../shared/identifiers.js';
 import { NotFound } from '../shared/errors.js';
@@ -17,7 +19,10 @@ import { ParseIdPipe } from './request-validation.js';
 @ApiTags('revocation')
 @Controller()
 export class RevocationController {
-  constructor(private readonly revocationLists: RevocationLists) {}
+  constructor(
+    private readonly revocationLists: RevocationLists,
+    private readonly ocsp: OcspResponder,
+  ) {}
 
   @Get('v1/tenants/:tenantId/crl')
   @ApiOperation({ summary: 'The current CRL of the tenant root CA: DER (application/pkix-crl) or, with format=pem, PEM. Suspended certificates appear as certificateHold.' })
@@ -35,6 +40,30 @@ export class RevocationController {
     const authorityId = file.endsWith('.crl') ? file.slice(0, -'.crl'.length) : '';
     if (!isId(authorityId)) throw new NotFound('CRL');
     send(reply, await this.revocationLists.ofAuthority(authorityId), 'der');
+  }
+
+  @Post('ocsp/:authorityId')
+  @HttpCode(200)
+  @Header('content-type', 'application/ocsp-response')
+  @Header('cache-control', 'no-cache')
+  @ApiOperation({ summary: 'OCSP responder of one tenant CA (the URL in its certificates\' AIA): a DER OCSPRequest in, a signed OCSPResponse out.' })
+  @ApiConsumes('application/ocsp-request')
+  @ApiBody({ schema: { type: 'string', format: 'binary' } })
+  @ApiProduces('application/ocsp-response')
+  @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
+  async ocspPost(@Param('authorityId') authorityId: string, @Body() body: unknown): Promise<Buffer> {
+    return Buffer.from(await this.ocsp.respond(authorityId, Buffer.isBuffer(body) ? body : new Uint8Array()));
+  }
+
+  @Get('ocsp/:authorityId/*')
+  @Header('content-type', 'application/ocsp-response')
+  @Header('cache-control', 'no-cache')
+  @ApiOperation({ summary: 'OCSP over GET: the base64 (URL-encoded) DER request as the last path segment(s).' })
+  @ApiProduces('application/ocsp-response')
+  @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
+  async ocspGet(@Param('authorityId') authorityId: string, @Param('*') request: string | string[]): Promise<Buffer> {
+    const encoded = decodeURIComponent(Array.isArray(request) ? request.join('/') : request);
+    return Buffer.from(await this.ocsp.respond(authorityId, Buffer.from(encoded, 'base64')));
   }
 }
 

@@ -9,3 +9,8 @@
 export function crlUrlOf(publicUrl: string, authorityId: string): string {
   return `${publicUrl}/crl/${authorityId}.crl`;
 }
+
+/** The OCSP responder of one issuing CA (RFC 6960 appendix A: POST here, or GET here/{base64 request}). */
+export function ocspUrlOf(publicUrl: string, authorityId: string): string {
+  return `${publicUrl}/ocsp/${authorityId}`;
+}

@@ -1,7 +1,8 @@
-/** Revocation artefacts for clients that do not take events: CRLs of tenant CAs. */
+/** Revocation artefacts for clients that do not take events: CRLs and OCSP for tenant CAs. */
 import { Module } from '@nestjs/common';
 import { AuthoritiesModule } from '../authorities/authorities.module.js';
+import { OcspResponder } from './ocsp-responder.js';
 import { RevocationLists } from './revocation-lists.js';
 
-@Module({ imports: [AuthoritiesModule], providers: [RevocationLists], exports: [RevocationLists] })
+@Module({ imports: [AuthoritiesModule], providers: [RevocationLists, OcspResponder], exports: [RevocationLists, OcspResponder] })
 export class RevocationModule {}

@@ -6,7 +6,7 @@
  * JSON Schema.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { FixedClock } from '../../src/shared/clock.js';
@@ -289,6 +289,55 @@ for (const backend of SUITE_BACKENDS) {
       await request(ccm.url).get(`/crl/${authorityId}.pem`).expect(404);
       const platformId = (await request(ccm.url).get('/v1/platform-ca').expect(200)).body.id;
       await request(ccm.url).get(`/crl/${platformId}.crl`).expect(404);
+    });
+
+    test('OCSP: openssl ocsp reports good, revoked (certificateHold) while suspended, good again, then revoked; GET and POST; bad requests get OCSP errors', async () => {
+      const certificate = await issue(tenant.id, 'ocsp-device');
+      const authorityId = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body.authorityId;
+      const leafPath = await scratch.write('ocsp-leaf.pem', certificate.certificatePem);
+      const rootPath = await scratch.write('ocsp-root.pem', pemBlocks(tenant.chainPem)[0]!);
+      const chainPath = await scratch.write('ocsp-chain.pem', tenant.chainPem);
+      const aia = (await openssl(['x509', '-in', leafPath, '-noout', '-ocsp_uri'])).stdout.trim();
+      assert.equal(aia, `${ccm.configuration.http.publicUrl}/ocsp/${authorityId}`, 'the responder URL is in the certificate');
+      const responder = `${ccm.url}/ocsp/${authorityId}`;
+      const ask = async () => {
+        const result = await openssl(['ocsp', '-issuer', rootPath, '-CAfile', chainPath, '-cert', leafPath, '-url', responder]);
+        const text = result.stdout + result.stderr;
+        assert.match(text, /Response verify OK/);
+        assert.doesNotMatch(text, /nonce/i, 'the nonce is echoed');
+        return text;
+      };
+      assert.match(await ask(), /ocsp-leaf\.pem: good/);
+      await act(tenant.id, certificate.id, 'suspend').expect(200);
+      assert.match(await ask(), /ocsp-leaf\.pem: revoked[\s\S]*Reason: certificateHold/);
+      await act(tenant.id, certificate.id, 'reactivate').expect(200);
+      assert.match(await ask(), /ocsp-leaf\.pem: good/);
+
+      // GET with the base64 request in the path; without a nonce the answer is cached until the state changes.
+      const requestPath = scratch.path('ocsp-request.der');
+      await openssl(['ocsp', '-issuer', rootPath, '-cert', leafPath, '-no_nonce', '-reqout', requestPath]);
+      const requestDer = await readFile(requestPath);
+      const get = async () => (await request(ccm.url).get(`/ocsp/${authorityId}/${encodeURIComponent(requestDer.toString('base64'))}`).buffer(true).parse(binary as never).expect(200)).body as Buffer;
+      const first = await get();
+      assert.deepEqual(await get(), first, 'the same signed answer, from the cache');
+      await act(tenant.id, certificate.id, 'revoke', { reason: 'keyCompromise' }).expect(200);
+      const afterRevoke = await get();
+      assert.notDeepEqual(afterRevoke, first, 'a state change invalidates the cached answer');
+      const responsePath = await scratch.write('ocsp-response.der', '');
+      await writeFile(responsePath, afterRevoke);
+      const checked = await openssl(['ocsp', '-respin', responsePath, '-issuer', rootPath, '-CAfile', chainPath, '-cert', leafPath]);
+      assert.match(checked.stdout + checked.stderr, /Response verify OK/);
+      assert.match(checked.stdout, /ocsp-leaf\.pem: revoked[\s\S]*Reason: keyCompromise/);
+
+      const post = async (path: string, body: Buffer) =>
+        (await request(ccm.url).post(path).set('content-type', 'application/ocsp-request').send(body).buffer(true).parse(binary as never).expect(200)).body as Buffer;
+      assert.equal((await post(`/ocsp/${authorityId}`, Buffer.from('garbage'))).toString('hex'), '30030a0101', 'malformedRequest');
+      assert.equal((await post(`/ocsp/${authorityId}`, requestDer.subarray(0, 20))).toString('hex'), '30030a0101', 'truncated: malformedRequest');
+      assert.equal((await post('/ocsp/not-a-ca', requestDer)).toString('hex'), '30030a0106', 'unauthorized for a URL naming no CA of ours');
+      const other = await createTenant(ccm, `ocsp-other-${Date.now()}`);
+      const otherRoot = await scratch.write('ocsp-other-root.pem', pemBlocks(other.chainPem)[0]!);
+      const foreign = await openssl(['ocsp', '-issuer', otherRoot, '-CAfile', chainPath, '-cert', leafPath, '-url', responder]);
+      assert.match(foreign.stdout + foreign.stderr, /ocsp-leaf\.pem: unknown/, 'a CertID naming another issuer is unknown here');
     });
 
     test('renewal re-issues for the same identity with a new serial, keeps or replaces the key, and can supersede the old certificate', async () => {

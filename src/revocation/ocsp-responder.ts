@@ -1,0 +1,94 @@
+/**
+ * The OCSP responder (RFC 6960) of ccm's tenant CAs. Each CA has its own
+ * responder URL (in its certificates' AIA), so the issuer is known from the
+ * URL and a request is only matched against it. Responses are signed by the
+ * issuing CA through custody. Answers to requests without a nonce are cached
+ * until the CA's revocation state changes or half their validity has passed;
+ * a nonce makes every response unique, so those are signed each time.
+ */
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
+import { AuthorityRepository, type Authority } from '../authorities/authority.js';
+import { custodySigner } from '../authorities/custody-signer.js';
+import { CertificateRepository, type ClientCertificate } from '../certificates/client-certificate.js';
+import { CONFIGURATION } from '../config/configuration.module.js';
+import type { Configuration } from '../config/configuration.js';
+import { KeyCustody } from '../custody/key-custody.js';
+import type { RevocationReason } from '../events/certificate-event.js';
+import { encodeOcspErrorResponse, encodeOcspResponse, issuerHashes, OcspMalformedRequest, parseOcspRequest, type OcspCertId, type OcspCertificateStatus } from '../issuance/ocsp.js';
+import { Clock } from '../shared/clock.js';
+import { DomainError } from '../shared/errors.js';
+
+/** How long a response may be relied on; suspensions reach OCSP clients that cache at most this late. */
+const RESPONSE_VALIDITY_MS = 3600_000;
+const CACHE_ENTRIES = 10_000;
+
+interface CachedResponse {
+  readonly der: Uint8Array;
+  readonly expiresAt: number;
+}
+
+@Injectable()
+export class OcspResponder {
+  private readonly logger = new Logger('OcspResponder');
+  private readonly cache = new Map<string, CachedResponse>();
+
+  constructor(
+    @Inject(CONFIGURATION) private readonly config: Configuration,
+    private readonly authorities: AuthorityRepository,
+    private readonly issuers: IssuingCertificateCache,
+    private readonly certificates: CertificateRepository,
+    private readonly custody: KeyCustody,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Always an OCSPResponse: protocol errors are answered in OCSP's own terms, never as HTTP errors. */
+  async respond(authorityId: string, requestDer: Uint8Array): Promise<Uint8Array> {
+    try {
+      const authority = await this.authorities.findById(authorityId);
+      // A URL naming no CA of ours: nothing we may answer for (RFC 6960 §2.3 "unauthorized").
+      if (!authority || authority.kind !== 'tenant-root' || !authority.certificatePem) return encodeOcspErrorResponse('unauthorized');
+      const request = parseOcspRequest(requestDer);
+      const now = this.clock.now().getTime();
+      const cacheKey = request.nonce === null ? `${authority.id}:${authority.revocationVersion}:${Buffer.from(requestDer).toString('base64')}` : null;
+      const cached = cacheKey ? this.cache.get(cacheKey) : undefined;
+      if (cached && cached.expiresAt > now) return cached.der;
+
+      const issuer = this.issuers.of(authority);
+      const thisUpdate = new Date(now - this.config.clientCertificates.backdateSeconds * 1000);
+      const nextUpdate = new Date(now + RESPONSE_VALIDITY_MS);
+      const responses = [];
+      for (const certId of request.certIds) {
+        responses.push({ certId, status: await this.statusOf(authority, issuer.subjectName, issuer.subjectPublicKeyInfo, certId), thisUpdate, nextUpdate });
+      }
+      const der = await encodeOcspResponse(
+        { responderSubjectPublicKeyInfo: issuer.subjectPublicKeyInfo, producedAt: new Date(now), responses, nonce: request.nonce },
+        custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
+      );
+      if (cacheKey) this.remember(cacheKey, { der, expiresAt: now + RESPONSE_VALIDITY_MS / 2 });
+      return der;
+    } catch (error) {
+      if (error instanceof OcspMalformedRequest) return encodeOcspErrorResponse('malformedRequest');
+      if (error instanceof DomainError && (error.kind === 'custody-unavailable' || error.kind === 'custody-error')) return encodeOcspErrorResponse('tryLater');
+      this.logger.error(`OCSP request for authority ${authorityId} failed`, error instanceof Error ? error.stack : String(error));
+      return encodeOcspErrorResponse('internalError');
+    }
+  }
+
+  private async statusOf(authority: Authority, issuerName: Uint8Array, issuerKey: Uint8Array, certId: OcspCertId): Promise<OcspCertificateStatus> {
+    const expected = issuerHashes(certId.hashAlgorithm, issuerName, issuerKey);
+    // A CertID for another issuer: this responder knows nothing of it.
+    if (!Buffer.from(expected.nameHash).equals(certId.issuerNameHash) || !Buffer.from(expected.keyHash).equals(certId.issuerKeyHash)) return { kind: 'unknown' };
+    const certificate: ClientCertificate | null = await this.certificates.findBySerialNumber(certId.serialNumber);
+    if (!certificate || certificate.authorityId !== authority.id) return { kind: 'unknown' };
+    if (certificate.state === 'suspended') return { kind: 'revoked', revokedAt: certificate.suspendedAt ?? certificate.updatedAt, reason: 'certificateHold' };
+    if (certificate.state === 'revoked') return { kind: 'revoked', revokedAt: certificate.revokedAt ?? certificate.updatedAt, reason: (certificate.revocationReason ?? 'unspecified') as RevocationReason };
+    return { kind: 'good' };
+  }
+
+  private remember(key: string, response: CachedResponse): void {
+    // Oldest first out: a Map iterates in insertion order.
+    if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(key, response);
+  }
+}
