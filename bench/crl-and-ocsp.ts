@@ -1,7 +1,7 @@
 /**
  * Benchmark: CRL generation with 100,000 revoked entries, side by side with
- * cfssl's `gencrl` on the same machine, and (when the responder exists) OCSP
- * responses per second.
+ * cfssl's `gencrl` on the same machine, and OCSP responses per second (with
+ * a nonce: signed per request; without: served from the cache).
  *
  *   npm run build && node dist/bench/crl-and-ocsp.js [--revoked=100000] [--runs=3]
  *
@@ -11,7 +11,7 @@
  * file with a key file. Installs golang-cfssl with apt when it is missing.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestInstallation } from '../test/support/ccm-under-test.js';
@@ -32,7 +32,56 @@ function ensureCfssl(): void {
   execFileSync('bash', ['-c', 'apt-get update -qq && apt-get install -y -qq golang-cfssl'], { stdio: 'inherit' });
 }
 
-async function ccmCrl(): Promise<{ builds: number[]; cached: number; bytes: number }> {
+interface OcspFigures {
+  readonly nonceRps: number;
+  readonly nonceP99: number;
+  readonly cachedRps: number;
+  readonly cachedP99: number;
+}
+
+/** Requests per second from CONCURRENCY loops on a second core of the same machine (this process), for DURATION_MS. */
+async function load(send: () => Promise<void>): Promise<{ rps: number; p99: number }> {
+  const latencies: number[] = [];
+  const deadline = performance.now() + 5000;
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      while (performance.now() < deadline) {
+        const started = performance.now();
+        await send();
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return { rps: latencies.length / 5, p99: latencies[Math.floor(latencies.length * 0.99)]! };
+}
+
+async function ccmOcsp(ccmUrl: string, authorityId: string, leafPem: string, rootPem: string): Promise<OcspFigures> {
+  const directory = await mkdtemp(join(tmpdir(), 'ccm-bench-ocsp-'));
+  try {
+    const leaf = join(directory, 'leaf.pem');
+    const root = join(directory, 'root.pem');
+    await writeFile(leaf, leafPem);
+    await writeFile(root, rootPem);
+    const withNonce = join(directory, 'nonce.der');
+    const withoutNonce = join(directory, 'plain.der');
+    await openssl(['ocsp', '-issuer', root, '-cert', leaf, '-reqout', withNonce]);
+    await openssl(['ocsp', '-issuer', root, '-cert', leaf, '-no_nonce', '-reqout', withoutNonce]);
+    const post = (body: Buffer) => async () => {
+      const response = await fetch(`${ccmUrl}/ocsp/${authorityId}`, { method: 'POST', headers: { 'content-type': 'application/ocsp-request' }, body });
+      const der = Buffer.from(await response.arrayBuffer());
+      if (response.status !== 200 || der.length <= 5) throw new Error(`OCSP request failed: ${der.toString("hex")}`);
+    };
+    // A nonce makes each answer unique: every request is signed. Without one, answers come from the cache.
+    const nonce = await load(post(await readFile(withNonce)));
+    const cached = await load(post(await readFile(withoutNonce)));
+    return { nonceRps: nonce.rps, nonceP99: nonce.p99, cachedRps: cached.rps, cachedP99: cached.p99 };
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+async function ccmCrl(): Promise<{ builds: number[]; cached: number; bytes: number; ocsp: OcspFigures }> {
   const installation = await TestInstallation.create({ database: 'postgres', custody: 'local' });
   const ccm = await installation.start();
   try {
@@ -60,7 +109,10 @@ async function ccmCrl(): Promise<{ builds: number[]; cached: number; bytes: numb
     }
     const started = performance.now();
     await (await fetch(`${ccm.url}/crl/${authorityId}.crl`)).arrayBuffer();
-    return { builds, cached: performance.now() - started, bytes };
+    const cached = performance.now() - started;
+    const issued = await (await fetch(`${ccm.url}/v1/tenants/${tenant.id}/certificates`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ commonName: 'ocsp-bench' }) })).json() as { certificatePem: string; chainPem: string };
+    const ocsp = await ccmOcsp(ccm.url, authorityId, issued.certificatePem, issued.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
+    return { builds, cached, bytes, ocsp };
   } finally {
     await ccm.close();
     await installation.destroy();
@@ -101,3 +153,9 @@ console.log(`|---|---|---|`);
 console.log(`| ccm: GET /crl after a change (PostgreSQL read + encode + sign + store) | ${median(ccm.builds).toFixed(0)} | ${ccm.builds.map((t) => t.toFixed(0)).join(', ')} |`);
 console.log(`| cfssl 1.2 gencrl (serial file + key file) | ${median(cfssl).toFixed(0)} | ${cfssl.map((t) => t.toFixed(0)).join(', ')} |`);
 console.log(`ccm CRL size ${(ccm.bytes / 1e6).toFixed(2)} MB; served again unchanged in ${ccm.cached.toFixed(0)} ms; ratio ccm/cfssl ${(median(ccm.builds) / median(cfssl)).toFixed(2)}`);
+console.log('');
+console.log('OCSP (POST, 10 in flight for 5 s, load generator in the same process, 2 cores, local custody, P-256):');
+console.log(`| request | responses/s | p99 (ms) |`);
+console.log(`|---|---|---|`);
+console.log(`| with a nonce (signed each time) | ${ccm.ocsp.nonceRps.toFixed(0)} | ${ccm.ocsp.nonceP99.toFixed(1)} |`);
+console.log(`| without a nonce (cached answer) | ${ccm.ocsp.cachedRps.toFixed(0)} | ${ccm.ocsp.cachedP99.toFixed(1)} |`);

@@ -17,9 +17,13 @@ import { NotFound } from '../shared/errors.js';
 import { RevocationListStore, type RevocationListRecord } from './revocation-list-store.js';
 import { crlUrlOf } from './revocation-urls.js';
 
+const REMEMBERED_CRLS = 64;
+
 @Injectable()
 export class RevocationLists {
   private readonly building = new Map<string, Promise<RevocationListRecord>>();
+  /** The last CRL seen per CA: a fresh one of the current revocation version is served without reading megabytes back from the database. */
+  private readonly latest = new Map<string, RevocationListRecord>();
 
   constructor(
     @Inject(CONFIGURATION) private readonly config: Configuration,
@@ -42,16 +46,28 @@ export class RevocationLists {
 
   private async current(authority: Authority | null): Promise<RevocationListRecord> {
     if (!authority || !authority.certificatePem) throw new NotFound('CRL');
+    const remembered = this.latest.get(authority.id);
+    if (remembered && this.isFresh(remembered, authority)) return remembered;
     const cached = await this.store.current(authority.id);
-    if (cached && this.isFresh(cached, authority)) return cached;
+    if (cached && this.isFresh(cached, authority)) return this.remember(cached);
     // Join only a build of this same revocation version: one started before a transition committed would miss it.
     const key = `${authority.id}:${authority.revocationVersion}`;
     let build = this.building.get(key);
     if (!build) {
-      build = this.build(authority, cached).finally(() => this.building.delete(key));
+      build = this.build(authority, cached)
+        .then((record) => this.remember(record))
+        .finally(() => this.building.delete(key));
       this.building.set(key, build);
     }
     return build;
+  }
+
+  private remember(record: RevocationListRecord): RevocationListRecord {
+    // Bounded, oldest out: CRLs of large fleets run to megabytes each.
+    this.latest.delete(record.authorityId);
+    if (this.latest.size >= REMEMBERED_CRLS) this.latest.delete(this.latest.keys().next().value!);
+    this.latest.set(record.authorityId, record);
+    return record;
   }
 
   private isFresh(crl: RevocationListRecord, authority: Authority): boolean {
