@@ -13,6 +13,7 @@ import { NotFound } from '../shared/errors.js';
 import { IllegalTransition, transitionOf, type LifeCycleRequest } from './certificate-transition.js';
 import { certificateEvent } from './life-cycle-events.js';
 import { LifeCycleStore } from './life-cycle-store.js';
+import { RevocationListRefresher } from './revocation-list-refresher.js';
 
 @Injectable()
 export class ChangeCertificateState {
@@ -21,6 +22,7 @@ export class ChangeCertificateState {
     private readonly authorities: AuthorityRepository,
     private readonly store: LifeCycleStore,
     private readonly wakeup: OutboxWakeup,
+    private readonly revocationLists: RevocationListRefresher,
     private readonly clock: Clock,
   ) {}
 
@@ -45,6 +47,7 @@ export class ChangeCertificateState {
       throw new IllegalTransition(request.kind, now?.state ?? certificate.state);
     }
     this.wakeup.notify();
+    this.revocationLists.refreshSoon(changed.authorityId);
     return changed;
   }
 }

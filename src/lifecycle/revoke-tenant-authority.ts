@@ -12,6 +12,7 @@ import { DomainError, NotFound } from '../shared/errors.js';
 import { TenantRepository } from '../tenants/tenant.js';
 import { authorityRevokedEvent } from './life-cycle-events.js';
 import { LifeCycleStore } from './life-cycle-store.js';
+import { RevocationListRefresher } from './revocation-list-refresher.js';
 
 export interface AuthorityRevocation {
   readonly authority: Authority;
@@ -25,6 +26,7 @@ export class RevokeTenantAuthority {
     private readonly authorities: AuthorityRepository,
     private readonly store: LifeCycleStore,
     private readonly wakeup: OutboxWakeup,
+    private readonly revocationLists: RevocationListRefresher,
     private readonly clock: Clock,
   ) {}
 
@@ -39,6 +41,7 @@ export class RevokeTenantAuthority {
     const result = await this.store.revokeAuthority(authority, reason, at, (count) => authorityRevokedEvent(authority, platform, reason, at, count));
     if (!result) throw new DomainError('illegal-transition', 'the tenant CA was revoked by a concurrent request', { state: 'revoked', action: 'revoke' });
     this.wakeup.notify();
+    this.revocationLists.refreshSoon(authority.id);
     return { authority: (await this.authorities.findById(authority.id))!, revokedCertificates: result.revokedCertificates };
   }
 }

@@ -4,7 +4,7 @@
  * half of its validity has passed, so a consumer refreshing at any sensible
  * interval never holds an expired one. Concurrent requests share one build.
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
 import { custodySigner } from '../authorities/custody-signer.js';
@@ -13,14 +13,19 @@ import type { Configuration } from '../config/configuration.js';
 import { KeyCustody } from '../custody/key-custody.js';
 import { encodeCertificateList } from '../issuance/certificate-list-encoder.js';
 import { Clock } from '../shared/clock.js';
+import { RevocationListRefresher } from '../lifecycle/revocation-list-refresher.js';
 import { NotFound } from '../shared/errors.js';
 import { RevocationListStore, type RevocationListRecord } from './revocation-list-store.js';
 import { crlUrlOf } from './revocation-urls.js';
 
 const REMEMBERED_CRLS = 64;
+/** How long a background build waits for more transitions under the same CA before it starts. */
+const REFRESH_COALESCE_MS = 50;
 
 @Injectable()
-export class RevocationLists {
+export class RevocationLists extends RevocationListRefresher implements OnModuleDestroy {
+  private readonly logger = new Logger('RevocationLists');
+  private readonly refreshes = new Map<string, NodeJS.Timeout>();
   private readonly building = new Map<string, Promise<RevocationListRecord>>();
   /** The last CRL seen per CA: a fresh one of the current revocation version is served without reading megabytes back from the database. */
   private readonly latest = new Map<string, RevocationListRecord>();
@@ -32,7 +37,26 @@ export class RevocationLists {
     private readonly store: RevocationListStore,
     private readonly custody: KeyCustody,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    super();
+  }
+
+  refreshSoon(authorityId: string): void {
+    if (this.refreshes.has(authorityId)) return;
+    const timer = setTimeout(() => {
+      this.refreshes.delete(authorityId);
+      // A failure here only means the next fetch builds it; say so and move on.
+      this.ofAuthority(authorityId).catch((error: unknown) => this.logger.warn(`background CRL build for ${authorityId} failed: ${error instanceof Error ? error.message : String(error)}`));
+    }, REFRESH_COALESCE_MS);
+    timer.unref();
+    this.refreshes.set(authorityId, timer);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    for (const timer of this.refreshes.values()) clearTimeout(timer);
+    this.refreshes.clear();
+    await Promise.allSettled([...this.building.values()]);
+  }
 
   async ofTenant(tenantId: string): Promise<RevocationListRecord> {
     return this.current(await this.authorities.findTenantRoot(tenantId));

@@ -1,8 +1,9 @@
 /** Revocation artefacts for clients that do not take events: CRLs and OCSP for tenant CAs. */
 import { Module } from '@nestjs/common';
 import { AuthoritiesModule } from '../authorities/authorities.module.js';
+import { RevocationListRefresher } from '../lifecycle/revocation-list-refresher.js';
 import { OcspResponder } from './ocsp-responder.js';
 import { RevocationLists } from './revocation-lists.js';
 
-@Module({ imports: [AuthoritiesModule], providers: [RevocationLists, OcspResponder], exports: [RevocationLists, OcspResponder] })
+@Module({ imports: [AuthoritiesModule], providers: [RevocationLists, OcspResponder, { provide: RevocationListRefresher, useExisting: RevocationLists }], exports: [RevocationLists, OcspResponder, RevocationListRefresher] })
 export class RevocationModule {}

@@ -291,6 +291,25 @@ for (const backend of SUITE_BACKENDS) {
       await request(ccm.url).get(`/crl/${platformId}.crl`).expect(404);
     });
 
+    test('a burst of transitions under one CA rebuilds its CRL in the background, coalesced, before anyone asks', async () => {
+      const certificates = await Promise.all(Array.from({ length: 6 }, (_, i) => issue(tenant.id, `burst-${i}`)));
+      const authorityId = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificates[0]!.id}`).expect(200)).body.authorityId;
+      await request(ccm.url).get(`/crl/${authorityId}.crl`).expect(200);
+      const numberNow = async () => Number((await installation.database.query<{ n: string | number }>(`SELECT crl_number AS n FROM revocation_lists WHERE authority_id = '${authorityId}'`))[0]!.n);
+      const before = await numberNow();
+      await Promise.all(certificates.map((c) => act(tenant.id, c.id, 'suspend').expect(200)));
+      const deadline = Date.now() + 5000;
+      while ((await numberNow()) === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const after = await numberNow();
+      assert.ok(after > before, 'built without a request');
+      assert.ok(after - before <= 3, `coalesced: ${after - before} builds for 6 suspensions`);
+      const served = await request(ccm.url).get(`/v1/tenants/${tenant.id}/crl`).query({ format: 'pem' }).expect(200);
+      assert.equal(Number(served.headers['x-crl-number']), after, 'the fetch finds the CRL ready');
+      const text = (await openssl(['crl', '-in', await scratch.write('burst.crl.pem', served.text), '-noout', '-text'])).stdout;
+      for (const c of certificates) assert.match(text, new RegExp(c.serialNumber.toUpperCase()));
+    });
+
     test('OCSP: openssl ocsp reports good, revoked (certificateHold) while suspended, good again, then revoked; GET and POST; bad requests get OCSP errors', async () => {
       const certificate = await issue(tenant.id, 'ocsp-device');
       const authorityId = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body.authorityId;
