@@ -54,6 +54,7 @@ const TRANSIT_KEY_NAME = /^\w(?:[\w.-]*\w)?$/;
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 const DEFAULT_TIMEOUT_MS = 5000;
+const KEY_CREATION_TIMEOUT_MS = 60_000;
 /** Log in again once this share of the token's lease has passed, well before Vault expires it. */
 const LEASE_RENEW_FRACTION = 0.8;
 
@@ -109,7 +110,9 @@ export class VaultTransitCustody extends KeyCustody {
     let data: VaultKeyData | undefined;
     try {
       // Vault returns the existing key unchanged (plus a warning) when the name is taken, so this is idempotent.
-      const response: unknown = await this.request((requestOptions) => this.vault.write(path, { type: VAULT_KEY_TYPE[algorithm], exportable: false }, requestOptions));
+      // Vault generates the key before it answers: RSA-4096 takes seconds on a busy server, so creation gets a longer deadline than signing.
+      const timeout = Math.max(this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS, KEY_CREATION_TIMEOUT_MS);
+      const response: unknown = await this.request((requestOptions) => this.vault.write(path, { type: VAULT_KEY_TYPE[algorithm], exportable: false }, { ...requestOptions, timeout }));
       data = envelopeData(response);
       // Releases before the key-read answer replied 204 with no body.
       if (!data) data = envelopeData(await this.request((requestOptions) => this.vault.read(path, requestOptions)));
