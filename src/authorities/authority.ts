@@ -5,7 +5,8 @@
  */
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
 
-export type AuthorityKind = 'platform' | 'tenant-root';
+/** ocsp-responder: not a CA but a key ccm holds for a CA, to sign OCSP responses on its behalf (RFC 6960 §4.2.2.2). */
+export type AuthorityKind = 'platform' | 'tenant-root' | 'ocsp-responder';
 /** pending: key created, certificate not yet in place (being signed, or awaiting an operator's import); revoked: terminal, issues nothing more. */
 export type AuthorityStatus = 'pending' | 'active' | 'revoked';
 
@@ -52,6 +53,9 @@ export abstract class AuthorityRepository {
   abstract findTenantRootsBySubject(subject: string): Promise<Authority[]>;
   /** Inserts the pending platform CA row; false when another process already has one (the unique singleton index). */
   abstract insertPlatformIfAbsent(authority: Authority): Promise<boolean>;
+  /** The newest delegated OCSP responder of a CA, if any. */
+  abstract findLatestResponder(issuerAuthorityId: string): Promise<Authority | null>;
+  abstract insertResponder(responder: Authority): Promise<void>;
   /** Moves a pending authority to active with its certificate; false when it was no longer pending (someone else finished first). */
   abstract activate(id: string, certificate: AuthorityCertificate, at: Date): Promise<boolean>;
   /** Replaces the certificate of an active authority (re-certification of the same key and name). */

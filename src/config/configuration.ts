@@ -48,6 +48,7 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_REDIS_URL', default: null, description: 'Redis URL (redis://host:6379/0). When set, outbox events are published to each subscriber\'s BullMQ queue; when unset, they are read from GET /v1/events.' },
   { name: 'CCM_RELAY_POLL_MS', default: '1000', description: 'How often the outbox relay looks for events committed by other replicas (this process\'s own are published at once).' },
   { name: 'CCM_CRL_VALIDITY_SECONDS', default: '86400', description: 'nextUpdate − thisUpdate of the CRLs ccm signs; a CRL is re-signed once half of it has passed, or at once after a change.' },
+  { name: 'CCM_OCSP_RESPONDER', default: 'ca', description: 'Who signs OCSP responses: "ca" (each tenant CA, through custody) or "delegated" (a 30-day responder certificate per CA with id-kp-OCSPSigning, its key in custody, renewed automatically).' },
 ];
 
 export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
@@ -87,7 +88,7 @@ export interface Configuration {
     readonly keyAlgorithms: readonly DeviceKeyAlgorithm[];
   };
   readonly events: { readonly redisUrl: string | null; readonly relayPollMs: number };
-  readonly revocation: { readonly crlValiditySeconds: number };
+  readonly revocation: { readonly crlValiditySeconds: number; readonly ocspResponder: 'ca' | 'delegated' };
 }
 
 export type SubjectAttribute = 'CN' | 'O' | 'OU' | 'C' | 'L' | 'ST';
@@ -143,7 +144,10 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
     redisUrl: redisUrl === undefined ? null : read.url('CCM_REDIS_URL', redisUrl, ['redis:', 'rediss:']),
     relayPollMs: read.integer('CCM_RELAY_POLL_MS', 1000, 10, 60000),
   };
-  const revocation = { crlValiditySeconds: read.integer('CCM_CRL_VALIDITY_SECONDS', 86400, 300, 30 * 86400) };
+  const revocation = {
+    crlValiditySeconds: read.integer('CCM_CRL_VALIDITY_SECONDS', 86400, 300, 30 * 86400),
+    ocspResponder: read.oneOf('CCM_OCSP_RESPONDER', ['ca', 'delegated'] as const, 'ca'),
+  };
 
   if (read.problems.length > 0) throw new ConfigurationError(read.problems);
   return Object.freeze({

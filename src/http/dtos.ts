@@ -49,7 +49,7 @@ export class CreateTenantRequest {
 
 export class AuthorityResponse {
   @ApiProperty({ format: 'uuid' }) id!: string;
-  @ApiProperty({ enum: ['platform', 'tenant-root'] }) kind!: string;
+  @ApiProperty({ enum: ['platform', 'tenant-root', 'ocsp-responder'] }) kind!: string;
   @ApiProperty({ enum: ['pending', 'active', 'revoked'] }) status!: string;
   @ApiProperty({ example: 'CN=ccm platform CA' }) subject!: string;
   @ApiProperty({ example: 'ecdsa-p256' }) keyAlgorithm!: string;

@@ -44,6 +44,7 @@ import {
   id_ce_subjectAltName,
   id_ce_subjectKeyIdentifier,
   id_kp_clientAuth,
+  id_kp_OCSPSigning,
   id_pe_authorityInfoAccess,
 } from '@peculiar/asn1-x509';
 import { signatureSchemeFor, type KeyAlgorithm } from '../custody/key-algorithm.js';
@@ -59,7 +60,9 @@ export type CertificateProfile =
   /** A CA certificate: platform CA, tenant root, delegated intermediate. `null` leaves the path length unconstrained. */
   | { readonly kind: 'ca'; readonly pathLenConstraint: number | null }
   /** A device's TLS client certificate. */
-  | { readonly kind: 'client' };
+  | { readonly kind: 'client' }
+  /** A delegated OCSP responder of its issuing CA (RFC 6960 §4.2.2.2). */
+  | { readonly kind: 'ocsp-responder' };
 
 export interface SubjectAltNames {
   readonly dns?: readonly string[];
@@ -256,6 +259,14 @@ function certificateExtensions(request: CertificateRequest, subjectKey: PublicKe
     extensions.push(extension(id_ce_basicConstraints, true, AsnConvert.serialize(new BasicConstraints(pathLenConstraint === null ? { cA: true } : { cA: true, pathLenConstraint }))));
     // §4.2.1.3: keyCertSign and cRLSign for a CA (it signs its CRLs itself); digitalSignature for OCSP responses it signs directly.
     extensions.push(extension(id_ce_keyUsage, true, CA_KEY_USAGE));
+  } else if (profile.kind === 'ocsp-responder') {
+    extensions.push(extension(id_ce_basicConstraints, true, END_ENTITY_BASIC_CONSTRAINTS));
+    // It signs OCSP responses and nothing else.
+    extensions.push(extension(id_ce_keyUsage, true, CLIENT_KEY_USAGE));
+    // RFC 6960 §4.2.2.2: the CA delegates by issuing a certificate with id-kp-OCSPSigning...
+    extensions.push(extension(id_ce_extKeyUsage, false, OCSP_SIGNING_EXTENDED_KEY_USAGE));
+    // ...and §4.2.2.2.1: id-pkix-ocsp-nocheck, so clients do not ask about the responder itself; short validity makes up for it.
+    extensions.push(extension(ID_PKIX_OCSP_NOCHECK, false, DER_NULL));
   } else {
     // §4.2.1.9: MAY be critical in end-entity certificates; critical so no verifier mistakes a device for a CA.
     extensions.push(extension(id_ce_basicConstraints, true, END_ENTITY_BASIC_CONSTRAINTS));
@@ -305,6 +316,9 @@ const CA_KEY_USAGE = AsnConvert.serialize(new KeyUsage(KeyUsageFlags.keyCertSign
 const CLIENT_KEY_USAGE = AsnConvert.serialize(new KeyUsage(KeyUsageFlags.digitalSignature));
 const CLIENT_KEY_USAGE_RSA = AsnConvert.serialize(new KeyUsage(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment));
 const CLIENT_EXTENDED_KEY_USAGE = AsnConvert.serialize(new ExtendedKeyUsage([id_kp_clientAuth]));
+const OCSP_SIGNING_EXTENDED_KEY_USAGE = AsnConvert.serialize(new ExtendedKeyUsage([id_kp_OCSPSigning]));
+const ID_PKIX_OCSP_NOCHECK = '1.3.6.1.5.5.7.48.1.5';
+const DER_NULL = Uint8Array.of(0x05, 0x00).buffer;
 // cA DEFAULT FALSE is omitted in DER (X.690 §11.5), leaving an empty SEQUENCE.
 const END_ENTITY_BASIC_CONSTRAINTS = AsnConvert.serialize(new BasicConstraints({ cA: false }));
 

@@ -71,6 +71,15 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
     return row ? toAuthority(row) : null;
   }
 
+  async findLatestResponder(issuerAuthorityId: string): Promise<Authority | null> {
+    const row = await this.dataSource.getRepository(AuthorityRow).findOne({ where: { issuerAuthorityId, kind: 'ocsp-responder', status: 'active' }, order: { notAfter: 'DESC' } });
+    return row ? toAuthority(row) : null;
+  }
+
+  async insertResponder(responder: Authority): Promise<void> {
+    await this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(responder)));
+  }
+
   async insertPlatformIfAbsent(authority: Authority): Promise<boolean> {
     try {
       await this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(authority)));

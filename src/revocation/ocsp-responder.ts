@@ -2,22 +2,21 @@
  * The OCSP responder (RFC 6960) of ccm's tenant CAs. Each CA has its own
  * responder URL (in its certificates' AIA), so the issuer is known from the
  * URL and a request is only matched against it. Responses are signed by the
- * issuing CA through custody. Answers to requests without a nonce are cached
+ * issuing CA or its delegated responder (ocsp-signing.ts), through custody. Answers to requests without a nonce are cached
  * until the CA's revocation state changes or half their validity has passed;
  * a nonce makes every response unique, so those are signed each time.
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
-import { custodySigner } from '../authorities/custody-signer.js';
 import { CertificateRepository, type ClientCertificate } from '../certificates/client-certificate.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
-import { KeyCustody } from '../custody/key-custody.js';
 import type { RevocationReason } from '../events/certificate-event.js';
 import { encodeOcspErrorResponse, encodeOcspResponse, issuerHashes, OcspMalformedRequest, parseOcspRequest, type OcspCertId, type OcspCertificateStatus } from '../issuance/ocsp.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError } from '../shared/errors.js';
+import { OcspSigningIdentities } from './ocsp-signing.js';
 
 /** How long a response may be relied on; suspensions reach OCSP clients that cache at most this late. */
 const RESPONSE_VALIDITY_MS = 3600_000;
@@ -38,7 +37,7 @@ export class OcspResponder {
     private readonly authorities: AuthorityRepository,
     private readonly issuers: IssuingCertificateCache,
     private readonly certificates: CertificateRepository,
-    private readonly custody: KeyCustody,
+    private readonly signing: OcspSigningIdentities,
     private readonly clock: Clock,
   ) {}
 
@@ -61,9 +60,10 @@ export class OcspResponder {
       for (const certId of request.certIds) {
         responses.push({ certId, status: await this.statusOf(authority, issuer.subjectName, issuer.subjectPublicKeyInfo, certId), thisUpdate, nextUpdate });
       }
+      const signing = await this.signing.of(authority);
       const der = await encodeOcspResponse(
-        { responderSubjectPublicKeyInfo: issuer.subjectPublicKeyInfo, producedAt: new Date(now), responses, nonce: request.nonce },
-        custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
+        { responderSubjectPublicKeyInfo: signing.subjectPublicKeyInfo, producedAt: new Date(now), responses, nonce: request.nonce, certificates: signing.certificates },
+        signing.signer,
       );
       if (cacheKey) this.remember(cacheKey, { der, expiresAt: now + RESPONSE_VALIDITY_MS / 2 });
       return der;

@@ -1,0 +1,112 @@
+/**
+ * Who signs a CA's OCSP responses. By default the CA itself (through
+ * custody). With CCM_OCSP_RESPONDER=delegated, a responder certificate that
+ * the CA issues (id-kp-OCSPSigning, id-pkix-ocsp-nocheck, 30 days) with its
+ * own custody key, so the CA key signs once a month instead of on every
+ * request; it is replaced when a third of its validity is left.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
+import { certificateRecordOf } from '../authorities/authority-certificate.js';
+import { AuthorityRepository, type Authority } from '../authorities/authority.js';
+import { custodySigner } from '../authorities/custody-signer.js';
+import { CONFIGURATION } from '../config/configuration.module.js';
+import type { Configuration } from '../config/configuration.js';
+import { KeyCustody } from '../custody/key-custody.js';
+import { encodeCertificate } from '../issuance/certificate-encoder.js';
+import { decodePem } from '../issuance/pem.js';
+import { newSerialNumber } from '../issuance/serial-number.js';
+import type { Signer } from '../issuance/signer.js';
+import { Clock } from '../shared/clock.js';
+import { newId } from '../shared/identifiers.js';
+
+export interface OcspSigningIdentity {
+  readonly signer: Signer;
+  /** The key the responder ID names (RFC 6960 §4.2.2.3 byKey). */
+  readonly subjectPublicKeyInfo: Uint8Array;
+  /** Certificates to send along: the delegated responder's, so clients can check the delegation. */
+  readonly certificates: readonly Uint8Array[];
+}
+
+const RESPONDER_VALIDITY_MS = 30 * 86_400_000;
+
+@Injectable()
+export class OcspSigningIdentities {
+  private readonly issuing = new Map<string, Promise<Authority>>();
+  /** The responder in use per CA: read from the database once, not on every request. */
+  private readonly current = new Map<string, Authority>();
+
+  constructor(
+    @Inject(CONFIGURATION) private readonly config: Configuration,
+    private readonly authorities: AuthorityRepository,
+    private readonly issuers: IssuingCertificateCache,
+    private readonly custody: KeyCustody,
+    private readonly clock: Clock,
+  ) {}
+
+  async of(ca: Authority): Promise<OcspSigningIdentity> {
+    // A revoked CA issues nothing new, responder certificates included; it answers with its own key.
+    if (this.config.revocation.ocspResponder === 'ca' || ca.status !== 'active') {
+      return { signer: custodySigner(this.custody, ca.custodyKeyName, ca.keyAlgorithm), subjectPublicKeyInfo: this.issuers.of(ca).subjectPublicKeyInfo, certificates: [] };
+    }
+    let responder = this.current.get(ca.id) ?? (await this.authorities.findLatestResponder(ca.id));
+    if (!responder || this.dueForReplacement(responder)) responder = await this.issueOnce(ca);
+    this.current.set(ca.id, responder);
+    return {
+      signer: custodySigner(this.custody, responder.custodyKeyName, responder.keyAlgorithm),
+      subjectPublicKeyInfo: this.issuers.of(responder).subjectPublicKeyInfo,
+      certificates: decodePem(responder.certificatePem!, ['CERTIFICATE']),
+    };
+  }
+
+  private dueForReplacement(responder: Authority): boolean {
+    return responder.notAfter === null || responder.notAfter.getTime() - this.clock.now().getTime() < RESPONDER_VALIDITY_MS / 3;
+  }
+
+  /** One issuance per CA at a time in this process; two replicas may each issue one, and either is valid. */
+  private issueOnce(ca: Authority): Promise<Authority> {
+    let pending = this.issuing.get(ca.id);
+    if (!pending) {
+      pending = this.issue(ca).finally(() => this.issuing.delete(ca.id));
+      this.issuing.set(ca.id, pending);
+    }
+    return pending;
+  }
+
+  private async issue(ca: Authority): Promise<Authority> {
+    const issuer = this.issuers.of(ca);
+    const now = this.clock.now();
+    const id = newId(now.getTime());
+    const key = await this.custody.createKey(`ocsp-${id}`, ca.keyAlgorithm);
+    const der = await encodeCertificate(
+      {
+        serialNumber: newSerialNumber(),
+        issuerName: issuer.subjectName,
+        issuerKeyIdentifier: issuer.subjectKeyIdentifier,
+        subject: [{ attribute: 'CN', value: `OCSP responder ${ca.id}` }],
+        subjectPublicKeyInfo: key.publicKeyDer,
+        notBefore: new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000),
+        notAfter: new Date(Math.min(now.getTime() + RESPONDER_VALIDITY_MS, issuer.notAfter.getTime())),
+        profile: { kind: 'ocsp-responder' },
+      },
+      custodySigner(this.custody, ca.custodyKeyName, ca.keyAlgorithm),
+    );
+    const responder: Authority = {
+      id,
+      tenantId: ca.tenantId,
+      kind: 'ocsp-responder',
+      status: 'active',
+      custodyKeyName: key.name,
+      keyAlgorithm: ca.keyAlgorithm,
+      ...certificateRecordOf(der, null),
+      issuerAuthorityId: ca.id,
+      revokedAt: null,
+      revocationReason: null,
+      revocationVersion: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.authorities.insertResponder(responder);
+    return responder;
+  }
+}
