@@ -4,6 +4,7 @@
  * main.ts, the tests and the OpenAPI export all start ccm through here.
  */
 import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
@@ -25,10 +26,18 @@ export interface ApplicationOptions {
 }
 
 export async function createApplication(configuration: Configuration, options: ApplicationOptions = {}): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: configuration.http.bodyLimitBytes, trustProxy: false });
+  const tls = configuration.http.tls;
+  const adapter = new FastifyAdapter({
+    bodyLimit: configuration.http.bodyLimitBytes,
+    trustProxy: false,
+    // A client certificate is asked for, never required: only EST re-enrollment uses it, and ccm checks it itself against its CAs.
+    ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), requestCert: true, rejectUnauthorized: false } } : {}),
+  });
   // The API speaks JSON; anything else is a 415 problem rather than a string body that fails validation later.
   adapter.getInstance().removeContentTypeParser('text/plain');
   // OCSP requests are DER (RFC 6960 appendix A.1); the responder answers malformed ones in OCSP's own terms.
+  // EST (RFC 7030 §4.2.1): a base64 PKCS#10 body.
+  adapter.getInstance().addContentTypeParser('application/pkcs10', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
   adapter.getInstance().addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(configuration, options.clock), adapter, {
     logger: options.logger === false ? false : LEVELS.slice(0, LEVELS.indexOf(configuration.logLevel) + 1),

@@ -6,6 +6,7 @@
  * are held against it.
  */
 import { DEVICE_KEY_ALGORITHMS, KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../custody/key-algorithm.js';
+import { existsSync } from 'node:fs';
 import { EnvironmentReader, type Environment } from './environment-reader.js';
 
 export interface VariableReference {
@@ -18,6 +19,8 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_HOST', default: '127.0.0.1', description: 'Address the HTTP server binds to (0.0.0.0 in containers).' },
   { name: 'CCM_PORT', default: '8080', description: 'TCP port of the HTTP server.' },
   { name: 'CCM_PUBLIC_URL', default: 'http://<CCM_HOST>:<CCM_PORT>', description: 'Base URL under which clients reach ccm. Written into every certificate (CRL distribution point), so keep it stable: a changed URL leaves older certificates pointing at the old one.' },
+  { name: 'CCM_TLS_CERT_FILE', default: null, description: 'PEM certificate chain of ccm\'s own HTTPS server. With CCM_TLS_KEY_FILE, ccm serves HTTPS and asks clients for a certificate (optional), which EST re-enrollment needs. Unset: plain HTTP, for a TLS-terminating proxy in front.' },
+  { name: 'CCM_TLS_KEY_FILE', default: null, description: 'PEM private key of that certificate.' },
   { name: 'CCM_BODY_LIMIT_BYTES', default: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
   { name: 'CCM_LOG_LEVEL', default: 'log', description: 'One of error, warn, log, debug, verbose.' },
   { name: 'DATABASE_URL', default: null, description: 'PostgreSQL URL (postgres://user:pass@host:5432/db). When unset, the embedded SQLite file is used.' },
@@ -70,7 +73,7 @@ export type CustodyConfiguration =
     };
 
 export interface Configuration {
-  readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string; readonly bodyLimitBytes: number };
+  readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string; readonly bodyLimitBytes: number; readonly tls: { readonly certFile: string; readonly keyFile: string } | null };
   readonly logLevel: LogLevel;
   readonly database: DatabaseConfiguration;
   readonly custody: CustodyConfiguration;
@@ -106,7 +109,8 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
 
   const host = read.string('CCM_HOST', '127.0.0.1');
   const port = read.integer('CCM_PORT', 8080, 0, 65535);
-  const publicUrl = read.url('CCM_PUBLIC_URL', read.string('CCM_PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`), ['http:', 'https:']).replace(/\/+$/, '');
+  const tls = parseTls(read);
+  const publicUrl = read.url('CCM_PUBLIC_URL', read.string('CCM_PUBLIC_URL', `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`), ['http:', 'https:']).replace(/\/+$/, '');
   const bodyLimitBytes = read.integer('CCM_BODY_LIMIT_BYTES', 65536, 1024, 16 * 1024 * 1024);
   const logLevel = read.oneOf<LogLevel>('CCM_LOG_LEVEL', ['error', 'warn', 'log', 'debug', 'verbose'], 'log');
 
@@ -151,7 +155,7 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
 
   if (read.problems.length > 0) throw new ConfigurationError(read.problems);
   return Object.freeze({
-    http: Object.freeze({ host, port, publicUrl, bodyLimitBytes }),
+    http: Object.freeze({ host, port, publicUrl, bodyLimitBytes, tls }),
     logLevel,
     database: Object.freeze(database),
     custody: Object.freeze(custody),
@@ -161,6 +165,20 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
     events: Object.freeze(events),
     revocation: Object.freeze(revocation),
   });
+}
+
+function parseTls(read: EnvironmentReader): { certFile: string; keyFile: string } | null {
+  const certFile = read.optional('CCM_TLS_CERT_FILE');
+  const keyFile = read.optional('CCM_TLS_KEY_FILE');
+  if (certFile === undefined && keyFile === undefined) return null;
+  if (certFile === undefined || keyFile === undefined) {
+    read.problems.push('CCM_TLS_CERT_FILE and CCM_TLS_KEY_FILE go together');
+    return null;
+  }
+  for (const [name, path] of [['CCM_TLS_CERT_FILE', certFile], ['CCM_TLS_KEY_FILE', keyFile]] as const) {
+    if (!existsSync(path)) read.problems.push(`${name}: no file at ${path}`);
+  }
+  return { certFile, keyFile };
 }
 
 function parseCustody(read: EnvironmentReader): CustodyConfiguration {

@@ -13,6 +13,7 @@ import { DEVICE_KEY_ALGORITHMS } from '../custody/key-algorithm.js';
 import { EVENT_TYPES, REVOCATION_REASONS, REVOKE_REASONS, type CcmEvent, type RevocationReason } from '../events/certificate-event.js';
 import type { StoredEvent } from '../events/event-outbox.js';
 import { queueOf, type EventSubscriber } from '../events/event-subscriber.js';
+import type { EnrollmentCredential } from '../enrollment/enrollment-credential.js';
 import type { AuthenticatedDevice } from '../lifecycle/authenticate-device.js';
 import type { RenewedClientCertificate } from '../lifecycle/renew-client-certificate.js';
 import type { AuthorityRevocation } from '../lifecycle/revoke-tenant-authority.js';
@@ -414,4 +415,27 @@ export function eventResponse(stored: StoredEvent): EventResponse {
 
 export function renewedCertificateResponse(renewed: RenewedClientCertificate): RenewedCertificateResponse {
   return { ...issuedCertificateResponse(renewed.issued), previous: certificateResponse(renewed.previous), sameKey: renewed.sameKey };
+}
+
+export class CreateEnrollmentCredentialRequest {
+  @ApiProperty({ description: 'What the credential is for, e.g. a factory line or a batch.', example: 'factory-line-3' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(128)
+  name!: string;
+}
+
+export class EnrollmentCredentialResponse {
+  @ApiProperty({ format: 'uuid', description: 'Also the HTTP Basic username for EST.' }) id!: string;
+  @ApiProperty() name!: string;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ nullable: true, type: String, format: 'date-time' }) revokedAt!: string | null;
+}
+
+export class CreatedEnrollmentCredentialResponse extends EnrollmentCredentialResponse {
+  @ApiProperty({ description: 'The HTTP Basic password for EST. Shown once; ccm keeps only a hash.' }) secret!: string;
+}
+
+export function enrollmentCredentialResponse(credential: EnrollmentCredential): EnrollmentCredentialResponse {
+  return { id: credential.id, name: credential.name, createdAt: credential.createdAt.toISOString(), revokedAt: iso(credential.revokedAt) };
 }

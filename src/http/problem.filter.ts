@@ -27,6 +27,7 @@ const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
   'custody-error': { status: 502, title: 'Key custody refused the operation' },
   'custody-key-not-found': { status: 500, title: 'Custody key missing' },
   'illegal-transition': { status: 409, title: 'Illegal state transition' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
   'certificate-unknown': { status: 403, title: 'Certificate unknown to ccm' },
   'certificate-suspended': { status: 403, title: 'Certificate suspended' },
   'certificate-revoked': { status: 403, title: 'Certificate revoked' },
@@ -66,6 +67,8 @@ export class ProblemFilter implements ExceptionFilter {
     if (problem.status >= 500 && problem.type === `${PROBLEM_TYPE_PREFIX}internal`) {
       this.logger.error(`error ${problem['errorId']} on ${request.method} ${request.url}`, error instanceof Error ? error.stack : String(error));
     }
+    // RFC 9110 §11.6.1: a 401 names the scheme to use (EST's enrollment credentials are HTTP Basic).
+    if (problem.status === 401) void reply.header('www-authenticate', 'Basic realm="ccm", charset="UTF-8"');
     void reply.status(problem.status).header('content-type', 'application/problem+json; charset=utf-8').send(JSON.stringify({ ...problem, instance: request.url.split('?')[0] }));
   }
 

@@ -108,4 +108,14 @@ export class RevocationListRow {
   @Column({ name: 'der_base64', type: 'text' }) derBase64!: string;
 }
 
-export const ENTITIES = [TenantRow, AuthorityRow, CertificateRow, OutboxRow, EventSubscriberRow, RevocationListRow];
+@Entity({ name: 'enrollment_credentials' })
+export class EnrollmentCredentialRow {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
+  @Column({ name: 'tenant_id', type: 'varchar', length: 36 }) tenantId!: string;
+  @Column({ type: 'varchar', length: 128 }) name!: string;
+  @Column({ name: 'secret_hash', type: 'varchar', length: 160 }) secretHash!: string;
+  @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
+  @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) revokedAt!: Date | null;
+}
+
+export const ENTITIES = [TenantRow, AuthorityRow, CertificateRow, OutboxRow, EventSubscriberRow, RevocationListRow, EnrollmentCredentialRow];

@@ -8,6 +8,7 @@ import { AuthorityRepository } from '../authorities/authority.js';
 import { CertificateRepository } from '../certificates/client-certificate.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
+import { EnrollmentCredentialRepository } from '../enrollment/enrollment-credential.js';
 import { EventOutbox } from '../events/event-outbox.js';
 import { EventSubscriberRepository } from '../events/event-subscriber.js';
 import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
@@ -17,6 +18,7 @@ import { openDatabase } from './data-source.js';
 import { DatabaseTransactions, Transactions } from './transactions.js';
 import { TypeormAuthorityRepository } from './typeorm-authority.repository.js';
 import { TypeormCertificateRepository } from './typeorm-certificate.repository.js';
+import { TypeormEnrollmentCredentialRepository } from './typeorm-enrollment-credential.repository.js';
 import { TypeormEventSubscriberRepository } from './typeorm-event-subscriber.repository.js';
 import { TypeormLifeCycleStore } from './typeorm-life-cycle.store.js';
 import { TypeormEventOutbox } from './typeorm-outbox.js';
@@ -35,8 +37,9 @@ import { TypeormTenantRepository } from './typeorm-tenant.repository.js';
     { provide: EventOutbox, useClass: TypeormEventOutbox },
     { provide: EventSubscriberRepository, useClass: TypeormEventSubscriberRepository },
     { provide: RevocationListStore, useClass: TypeormRevocationListStore },
+    { provide: EnrollmentCredentialRepository, useClass: TypeormEnrollmentCredentialRepository },
   ],
-  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, RevocationListStore],
+  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, RevocationListStore, EnrollmentCredentialRepository],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}

@@ -21,6 +21,7 @@ export type DomainErrorKind =
   | 'custody-error'
   | 'custody-key-not-found'
   | 'illegal-transition'
+  | 'unauthorized'
   | AuthenticationRefusal;
 
 /** Why the authentication endpoint refused a device: each is its own problem type, so a broker can tell them apart. */

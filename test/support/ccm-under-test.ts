@@ -66,7 +66,7 @@ export class TestInstallation {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.getHttpServer().address();
     if (!address || typeof address === 'string') throw new Error('ccm did not bind a TCP port');
-    return new CcmUnderTest(app, configuration, `http://127.0.0.1:${address.port}`);
+    return new CcmUnderTest(app, configuration, `${configuration.http.tls ? 'https' : 'http'}://127.0.0.1:${address.port}`);
   }
 
   get workDirectory(): string {

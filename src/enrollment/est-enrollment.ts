@@ -1,0 +1,50 @@
+/**
+ * EST (RFC 7030) for devices that enroll themselves: the CA certificates,
+ * a first certificate authorised by an enrollment credential, and re-enrollment
+ * authorised by the device's current, still valid certificate (presented in
+ * the TLS handshake), which keeps the device identity.
+ */
+import { Injectable } from '@nestjs/common';
+import { IssueClientCertificate } from '../certificates/issue-client-certificate.js';
+import { AuthenticateDevice } from '../lifecycle/authenticate-device.js';
+import { RenewClientCertificate } from '../lifecycle/renew-client-certificate.js';
+import { decodePem, encodePem } from '../issuance/pem.js';
+import { DomainError, NotFound } from '../shared/errors.js';
+import { TenantQueries } from '../tenants/tenant-queries.js';
+import { EnrollmentCredentials } from './enrollment-credentials.js';
+
+export interface EstCertificates {
+  /** DER certificates for a certs-only PKCS#7: the issued certificate, or the CA certificates. */
+  readonly certificates: readonly Uint8Array[];
+}
+
+@Injectable()
+export class EstEnrollment {
+  constructor(
+    private readonly tenants: TenantQueries,
+    private readonly credentials: EnrollmentCredentials,
+    private readonly issue: IssueClientCertificate,
+    private readonly renew: RenewClientCertificate,
+    private readonly authenticate: AuthenticateDevice,
+  ) {}
+
+  async caCertificates(tenantId: string): Promise<EstCertificates> {
+    return { certificates: decodePem(await this.tenants.trustBundlePem(tenantId), ['CERTIFICATE']) };
+  }
+
+  async simpleEnroll(tenantId: string, credentialId: string, secret: string, csrDer: Uint8Array): Promise<EstCertificates> {
+    await this.credentials.check(tenantId, credentialId, secret);
+    const issued = await this.issue.execute({ tenantId, csr: encodePem(csrDer, 'CERTIFICATE REQUEST') });
+    return { certificates: decodePem(issued.certificatePem, ['CERTIFICATE']) };
+  }
+
+  /** `clientCertificateDer`: what the device presented in the TLS handshake, null when it presented none. */
+  async simpleReenroll(tenantId: string, clientCertificateDer: Uint8Array | null, csrDer: Uint8Array): Promise<EstCertificates> {
+    if (!clientCertificateDer) throw new DomainError('unauthorized', 're-enrollment needs the current certificate in the TLS handshake');
+    // The same decision a broker would get: valid, not suspended or revoked, issued by ccm.
+    const device = await this.authenticate.execute({ certificatePem: encodePem(clientCertificateDer, 'CERTIFICATE') });
+    if (device.certificate.tenantId !== tenantId) throw new NotFound('tenant');
+    const renewed = await this.renew.execute({ tenantId, certificateId: device.certificate.id, csr: encodePem(csrDer, 'CERTIFICATE REQUEST') });
+    return { certificates: decodePem(renewed.issued.certificatePem, ['CERTIFICATE']) };
+  }
+}
