@@ -45,6 +45,8 @@ export interface ClientCertificate {
   readonly revocationReason: string | null;
   /** When the current suspension began; null unless suspended. */
   readonly suspendedAt: Date | null;
+  /** Which of its CA's CRLs lists it (0: the CA's single CRL); fixed at issuance, it is in the certificate's CDP. */
+  readonly crlShard: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }

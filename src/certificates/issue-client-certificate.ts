@@ -20,7 +20,7 @@ import { generateDeviceKey } from '../issuance/device-key.js';
 import { commonNameOf, formatDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
 import { encodePem } from '../issuance/pem.js';
 import { newSerialNumber, serialNumberToHex } from '../issuance/serial-number.js';
-import { crlUrlOf, ocspUrlOf } from '../revocation/revocation-urls.js';
+import { crlShardOf, crlUrlOf, ocspUrlOf } from '../revocation/revocation-urls.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError, InvalidRequest, NotFound } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
@@ -104,6 +104,7 @@ export class IssueClientCertificate {
     const notBefore = new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000);
     // Never outlive the issuer: a chain is only as valid as its shortest link.
     const notAfter = new Date(Math.min(now.getTime() + ttlSeconds * 1000, issuer.notAfter.getTime()));
+    const crlShard = crlShardOf(notAfter, this.config.revocation.crlShardDays);
     const serialNumber = newSerialNumber();
 
     const record: ClientCertificate = {
@@ -113,6 +114,7 @@ export class IssueClientCertificate {
       serialNumber: serialNumberToHex(serialNumber),
       state: 'pending',
       suspendedAt: null,
+      crlShard,
       fingerprintSha256: null,
       fingerprintSha1: null,
       subject: formatDistinguishedName(subject),
@@ -145,7 +147,7 @@ export class IssueClientCertificate {
           notBefore,
           notAfter,
           profile: { kind: 'client' },
-          crlDistributionPoints: [crlUrlOf(this.config.http.publicUrl, authority.id)],
+          crlDistributionPoints: [crlUrlOf(this.config.http.publicUrl, authority.id, crlShard)],
           ocspUrls: [ocspUrlOf(this.config.http.publicUrl, authority.id)],
         },
         custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),

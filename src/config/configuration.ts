@@ -51,6 +51,7 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_REDIS_URL', default: null, description: 'Redis URL (redis://host:6379/0). When set, outbox events are published to each subscriber\'s BullMQ queue; when unset, they are read from GET /v1/events.' },
   { name: 'CCM_RELAY_POLL_MS', default: '1000', description: 'How often the outbox relay looks for events committed by other replicas (this process\'s own are published at once).' },
   { name: 'CCM_CRL_VALIDITY_SECONDS', default: '86400', description: 'nextUpdate − thisUpdate of the CRLs ccm signs; a CRL is re-signed once half of it has passed, or at once after a change.' },
+  { name: 'CCM_CRL_SHARD_DAYS', default: '0', description: 'Partition each CA\'s CRL by certificate expiry into shards this many days wide, so no CRL grows without bound: each certificate\'s CRL distribution point names its shard. 0: one CRL per CA. Changing it affects new certificates only.' },
   { name: 'CCM_OCSP_RESPONDER', default: 'ca', description: 'Who signs OCSP responses: "ca" (each tenant CA, through custody) or "delegated" (a 30-day responder certificate per CA with id-kp-OCSPSigning, its key in custody, renewed automatically).' },
 ];
 
@@ -91,7 +92,7 @@ export interface Configuration {
     readonly keyAlgorithms: readonly DeviceKeyAlgorithm[];
   };
   readonly events: { readonly redisUrl: string | null; readonly relayPollMs: number };
-  readonly revocation: { readonly crlValiditySeconds: number; readonly ocspResponder: 'ca' | 'delegated' };
+  readonly revocation: { readonly crlValiditySeconds: number; readonly crlShardDays: number; readonly ocspResponder: 'ca' | 'delegated' };
 }
 
 export type SubjectAttribute = 'CN' | 'O' | 'OU' | 'C' | 'L' | 'ST';
@@ -150,6 +151,7 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
   };
   const revocation = {
     crlValiditySeconds: read.integer('CCM_CRL_VALIDITY_SECONDS', 86400, 300, 30 * 86400),
+    crlShardDays: read.integer('CCM_CRL_SHARD_DAYS', 0, 0, 3650),
     ocspResponder: read.oneOf('CCM_OCSP_RESPONDER', ['ca', 'delegated'] as const, 'ca'),
   };
 

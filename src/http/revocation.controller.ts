@@ -25,7 +25,7 @@ export class RevocationController {
   ) {}
 
   @Get('v1/tenants/:tenantId/crl')
-  @ApiOperation({ summary: 'The current CRL of the tenant root CA: DER (application/pkix-crl) or, with format=pem, PEM. Suspended certificates appear as certificateHold.' })
+  @ApiOperation({ summary: 'The current CRL of the tenant root CA (with sharding: its complete CRL, every shard, no IDP): DER (application/pkix-crl) or, with format=pem, PEM. Suspended certificates appear as certificateHold.' })
   @ApiProduces('application/pkix-crl', 'application/x-pem-file')
   @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
   async ofTenant(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Query() query: RevocationListQuery, @Res() reply: FastifyReply): Promise<void> {
@@ -33,13 +33,14 @@ export class RevocationController {
   }
 
   @Get('crl/:file')
-  @ApiOperation({ summary: 'The CRL distribution point named in certificates: /crl/{authority id}.crl, DER.' })
+  @ApiOperation({ summary: 'The CRL distribution point named in certificates: /crl/{authority id}.crl, or /crl/{authority id}-{shard}.crl when CRLs are sharded; DER.' })
   @ApiProduces('application/pkix-crl')
   @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
   async distributionPoint(@Param('file') file: string, @Res() reply: FastifyReply): Promise<void> {
-    const authorityId = file.endsWith('.crl') ? file.slice(0, -'.crl'.length) : '';
-    if (!isId(authorityId)) throw new NotFound('CRL');
-    send(reply, await this.revocationLists.ofAuthority(authorityId), 'der');
+    // {authority id}.crl, or {authority id}-{shard}.crl for a sharded CA.
+    const match = /^(.{36})(?:-([1-9]\d{0,8}))?\.crl$/.exec(file);
+    if (!match || !isId(match[1]!)) throw new NotFound('CRL');
+    send(reply, await this.revocationLists.ofDistributionPoint(match[1]!, match[2] === undefined ? 0 : Number(match[2])), 'der');
   }
 
   @Post('ocsp/:authorityId')

@@ -47,7 +47,7 @@ export class ChangeCertificateState {
       throw new IllegalTransition(request.kind, now?.state ?? certificate.state);
     }
     this.wakeup.notify();
-    this.revocationLists.refreshSoon(changed.authorityId);
+    this.revocationLists.refreshSoon(changed.authorityId, changed.crlShard);
     return changed;
   }
 }

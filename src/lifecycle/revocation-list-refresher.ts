@@ -5,5 +5,5 @@
  */
 export abstract class RevocationListRefresher {
   /** Coalesced: a burst of transitions under one CA leads to one or two builds. Never throws. */
-  abstract refreshSoon(authorityId: string): void;
+  abstract refreshSoon(authorityId: string, shard: number): void;
 }

@@ -41,7 +41,7 @@ export class RevokeTenantAuthority {
     const result = await this.store.revokeAuthority(authority, reason, at, (count) => authorityRevokedEvent(authority, platform, reason, at, count));
     if (!result) throw new DomainError('illegal-transition', 'the tenant CA was revoked by a concurrent request', { state: 'revoked', action: 'revoke' });
     this.wakeup.notify();
-    this.revocationLists.refreshSoon(authority.id);
+    this.revocationLists.refreshSoon(authority.id, 0);
     return { authority: (await this.authorities.findById(authority.id))!, revokedCertificates: result.revokedCertificates };
   }
 }

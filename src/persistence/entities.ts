@@ -65,6 +65,7 @@ export class CertificateRow {
   @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) revokedAt!: Date | null;
   @Column({ name: 'revocation_reason', type: 'varchar', length: 32, nullable: true }) revocationReason!: string | null;
   @Column({ name: 'suspended_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) suspendedAt!: Date | null;
+  @Column({ name: 'crl_shard', type: 'integer', default: 0 }) crlShard!: number;
   @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoTimestamp }) updatedAt!: Date;
 }
@@ -98,9 +99,10 @@ export class EventSubscriberRow {
   @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoTimestamp }) updatedAt!: Date;
 }
 
-@Entity({ name: 'revocation_lists' })
+@Entity({ name: 'crl_scopes' })
 export class RevocationListRow {
   @PrimaryColumn({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId!: string;
+  @PrimaryColumn({ type: 'integer' }) scope!: number;
   @Column({ name: 'crl_number', type: 'bigint', transformer: counter }) crlNumber!: number;
   @Column({ name: 'revocation_version', type: 'integer' }) revocationVersion!: number;
   @Column({ name: 'this_update', type: 'varchar', length: 32, transformer: isoTimestamp }) thisUpdate!: Date;

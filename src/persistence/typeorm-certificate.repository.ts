@@ -29,6 +29,7 @@ export function toClientCertificate(row: CertificateRow): ClientCertificate {
     revokedAt: row.revokedAt,
     revocationReason: row.revocationReason,
     suspendedAt: row.suspendedAt,
+    crlShard: row.crlShard,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };

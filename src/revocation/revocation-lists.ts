@@ -15,7 +15,7 @@ import { encodeCertificateList } from '../issuance/certificate-list-encoder.js';
 import { Clock } from '../shared/clock.js';
 import { RevocationListRefresher } from '../lifecycle/revocation-list-refresher.js';
 import { NotFound } from '../shared/errors.js';
-import { RevocationListStore, type RevocationListRecord } from './revocation-list-store.js';
+import { COMPLETE_SCOPE, RevocationListStore, type RevocationListRecord } from './revocation-list-store.js';
 import { crlUrlOf } from './revocation-urls.js';
 
 const REMEMBERED_CRLS = 64;
@@ -41,15 +41,19 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
     super();
   }
 
-  refreshSoon(authorityId: string): void {
-    if (this.refreshes.has(authorityId)) return;
-    const timer = setTimeout(() => {
-      this.refreshes.delete(authorityId);
-      // A failure here only means the next fetch builds it; say so and move on.
-      this.ofAuthority(authorityId).catch((error: unknown) => this.logger.warn(`background CRL build for ${authorityId} failed: ${error instanceof Error ? error.message : String(error)}`));
-    }, REFRESH_COALESCE_MS);
-    timer.unref();
-    this.refreshes.set(authorityId, timer);
+  refreshSoon(authorityId: string, shard: number): void {
+    const scopes = this.config.revocation.crlShardDays > 0 ? [shard, COMPLETE_SCOPE] : [shard];
+    for (const scope of scopes) {
+      const key = `${authorityId}:${scope}`;
+      if (this.refreshes.has(key)) continue;
+      const timer = setTimeout(() => {
+        this.refreshes.delete(key);
+        // A failure here only means the next fetch builds it; say so and move on.
+        this.current(authorityId, scope).catch((error: unknown) => this.logger.warn(`background CRL build for ${authorityId} (scope ${scope}) failed: ${error instanceof Error ? error.message : String(error)}`));
+      }, REFRESH_COALESCE_MS);
+      timer.unref();
+      this.refreshes.set(key, timer);
+    }
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -58,27 +62,34 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
     await Promise.allSettled([...this.building.values()]);
   }
 
+  /** What a tenant's operators and broker agents fetch: the CA's single CRL, or, when sharded, its complete CRL. */
   async ofTenant(tenantId: string): Promise<RevocationListRecord> {
-    return this.current(await this.authorities.findTenantRoot(tenantId));
+    const authority = await this.authorities.findTenantRoot(tenantId);
+    return this.currentOf(authority, this.config.revocation.crlShardDays > 0 ? COMPLETE_SCOPE : 0);
   }
 
-  /** By issuing CA: the URL in certificates' CRL distribution points. */
-  async ofAuthority(authorityId: string): Promise<RevocationListRecord> {
+  /** A CRL distribution point: shard 0 is the CA's single CRL, others exist once a certificate names them. */
+  async ofDistributionPoint(authorityId: string, shard: number): Promise<RevocationListRecord> {
+    if (shard !== 0 && !(await this.store.hasShard(authorityId, shard))) throw new NotFound('CRL');
+    return this.current(authorityId, shard);
+  }
+
+  private async current(authorityId: string, scope: number): Promise<RevocationListRecord> {
     const authority = await this.authorities.findById(authorityId);
-    return this.current(authority?.kind === 'tenant-root' ? authority : null);
+    return this.currentOf(authority?.kind === 'tenant-root' ? authority : null, scope);
   }
 
-  private async current(authority: Authority | null): Promise<RevocationListRecord> {
+  private async currentOf(authority: Authority | null, scope: number): Promise<RevocationListRecord> {
     if (!authority || !authority.certificatePem) throw new NotFound('CRL');
-    const remembered = this.latest.get(authority.id);
+    const remembered = this.latest.get(`${authority.id}:${scope}`);
     if (remembered && this.isFresh(remembered, authority)) return remembered;
-    const cached = await this.store.current(authority.id);
+    const cached = await this.store.current(authority.id, scope);
     if (cached && this.isFresh(cached, authority)) return this.remember(cached);
     // Join only a build of this same revocation version: one started before a transition committed would miss it.
-    const key = `${authority.id}:${authority.revocationVersion}`;
+    const key = `${authority.id}:${scope}:${authority.revocationVersion}`;
     let build = this.building.get(key);
     if (!build) {
-      build = this.build(authority, cached)
+      build = this.build(authority, scope, cached)
         .then((record) => this.remember(record))
         .finally(() => this.building.delete(key));
       this.building.set(key, build);
@@ -88,9 +99,10 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
 
   private remember(record: RevocationListRecord): RevocationListRecord {
     // Bounded, oldest out: CRLs of large fleets run to megabytes each.
-    this.latest.delete(record.authorityId);
+    const key = `${record.authorityId}:${record.scope}`;
+    this.latest.delete(key);
     if (this.latest.size >= REMEMBERED_CRLS) this.latest.delete(this.latest.keys().next().value!);
-    this.latest.set(record.authorityId, record);
+    this.latest.set(key, record);
     return record;
   }
 
@@ -101,9 +113,9 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
     return crl.revocationVersion === authority.revocationVersion && crl.thisUpdate.getTime() <= now && now < crl.thisUpdate.getTime() + halfLife;
   }
 
-  private async build(authority: Authority, previous: RevocationListRecord | null): Promise<RevocationListRecord> {
+  private async build(authority: Authority, scope: number, previous: RevocationListRecord | null): Promise<RevocationListRecord> {
     const issuer = this.issuers.of(authority);
-    const entries = await this.store.revokedEntries(authority.id);
+    const entries = await this.store.revokedEntries(authority.id, scope);
     const now = this.clock.now();
     // Backdated like certificates' notBefore, so relying parties with a slow clock do not find it "not yet valid".
     const thisUpdate = new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000);
@@ -118,14 +130,15 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
         nextUpdate,
         entries: entries.map((entry) => ({ serialNumber: entry.serialNumber, revocationDate: entry.revokedAt, reason: entry.reason })),
         // The same URL as the certificates' CRL distribution point: brokers such as EMQX refuse a CRL without it.
-        issuingDistributionPointUri: crlUrlOf(this.config.http.publicUrl, authority.id),
+        // The complete CRL has none: without an IDP it is in scope for every certificate of the CA (RFC 5280 §5.2.5).
+        ...(scope === COMPLETE_SCOPE ? {} : { issuingDistributionPointUri: crlUrlOf(this.config.http.publicUrl, authority.id, scope) }),
       },
       custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
     );
-    const record: RevocationListRecord = { authorityId: authority.id, crlNumber, revocationVersion: authority.revocationVersion, thisUpdate, nextUpdate, der };
+    const record: RevocationListRecord = { authorityId: authority.id, scope, crlNumber, revocationVersion: authority.revocationVersion, thisUpdate, nextUpdate, der };
     if (await this.store.save(record, previous?.crlNumber ?? null)) return record;
     // Another replica or build stored a CRL meanwhile: use it if it covers our version, else build again on top of it.
-    const theirs = (await this.store.current(authority.id))!;
-    return theirs.revocationVersion >= authority.revocationVersion ? theirs : this.build(authority, theirs);
+    const theirs = (await this.store.current(authority.id, scope))!;
+    return theirs.revocationVersion >= authority.revocationVersion ? theirs : this.build(authority, scope, theirs);
   }
 }

@@ -295,7 +295,7 @@ for (const backend of SUITE_BACKENDS) {
       const certificates = await Promise.all(Array.from({ length: 6 }, (_, i) => issue(tenant.id, `burst-${i}`)));
       const authorityId = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificates[0]!.id}`).expect(200)).body.authorityId;
       await request(ccm.url).get(`/crl/${authorityId}.crl`).expect(200);
-      const numberNow = async () => Number((await installation.database.query<{ n: string | number }>(`SELECT crl_number AS n FROM revocation_lists WHERE authority_id = '${authorityId}'`))[0]!.n);
+      const numberNow = async () => Number((await installation.database.query<{ n: string | number }>(`SELECT crl_number AS n FROM crl_scopes WHERE authority_id = '${authorityId}' AND scope = 0`))[0]!.n);
       const before = await numberNow();
       await Promise.all(certificates.map((c) => act(tenant.id, c.id, 'suspend').expect(200)));
       const deadline = Date.now() + 5000;
