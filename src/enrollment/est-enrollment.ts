@@ -41,10 +41,10 @@ export class EstEnrollment {
   /** `clientCertificateDer`: what the device presented in the TLS handshake, null when it presented none. */
   async simpleReenroll(tenantId: string, clientCertificateDer: Uint8Array | null, csrDer: Uint8Array): Promise<EstCertificates> {
     if (!clientCertificateDer) throw new DomainError('unauthorized', 're-enrollment needs the current certificate in the TLS handshake');
-    // The same decision a broker would get: valid, not suspended or revoked, issued by ccm.
-    const device = await this.authenticate.execute({ certificatePem: encodePem(clientCertificateDer, 'CERTIFICATE') });
-    if (device.certificate.tenantId !== tenantId) throw new NotFound('tenant');
-    const renewed = await this.renew.execute({ tenantId, certificateId: device.certificate.id, csr: encodePem(csrDer, 'CERTIFICATE REQUEST') });
+    // The same checks a broker's question gets (issued by ccm, valid, not suspended or revoked), but nothing recorded: a refused re-enrollment changes nothing.
+    const current = await this.authenticate.identify({ certificatePem: encodePem(clientCertificateDer, 'CERTIFICATE') });
+    if (current.tenantId !== tenantId) throw new NotFound('tenant');
+    const renewed = await this.renew.execute({ tenantId, certificateId: current.id, csr: encodePem(csrDer, 'CERTIFICATE REQUEST') });
     return { certificates: decodePem(renewed.issued.certificatePem, ['CERTIFICATE']) };
   }
 }

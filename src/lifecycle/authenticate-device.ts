@@ -43,17 +43,8 @@ export class AuthenticateDevice {
   ) {}
 
   async execute(command: AuthenticationCommand): Promise<AuthenticatedDevice> {
-    const { authority, serialNumber, fingerprintSha256 } = 'certificatePem' in command ? await this.fromCertificate(command.certificatePem) : await this.fromIssuerAndSerial(command.issuer, command.serialNumber);
-    const certificate = await this.certificates.findBySerialNumber(serialNumber);
-    if (!certificate || certificate.authorityId !== authority.id || (fingerprintSha256 !== null && certificate.fingerprintSha256 !== fingerprintSha256)) {
-      throw new AuthenticationRefused('certificate-unknown', 'ccm has no record of this certificate');
-    }
+    const certificate = await this.identify(command);
     const now = this.clock.now();
-    if (certificate.state === 'revoked') throw new AuthenticationRefused('certificate-revoked', 'the certificate is revoked', { reason: certificate.revocationReason });
-    if (certificate.state === 'suspended') throw new AuthenticationRefused('certificate-suspended', 'the certificate is suspended');
-    if (now < certificate.notBefore) throw new AuthenticationRefused('certificate-not-yet-valid', 'the certificate is not valid yet', { notBefore: certificate.notBefore.toISOString() });
-    if (now > certificate.notAfter) throw new AuthenticationRefused('certificate-expired', 'the certificate has expired', { notAfter: certificate.notAfter.toISOString() });
-
     let current = certificate;
     if (certificate.state === 'inactive') {
       const activated = await applyTransition(this.store, this.authorities, certificate, { kind: 'activate' }, now);
@@ -65,6 +56,25 @@ export class AuthenticateDevice {
       await this.store.recordUse(current.id, now, new Date(now.getTime() - LAST_USE_RESOLUTION_MS));
     }
     return { certificate: current, deviceId: current.commonName };
+  }
+
+  /**
+   * The same checks without recording a use or activating: for callers that
+   * only need to know the certificate is ccm's and in good standing (EST
+   * re-enrollment), and must change nothing when they then refuse.
+   */
+  async identify(command: AuthenticationCommand): Promise<ClientCertificate> {
+    const { authority, serialNumber, fingerprintSha256 } = 'certificatePem' in command ? await this.fromCertificate(command.certificatePem) : await this.fromIssuerAndSerial(command.issuer, command.serialNumber);
+    const certificate = await this.certificates.findBySerialNumber(serialNumber);
+    if (!certificate || certificate.authorityId !== authority.id || (fingerprintSha256 !== null && certificate.fingerprintSha256 !== fingerprintSha256)) {
+      throw new AuthenticationRefused('certificate-unknown', 'ccm has no record of this certificate');
+    }
+    const now = this.clock.now();
+    if (certificate.state === 'revoked') throw new AuthenticationRefused('certificate-revoked', 'the certificate is revoked', { reason: certificate.revocationReason });
+    if (certificate.state === 'suspended') throw new AuthenticationRefused('certificate-suspended', 'the certificate is suspended');
+    if (now < certificate.notBefore) throw new AuthenticationRefused('certificate-not-yet-valid', 'the certificate is not valid yet', { notBefore: certificate.notBefore.toISOString() });
+    if (now > certificate.notAfter) throw new AuthenticationRefused('certificate-expired', 'the certificate has expired', { notAfter: certificate.notAfter.toISOString() });
+    return certificate;
   }
 
   private async recheck(certificate: ClientCertificate): Promise<ClientCertificate> {

@@ -137,5 +137,19 @@ describe('EST over HTTPS (PostgreSQL + local custody)', () => {
     const suspended = await est('simplereenroll', ['--cert', current, '--key', key, '-H', 'Content-Type: application/pkcs10', '--data-binary', `@${csr}`]);
     assert.equal(status(suspended), 403, 'a suspended certificate cannot renew itself');
     assert.equal(await certificateCount(), before, 'refused re-enrollments store nothing');
+
+    // A device never used before, refused: it stays inactive and no event is written.
+    const freshKey = await scratch.write('fresh.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
+    const freshCsr = await scratch.write('fresh.csr.b64', await csrBase64(freshKey, '/CN=est-device-3'));
+    const enrolled = await est('simpleenroll', ['-u', `${credential.id}:${credential.secret}`, '-H', 'Content-Type: application/pkcs10', '--data-binary', `@${freshCsr}`]);
+    const fresh = await scratch.write('fresh.pem', (await certificatesIn(body(enrolled)))[0]!);
+    const events = async () => (await api().get('/v1/events').query({ limit: 1000 }).expect(200)).body.items.length;
+    const eventsBefore = await events();
+    const notMe = await scratch.write('fresh-other.csr.b64', await csrBase64(freshKey, '/CN=not-me'));
+    assert.equal(status(await est('simplereenroll', ['--cert', fresh, '--key', freshKey, '-H', 'Content-Type: application/pkcs10', '--data-binary', `@${notMe}`])), 400);
+    assert.equal(await events(), eventsBefore, 'a refused re-enrollment writes no event');
+    const record = (await api().get(`/v1/tenants/${tenant.id}/certificates`).query({ commonName: 'est-device-3' }).expect(200)).body.items[0];
+    assert.equal(record.state, 'inactive', 'and is not a first use');
+    assert.equal(record.lastUsedAt, null);
   });
 });
