@@ -85,7 +85,7 @@ async function ccmCrl(): Promise<{ builds: number[]; cached: number; bytes: numb
   const installation = await TestInstallation.create({ database: 'postgres', custody: 'local' });
   const ccm = await installation.start();
   try {
-    const tenant = await (await fetch(`${ccm.url}/v1/tenants`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: `bench-${Date.now()}` }) })).json() as { id: string; rootAuthority: { id: string } };
+    const tenant = await (await fetch(`${ccm.url}/v1/tenants`, { method: 'POST', headers: { ...ccm.authorization(), 'content-type': 'application/json' }, body: JSON.stringify({ name: `bench-${Date.now()}` }) })).json() as { id: string; rootAuthority: { id: string } };
     const authorityId = tenant.rootAuthority.id;
     await installation.database.query(`
       INSERT INTO certificates (id, tenant_id, authority_id, serial_number, state, fingerprint_sha256, fingerprint_sha1, subject, common_name, subject_alt_names,
@@ -110,7 +110,7 @@ async function ccmCrl(): Promise<{ builds: number[]; cached: number; bytes: numb
     const started = performance.now();
     await (await fetch(`${ccm.url}/crl/${authorityId}.crl`)).arrayBuffer();
     const cached = performance.now() - started;
-    const issued = await (await fetch(`${ccm.url}/v1/tenants/${tenant.id}/certificates`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ commonName: 'ocsp-bench' }) })).json() as { certificatePem: string; chainPem: string };
+    const issued = await (await fetch(`${ccm.url}/v1/tenants/${tenant.id}/certificates`, { method: 'POST', headers: { ...ccm.authorization(), 'content-type': 'application/json' }, body: JSON.stringify({ commonName: 'ocsp-bench' }) })).json() as { certificatePem: string; chainPem: string };
     const ocsp = await ccmOcsp(ccm.url, authorityId, issued.certificatePem, issued.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
     return { builds, cached, bytes, ocsp };
   } finally {

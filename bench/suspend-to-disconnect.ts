@@ -170,14 +170,14 @@ interface Device extends FleetDevice {
 }
 
 async function post<T>(ccm: CcmUnderTest, path: string, body: unknown): Promise<{ status: number; body: T; at: number }> {
-  const response = await fetch(`${ccm.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(`${ccm.url}${path}`, { method: 'POST', headers: { ...ccm.authorization(), 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const at = epochNow();
   const parsed = (await response.json()) as T;
   return { status: response.status, body: parsed, at };
 }
 
 async function get(ccm: CcmUnderTest, path: string): Promise<string> {
-  const response = await fetch(`${ccm.url}${path}`);
+  const response = await fetch(`${ccm.url}${path}`, { headers: ccm.authorization() });
   if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
   return response.text();
 }
@@ -254,6 +254,7 @@ async function main(): Promise<void> {
     await writeFile(join(scratch, 'mqtt-password'), broker.adminPassword, { mode: 0o600 });
     const agent = await MosquittoAgentProcess.start({
       CCM_AGENT_CCM_URL: ccm.url,
+      CCM_AGENT_CCM_AUTHORIZATION: `Bearer ${await ccm.createApiKey('broker')}`,
       CCM_AGENT_TENANT_IDS: tenantId,
       ...broker.agentEnvironment(join(scratch, 'mqtt-password')),
       CCM_AGENT_REDIS_URL: options.redisUrl,

@@ -22,6 +22,8 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_TLS_CERT_FILE', default: null, description: 'PEM certificate chain of ccm\'s own HTTPS server. With CCM_TLS_KEY_FILE, ccm serves HTTPS and asks clients for a certificate (optional), which EST re-enrollment needs. Unset: plain HTTP, for a TLS-terminating proxy in front.' },
   { name: 'CCM_TLS_KEY_FILE', default: null, description: 'PEM private key of that certificate.' },
   { name: 'CCM_BODY_LIMIT_BYTES', default: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
+  { name: 'CCM_ADMIN_API_KEY', default: null, description: 'Bootstrap administrator API key (at least 32 characters), presented as Authorization: Bearer <key>. Use it to create the other keys (POST /v1/api-credentials). When unset, ccm generates one into CCM_ADMIN_API_KEY_FILE.' },
+  { name: 'CCM_ADMIN_API_KEY_FILE', default: './data/admin-api-key', description: 'Where ccm keeps the generated bootstrap administrator key when CCM_ADMIN_API_KEY is unset: created on first start with mode 0600, refused when others can read it.' },
   { name: 'CCM_LOG_LEVEL', default: 'log', description: 'One of error, warn, log, debug, verbose.' },
   { name: 'DATABASE_URL', default: null, description: 'PostgreSQL URL (postgres://user:pass@host:5432/db). When unset, the embedded SQLite file is used.' },
   { name: 'CCM_SQLITE_PATH', default: './data/ccm.sqlite', description: 'SQLite database file, used when DATABASE_URL is unset.' },
@@ -76,6 +78,7 @@ export type CustodyConfiguration =
 export interface Configuration {
   readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string; readonly bodyLimitBytes: number; readonly tls: { readonly certFile: string; readonly keyFile: string } | null };
   readonly logLevel: LogLevel;
+  readonly access: { readonly adminApiKey: string | null; readonly adminApiKeyFile: string };
   readonly database: DatabaseConfiguration;
   readonly custody: CustodyConfiguration;
   readonly platformCa: {
@@ -114,6 +117,10 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
   const publicUrl = read.url('CCM_PUBLIC_URL', read.string('CCM_PUBLIC_URL', `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`), ['http:', 'https:']).replace(/\/+$/, '');
   const bodyLimitBytes = read.integer('CCM_BODY_LIMIT_BYTES', 65536, 1024, 16 * 1024 * 1024);
   const logLevel = read.oneOf<LogLevel>('CCM_LOG_LEVEL', ['error', 'warn', 'log', 'debug', 'verbose'], 'log');
+
+  const adminApiKey = read.optional('CCM_ADMIN_API_KEY') ?? null;
+  if (adminApiKey !== null && (adminApiKey.length < 32 || /\s/.test(adminApiKey))) read.problems.push('CCM_ADMIN_API_KEY must be at least 32 characters without spaces');
+  const access = { adminApiKey, adminApiKeyFile: read.string('CCM_ADMIN_API_KEY_FILE', './data/admin-api-key') };
 
   const databaseUrl = read.optional('DATABASE_URL');
   const database: DatabaseConfiguration = databaseUrl
@@ -159,6 +166,7 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
   return Object.freeze({
     http: Object.freeze({ host, port, publicUrl, bodyLimitBytes, tls }),
     logLevel,
+    access: Object.freeze(access),
     database: Object.freeze(database),
     custody: Object.freeze(custody),
     platformCa: Object.freeze(platformCa),

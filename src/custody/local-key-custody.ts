@@ -7,9 +7,10 @@
  */
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CustodyError, CustodyKeyNotFound } from '../shared/errors.js';
+import { readOrCreateOwnerOnlySecret } from '../shared/owner-only-file.js';
 import { isKeyAlgorithm, signatureSchemeFor, type KeyAlgorithm } from './key-algorithm.js';
 import { KeyCustody, type CustodyKey } from './key-custody.js';
 
@@ -153,26 +154,8 @@ async function generate(algorithm: KeyAlgorithm): Promise<{ publicKey: KeyObject
 }
 
 async function readOrCreateKekFile(path: string): Promise<Buffer> {
-  try {
-    const stat = await fs.stat(path);
-    if ((stat.mode & 0o077) !== 0) {
-      throw new CustodyError(`CCM_LOCAL_KEK_FILE ${path} must be readable by its owner only (chmod 600), it is ${(stat.mode & 0o777).toString(8)}`);
-    }
-    const key = Buffer.from((await fs.readFile(path, 'utf8')).trim(), 'base64');
-    if (key.length !== 32) throw new CustodyError(`CCM_LOCAL_KEK_FILE ${path} must hold 32 bytes in base64`);
-    return key;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  await fs.mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const key = randomBytes(32);
-  try {
-    await fs.writeFile(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-    return key;
-  } catch (error) {
-    // Another process created it first: use theirs.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readOrCreateKekFile(path);
-    throw error;
-  }
+  const text = await readOrCreateOwnerOnlySecret({ path, variable: 'CCM_LOCAL_KEK_FILE', create: () => randomBytes(32).toString('base64'), fail: (message) => new CustodyError(message) });
+  const key = Buffer.from(text, 'base64');
+  if (key.length !== 32) throw new CustodyError(`CCM_LOCAL_KEK_FILE ${path} must hold 32 bytes in base64`);
+  return key;
 }
-

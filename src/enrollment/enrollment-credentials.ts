@@ -1,7 +1,7 @@
 /** Creating, listing and revoking a tenant's EST enrollment credentials, and checking one presented by a device. */
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../shared/clock.js';
-import { DomainError, NotFound } from '../shared/errors.js';
+import { NotFound, Unauthorized } from '../shared/errors.js';
 import { isId, newId } from '../shared/identifiers.js';
 import { TenantRepository } from '../tenants/tenant.js';
 import { EnrollmentCredentialRepository, enrollmentSecretMatches, hashEnrollmentSecret, newEnrollmentSecret, type EnrollmentCredential } from './enrollment-credential.js';
@@ -38,7 +38,7 @@ export class EnrollmentCredentials {
     const credential = isId(id) ? await this.credentials.findById(tenantId, id) : null;
     // Hash even when there is nothing to compare against, so the answer takes as long either way.
     const matches = await enrollmentSecretMatches(secret, credential?.secretHash ?? UNMATCHABLE);
-    if (!credential || !matches || credential.revokedAt !== null) throw new DomainError('unauthorized', 'enrollment credential refused');
+    if (!credential || !matches || credential.revokedAt !== null) throw new Unauthorized('enrollment credential refused', 'Basic');
     return credential;
   }
 }

@@ -9,7 +9,7 @@ import { IssueClientCertificate } from '../certificates/issue-client-certificate
 import { AuthenticateDevice } from '../lifecycle/authenticate-device.js';
 import { RenewClientCertificate } from '../lifecycle/renew-client-certificate.js';
 import { decodePem, encodePem } from '../issuance/pem.js';
-import { DomainError, NotFound } from '../shared/errors.js';
+import { NotFound, Unauthorized } from '../shared/errors.js';
 import { TenantQueries } from '../tenants/tenant-queries.js';
 import { EnrollmentCredentials } from './enrollment-credentials.js';
 
@@ -40,7 +40,7 @@ export class EstEnrollment {
 
   /** `clientCertificateDer`: what the device presented in the TLS handshake, null when it presented none. */
   async simpleReenroll(tenantId: string, clientCertificateDer: Uint8Array | null, csrDer: Uint8Array): Promise<EstCertificates> {
-    if (!clientCertificateDer) throw new DomainError('unauthorized', 're-enrollment needs the current certificate in the TLS handshake');
+    if (!clientCertificateDer) throw new Unauthorized('re-enrollment needs the current certificate in the TLS handshake', 'Basic');
     // The same checks a broker's question gets (issued by ccm, valid, not suspended or revoked), but nothing recorded: a refused re-enrollment changes nothing.
     const current = await this.authenticate.identify({ certificatePem: encodePem(clientCertificateDer, 'CERTIFICATE') });
     if (current.tenantId !== tenantId) throw new NotFound('tenant');

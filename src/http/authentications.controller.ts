@@ -3,10 +3,12 @@ import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuthenticateDevice } from '../lifecycle/authenticate-device.js';
 import { InvalidRequest } from '../shared/errors.js';
+import { Access } from './access.guard.js';
 import { AuthenticationRequest, AuthenticationResponse, authenticationResponse } from './dtos.js';
 
 @ApiTags('authentication')
 @Controller('v1/authentications')
+@Access('admin', 'broker')
 export class AuthenticationsController {
   constructor(private readonly authenticate: AuthenticateDevice) {}
 

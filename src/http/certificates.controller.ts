@@ -18,10 +18,12 @@ import {
   renewedCertificateResponse,
   RevokeRequest,
 } from './dtos.js';
+import { Access } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
 
 @ApiTags('certificates')
 @Controller('v1/tenants/:tenantId/certificates')
+@Access('admin', 'tenant')
 export class CertificatesController {
   constructor(
     private readonly issue: IssueClientCertificate,
@@ -42,6 +44,8 @@ export class CertificatesController {
   }
 
   @Get()
+  // Brokers (and their agents) look certificates up to enforce their state.
+  @Access('admin', 'tenant', 'broker')
   @ApiOperation({ summary: 'List certificates in issuance order, filtered by state, common name or serial.' })
   @ApiOkResponse({ type: CertificatePage })
   async list(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Query() query: CertificateListQuery): Promise<CertificatePage> {
@@ -51,6 +55,7 @@ export class CertificatesController {
   }
 
   @Get('by-serial/:serialNumber')
+  @Access('admin', 'tenant', 'broker')
   @ApiOperation({ summary: 'Read a certificate by serial number (hex).' })
   @ApiOkResponse({ type: CertificateResponse })
   async bySerial(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Param('serialNumber') serialNumber: string): Promise<CertificateResponse> {
@@ -58,6 +63,7 @@ export class CertificatesController {
   }
 
   @Get('by-fingerprint/:sha256')
+  @Access('admin', 'tenant', 'broker')
   @ApiOperation({ summary: 'Read a certificate by the SHA-256 fingerprint of its DER (hex, colons allowed).' })
   @ApiOkResponse({ type: CertificateResponse })
   async byFingerprint(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Param('sha256') sha256: string): Promise<CertificateResponse> {
@@ -65,6 +71,7 @@ export class CertificatesController {
   }
 
   @Get(':certificateId')
+  @Access('admin', 'tenant', 'broker')
   @ApiOperation({ summary: 'Read a certificate by id.' })
   @ApiOkResponse({ type: CertificateResponse })
   async byId(

@@ -3,10 +3,12 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Header } from '@n
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { EnrollmentCredentials } from '../enrollment/enrollment-credentials.js';
 import { CreateEnrollmentCredentialRequest, CreatedEnrollmentCredentialResponse, EnrollmentCredentialResponse, enrollmentCredentialResponse } from './dtos.js';
+import { Access } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
 
 @ApiTags('enrollment')
 @Controller('v1/tenants/:tenantId/enrollment-credentials')
+@Access('admin', 'tenant')
 export class EnrollmentCredentialsController {
   constructor(private readonly credentials: EnrollmentCredentials) {}
 

@@ -9,13 +9,15 @@ import type { FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { EstEnrollment, type EstCertificates } from '../enrollment/est-enrollment.js';
 import { encodeCertsOnly } from '../issuance/pkcs7.js';
-import { DomainError } from '../shared/errors.js';
+import { DomainError, Unauthorized } from '../shared/errors.js';
+import { PublicRoute } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
 
 const CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';
 
 @ApiTags('est')
 @Controller('.well-known/est/:tenantId')
+@PublicRoute()
 export class EstController {
   constructor(private readonly est: EstEnrollment) {}
 
@@ -72,7 +74,7 @@ function basicCredentials(header: string | undefined): { username: string; passw
   const match = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header ?? '');
   const decoded = match ? Buffer.from(match[1]!, 'base64').toString('utf8') : '';
   const colon = decoded.indexOf(':');
-  if (colon < 0) throw new DomainError('unauthorized', 'enrollment needs an enrollment credential (HTTP Basic: credential id and secret)');
+  if (colon < 0) throw new Unauthorized('enrollment needs an enrollment credential (HTTP Basic: credential id and secret)', 'Basic');
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 

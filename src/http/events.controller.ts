@@ -3,10 +3,13 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@ne
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { EventFeed, EventSubscriptions } from '../events/event-subscriptions.js';
 import { CreateEventSubscriberRequest, EventFeedQuery, EventPage, EventSubscriberResponse, eventResponse, eventSubscriberResponse } from './dtos.js';
+import { visibleTenantFilter, type Actor } from '../access/actor.js';
+import { Access, CurrentActor } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
 
 @ApiTags('events')
 @Controller('v1')
+@Access('admin')
 export class EventsController {
   constructor(
     private readonly subscriptions: EventSubscriptions,
@@ -44,10 +47,11 @@ export class EventsController {
   }
 
   @Get('events')
+  @Access('admin', 'broker', 'tenant')
   @ApiOperation({ summary: 'The event feed, oldest first, for installations without Redis or for catching up: poll with after=nextCursor.' })
   @ApiOkResponse({ type: EventPage })
-  async events(@Query() query: EventFeedQuery): Promise<EventPage> {
-    const page = await this.feed.read(query.after ?? null, query.limit ?? 100, query.tenantId);
+  async events(@CurrentActor() actor: Actor, @Query() query: EventFeedQuery): Promise<EventPage> {
+    const page = await this.feed.read(query.after ?? null, query.limit ?? 100, visibleTenantFilter(actor, query.tenantId));
     return { items: page.items.map(eventResponse), nextCursor: page.nextCursor };
   }
 }

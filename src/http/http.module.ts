@@ -1,11 +1,15 @@
 /** The HTTP edge: controllers only; they see use cases, never repositories or custody. */
 import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { AccessModule } from '../access/access.module.js';
 import { AuthoritiesModule } from '../authorities/authorities.module.js';
 import { CertificatesModule } from '../certificates/certificates.module.js';
 import { EnrollmentModule } from '../enrollment/enrollment.module.js';
 import { LifeCycleModule } from '../lifecycle/life-cycle.module.js';
 import { RevocationModule } from '../revocation/revocation.module.js';
 import { TenantsModule } from '../tenants/tenants.module.js';
+import { AccessGuard } from './access.guard.js';
+import { ApiCredentialsController } from './api-credentials.controller.js';
 import { AuthenticationsController } from './authentications.controller.js';
 import { CertificatesController } from './certificates.controller.js';
 import { EnrollmentCredentialsController } from './enrollment-credentials.controller.js';
@@ -16,7 +20,8 @@ import { RevocationController } from './revocation.controller.js';
 import { TenantsController } from './tenants.controller.js';
 
 @Module({
-  imports: [AuthoritiesModule, TenantsModule, CertificatesModule, LifeCycleModule, RevocationModule, EnrollmentModule],
-  controllers: [PlatformCaController, TenantsController, CertificatesController, AuthenticationsController, EventsController, RevocationController, EnrollmentCredentialsController, EstController],
+  imports: [AccessModule, AuthoritiesModule, TenantsModule, CertificatesModule, LifeCycleModule, RevocationModule, EnrollmentModule],
+  providers: [{ provide: APP_GUARD, useClass: AccessGuard }],
+  controllers: [ApiCredentialsController, PlatformCaController, TenantsController, CertificatesController, AuthenticationsController, EventsController, RevocationController, EnrollmentCredentialsController, EstController],
 })
 export class HttpModule {}

@@ -2,10 +2,12 @@
 import { Body, Controller, Get, Put } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { PlatformAuthority } from '../authorities/platform-authority.js';
+import { Access } from './access.guard.js';
 import { AuthorityResponse, authorityResponse, CertificationRequestResponse, PlatformCertificateImportRequest } from './dtos.js';
 
 @ApiTags('platform CA')
 @Controller('v1/platform-ca')
+@Access('admin')
 export class PlatformCaController {
   constructor(private readonly platform: PlatformAuthority) {}
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, type DomainErrorKind } from '../shared/errors.js';
+import { DomainError, RateLimited, Unauthorized, type DomainErrorKind } from '../shared/errors.js';
 
 export const PROBLEM_TYPE_PREFIX = 'urn:ccm:problem:';
 
@@ -28,6 +28,8 @@ const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
   'custody-key-not-found': { status: 500, title: 'Custody key missing' },
   'illegal-transition': { status: 409, title: 'Illegal state transition' },
   unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  'rate-limited': { status: 429, title: 'Too many requests' },
   'certificate-unknown': { status: 403, title: 'Certificate unknown to ccm' },
   'certificate-suspended': { status: 403, title: 'Certificate suspended' },
   'certificate-revoked': { status: 403, title: 'Certificate revoked' },
@@ -35,6 +37,9 @@ const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
   'certificate-not-yet-valid': { status: 403, title: 'Certificate not yet valid' },
   'untrusted-issuer': { status: 403, title: 'Certificate not issued by a CA of ccm' },
   'certificate-signature-invalid': { status: 403, title: 'Certificate signature does not verify' },
+  'identity-unmapped': { status: 403, title: 'Certificate subject gives no device identity' },
+  'device-not-registered': { status: 403, title: 'Device not registered' },
+  'device-bound-elsewhere': { status: 403, title: 'Device identity bound to another certificate' },
 };
 
 /** Fastify's own rejections of a request, before it reaches a controller. */
@@ -67,8 +72,9 @@ export class ProblemFilter implements ExceptionFilter {
     if (problem.status >= 500 && problem.type === `${PROBLEM_TYPE_PREFIX}internal`) {
       this.logger.error(`error ${problem['errorId']} on ${request.method} ${request.url}`, error instanceof Error ? error.stack : String(error));
     }
-    // RFC 9110 §11.6.1: a 401 names the scheme to use (EST's enrollment credentials are HTTP Basic).
-    if (problem.status === 401) void reply.header('www-authenticate', 'Basic realm="ccm", charset="UTF-8"');
+    // RFC 9110 §11.6.1: a 401 names the scheme to use: Bearer for API keys, Basic for EST's enrollment credentials.
+    if (error instanceof Unauthorized) void reply.header('www-authenticate', error.challenge === 'Bearer' ? 'Bearer realm="ccm"' : 'Basic realm="ccm", charset="UTF-8"');
+    if (error instanceof RateLimited) void reply.header('retry-after', String(error.retryAfterSeconds));
     void reply.status(problem.status).header('content-type', 'application/problem+json; charset=utf-8').send(JSON.stringify({ ...problem, instance: request.url.split('?')[0] }));
   }
 

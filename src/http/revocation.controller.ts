@@ -14,6 +14,7 @@ import { RevocationLists } from '../revocation/revocation-lists.js';
 import { isId } from '../shared/identifiers.js';
 import { NotFound } from '../shared/errors.js';
 import { RevocationListQuery } from './dtos.js';
+import { Access, PublicRoute } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
 
 @ApiTags('revocation')
@@ -25,6 +26,7 @@ export class RevocationController {
   ) {}
 
   @Get('v1/tenants/:tenantId/crl')
+  @Access('admin', 'tenant', 'broker')
   @ApiOperation({ summary: 'The current CRL of the tenant root CA (with sharding: its complete CRL, every shard, no IDP): DER (application/pkix-crl) or, with format=pem, PEM. Suspended certificates appear as certificateHold.' })
   @ApiProduces('application/pkix-crl', 'application/x-pem-file')
   @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
@@ -33,6 +35,7 @@ export class RevocationController {
   }
 
   @Get('crl/:file')
+  @PublicRoute()
   @ApiOperation({ summary: 'The CRL distribution point named in certificates: /crl/{authority id}.crl, or /crl/{authority id}-{shard}.crl when CRLs are sharded; DER.' })
   @ApiProduces('application/pkix-crl')
   @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
@@ -44,6 +47,7 @@ export class RevocationController {
   }
 
   @Post('ocsp/:authorityId')
+  @PublicRoute()
   @HttpCode(200)
   @Header('content-type', 'application/ocsp-response')
   @Header('cache-control', 'no-cache')
@@ -57,6 +61,7 @@ export class RevocationController {
   }
 
   @Get('ocsp/:authorityId/*')
+  @PublicRoute()
   @Header('content-type', 'application/ocsp-response')
   @Header('cache-control', 'no-cache')
   @ApiOperation({ summary: 'OCSP over GET: the base64 (URL-encoded) DER request as the last path segment(s).' })

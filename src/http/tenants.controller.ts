@@ -15,6 +15,7 @@ import {
   tenantResponse,
   tenantSummary,
 } from './dtos.js';
+import { Access } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
 
 @ApiTags('tenants')
@@ -27,6 +28,7 @@ export class TenantsController {
   ) {}
 
   @Post()
+  @Access('admin')
   @HttpCode(201)
   @ApiOperation({ summary: 'Create a tenant; its root CA is issued at once, signed by the platform CA.' })
   @ApiCreatedResponse({ type: TenantResponse })
@@ -36,6 +38,7 @@ export class TenantsController {
   }
 
   @Get()
+  @Access('admin')
   @ApiOperation({ summary: 'List tenants in creation order.' })
   @ApiOkResponse({ type: TenantPage })
   async list(@Query() query: PageQuery): Promise<TenantPage> {
@@ -44,6 +47,7 @@ export class TenantsController {
   }
 
   @Get(':tenantId')
+  @Access('admin', 'tenant', 'broker')
   @ApiOperation({ summary: 'Read a tenant and its root CA.' })
   @ApiOkResponse({ type: TenantResponse })
   async get(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string): Promise<TenantResponse> {
@@ -52,6 +56,7 @@ export class TenantsController {
   }
 
   @Get(':tenantId/ca-chain')
+  @Access('admin', 'tenant', 'broker')
   @Header('content-type', 'application/pem-certificate-chain')
   @ApiOperation({ summary: 'Trust bundle in PEM: the tenant root CA, then the platform CA. Use it as the CA file of brokers and devices.' })
   @ApiProduces('application/pem-certificate-chain')
@@ -61,6 +66,7 @@ export class TenantsController {
   }
 
   @Post(':tenantId/ca/revoke')
+  @Access('admin')
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke the tenant root CA and every certificate it issued, in one step. Emits one authority.revoked event.' })
   @ApiOkResponse({ type: AuthorityRevocationResponse })

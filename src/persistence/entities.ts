@@ -38,6 +38,10 @@ export class AuthorityRow {
   @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) revokedAt!: Date | null;
   @Column({ name: 'revocation_reason', type: 'varchar', length: 32, nullable: true }) revocationReason!: string | null;
   @Column({ name: 'revocation_version', type: 'integer', default: 0 }) revocationVersion!: number;
+  /** JSON, parsed by the authority adapter. */
+  @Column({ name: 'identity_rules', type: 'text', nullable: true }) identityRules!: string | null;
+  @Column({ type: 'varchar', length: 16, nullable: true }) registration!: string | null;
+  @Column({ type: 'varchar', length: 128, nullable: true }) name!: string | null;
   @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
   @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoTimestamp }) updatedAt!: Date;
 }
@@ -120,4 +124,44 @@ export class EnrollmentCredentialRow {
   @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) revokedAt!: Date | null;
 }
 
-export const ENTITIES = [TenantRow, AuthorityRow, CertificateRow, OutboxRow, EventSubscriberRow, RevocationListRow, EnrollmentCredentialRow];
+@Entity({ name: 'api_credentials' })
+export class ApiCredentialRow {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
+  @Column({ type: 'varchar', length: 128 }) name!: string;
+  @Column({ type: 'varchar', length: 16 }) role!: string;
+  @Column({ name: 'tenant_id', type: 'varchar', length: 36, nullable: true }) tenantId!: string | null;
+  @Column({ name: 'secret_hash', type: 'varchar', length: 64 }) secretHash!: string;
+  @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
+  @Column({ name: 'created_by', type: 'varchar', length: 36, nullable: true }) createdBy!: string | null;
+  @Column({ name: 'revoked_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) revokedAt!: Date | null;
+  @Column({ name: 'last_used_at', type: 'varchar', length: 32, nullable: true, transformer: isoTimestamp }) lastUsedAt!: Date | null;
+}
+
+@Entity({ name: 'audit_log' })
+export class AuditLogRow {
+  @PrimaryColumn({ type: 'bigint', generated: 'increment', transformer: counter }) position!: number;
+  @Column({ type: 'varchar', length: 36 }) id!: string;
+  @Column({ name: 'occurred_at', type: 'varchar', length: 32, transformer: isoTimestamp }) occurredAt!: Date;
+  @Column({ name: 'tenant_id', type: 'varchar', length: 36, nullable: true }) tenantId!: string | null;
+  @Column({ type: 'varchar', length: 64 }) actor!: string;
+  @Column({ type: 'varchar', length: 48 }) action!: string;
+  @Column({ name: 'target_type', type: 'varchar', length: 32, nullable: true }) targetType!: string | null;
+  @Column({ name: 'target_id', type: 'varchar', length: 128, nullable: true }) targetId!: string | null;
+  @Column({ type: 'varchar', length: 16 }) outcome!: string;
+  @Column({ type: 'varchar', length: 64, nullable: true }) reason!: string | null;
+  @Column({ type: 'text', nullable: true, transformer: jsonText }) details!: Record<string, unknown> | null;
+}
+
+@Entity({ name: 'devices' })
+export class DeviceRow {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
+  @Column({ name: 'tenant_id', type: 'varchar', length: 36 }) tenantId!: string;
+  @Column({ name: 'authority_id', type: 'varchar', length: 36 }) authorityId!: string;
+  @Column({ type: 'varchar', length: 255 }) identity!: string;
+  @Column({ name: 'device_type', type: 'varchar', length: 128, nullable: true }) deviceType!: string | null;
+  @Column({ name: 'certificate_id', type: 'varchar', length: 36, nullable: true }) certificateId!: string | null;
+  @Column({ name: 'created_at', type: 'varchar', length: 32, transformer: isoTimestamp }) createdAt!: Date;
+  @Column({ name: 'updated_at', type: 'varchar', length: 32, transformer: isoTimestamp }) updatedAt!: Date;
+}
+
+export const ENTITIES = [TenantRow, AuthorityRow, CertificateRow, OutboxRow, EventSubscriberRow, RevocationListRow, EnrollmentCredentialRow, ApiCredentialRow, AuditLogRow, DeviceRow];

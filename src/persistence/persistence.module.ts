@@ -4,6 +4,7 @@
  */
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { ApiCredentialRepository } from '../access/api-credential.js';
 import { AuthorityRepository } from '../authorities/authority.js';
 import { CertificateRepository } from '../certificates/client-certificate.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
@@ -16,6 +17,7 @@ import { RevocationListStore } from '../revocation/revocation-list-store.js';
 import { TenantRepository } from '../tenants/tenant.js';
 import { openDatabase } from './data-source.js';
 import { DatabaseTransactions, Transactions } from './transactions.js';
+import { TypeormApiCredentialRepository } from './typeorm-api-credential.repository.js';
 import { TypeormAuthorityRepository } from './typeorm-authority.repository.js';
 import { TypeormCertificateRepository } from './typeorm-certificate.repository.js';
 import { TypeormEnrollmentCredentialRepository } from './typeorm-enrollment-credential.repository.js';
@@ -38,8 +40,9 @@ import { TypeormTenantRepository } from './typeorm-tenant.repository.js';
     { provide: EventSubscriberRepository, useClass: TypeormEventSubscriberRepository },
     { provide: RevocationListStore, useClass: TypeormRevocationListStore },
     { provide: EnrollmentCredentialRepository, useClass: TypeormEnrollmentCredentialRepository },
+    { provide: ApiCredentialRepository, useClass: TypeormApiCredentialRepository },
   ],
-  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, RevocationListStore, EnrollmentCredentialRepository],
+  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}

@@ -22,6 +22,8 @@ export type DomainErrorKind =
   | 'custody-key-not-found'
   | 'illegal-transition'
   | 'unauthorized'
+  | 'forbidden'
+  | 'rate-limited'
   | AuthenticationRefusal;
 
 /** Why the authentication endpoint refused a device: each is its own problem type, so a broker can tell them apart. */
@@ -32,7 +34,13 @@ export type AuthenticationRefusal =
   | 'certificate-expired'
   | 'certificate-not-yet-valid'
   | 'untrusted-issuer'
-  | 'certificate-signature-invalid';
+  | 'certificate-signature-invalid'
+  /** The certificate is trusted, but its subject does not give a device identity under its CA's identity rules. */
+  | 'identity-unmapped'
+  /** An external CA accepts only pre-registered devices, and this identity is not one. */
+  | 'device-not-registered'
+  /** The device identity is bound to another certificate. */
+  | 'device-bound-elsewhere';
 
 export class DomainError extends Error {
   constructor(
@@ -80,5 +88,26 @@ export class CustodyKeyNotFound extends DomainError {
 export class AuthenticationRefused extends DomainError {
   constructor(readonly refusal: AuthenticationRefusal, message: string, details: Record<string, unknown> = {}) {
     super(refusal, message, details);
+  }
+}
+
+/** No credential, or one that is not valid. `challenge` is the HTTP authentication scheme the caller should use (RFC 9110 §11.6.1). */
+export class Unauthorized extends DomainError {
+  constructor(message: string, readonly challenge: 'Basic' | 'Bearer') {
+    super('unauthorized', message);
+  }
+}
+
+/** A valid credential whose role may not do this. (A tenant key asking about another tenant gets NotFound instead.) */
+export class Forbidden extends DomainError {
+  constructor(message: string) {
+    super('forbidden', message);
+  }
+}
+
+/** Too many requests from one credential; `retryAfterSeconds` goes into Retry-After. */
+export class RateLimited extends DomainError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('rate-limited', `too many requests; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
   }
 }

@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import request from 'supertest';
 import { TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { openssl, Scratch } from '../support/openssl.js';
 
@@ -30,7 +29,7 @@ describe('CRL shards (SQLite + local custody, one-day shards)', () => {
   });
 
   async function derCrl(path: string): Promise<string> {
-    const res = await request(ccm.url).get(path).buffer(true).parse(((res: NodeJS.ReadableStream, done: (e: Error | null, b: Buffer) => void) => {
+    const res = await ccm.api().get(path).buffer(true).parse(((res: NodeJS.ReadableStream, done: (e: Error | null, b: Buffer) => void) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => done(null, Buffer.concat(chunks)));
@@ -41,11 +40,11 @@ describe('CRL shards (SQLite + local custody, one-day shards)', () => {
   }
 
   test('each certificate names its shard; each shard lists its own, with its IDP; the complete CRL lists all', async () => {
-    const tenant = (await request(ccm.url).post('/v1/tenants').send({ name: 'sharded' }).expect(201)).body;
+    const tenant = (await ccm.api().post('/v1/tenants').send({ name: 'sharded' }).expect(201)).body;
     const authorityId = tenant.rootAuthority.id as string;
-    const chainPath = await scratch.write('chain.pem', (await request(ccm.url).get(`/v1/tenants/${tenant.id}/ca-chain`).expect(200)).text);
+    const chainPath = await scratch.write('chain.pem', (await ccm.api().get(`/v1/tenants/${tenant.id}/ca-chain`).expect(200)).text);
     const issue = async (commonName: string, ttlSeconds: number) => {
-      const body = (await request(ccm.url).post(`/v1/tenants/${tenant.id}/certificates`).send({ commonName, ttlSeconds }).expect(201)).body;
+      const body = (await ccm.api().post(`/v1/tenants/${tenant.id}/certificates`).send({ commonName, ttlSeconds }).expect(201)).body;
       const path = await scratch.write(`${commonName}.pem`, body.certificatePem);
       const text = (await openssl(['x509', '-in', path, '-noout', '-text'])).stdout;
       const cdp = /X509v3 CRL Distribution Points:\s+Full Name:\s+URI:(\S+)/.exec(text)![1]!;
@@ -58,11 +57,11 @@ describe('CRL shards (SQLite + local custody, one-day shards)', () => {
     assert.notEqual(soon.cdp, later.cdp, 'different expiry days, different shards');
     assert.equal(soon.cdp, soonToo.cdp);
 
-    for (const c of [soon, later]) await request(ccm.url).post(`/v1/tenants/${tenant.id}/certificates/${c.id}/revoke`).send({ reason: 'keyCompromise' }).expect(200);
+    for (const c of [soon, later]) await ccm.api().post(`/v1/tenants/${tenant.id}/certificates/${c.id}/revoke`).send({ reason: 'keyCompromise' }).expect(200);
 
     const soonShard = await scratch.write('soon-shard.crl.pem', await derCrl(soon.cdp));
     const laterShard = await scratch.write('later-shard.crl.pem', await derCrl(later.cdp));
-    const complete = await scratch.write('complete.crl.pem', (await request(ccm.url).get(`/v1/tenants/${tenant.id}/crl`).query({ format: 'pem' }).expect(200)).text);
+    const complete = await scratch.write('complete.crl.pem', (await ccm.api().get(`/v1/tenants/${tenant.id}/crl`).query({ format: 'pem' }).expect(200)).text);
     const textOf = async (path: string) => (await openssl(['crl', '-in', path, '-noout', '-text'])).stdout;
     const soonText = await textOf(soonShard);
     assert.match(soonText, new RegExp(soon.serialNumber.toUpperCase()));
@@ -86,7 +85,7 @@ describe('CRL shards (SQLite + local custody, one-day shards)', () => {
     const all = await scratch.write('all-shards.crl.pem', (await derCrl(soon.cdp)) + (await derCrl(later.cdp)));
     assert.match(await verify(later.path, all), /certificate revoked/, 'with every shard loaded, openssl picks the one in scope');
 
-    await request(ccm.url).get(`/crl/${authorityId}-999.crl`).expect(404);
-    await request(ccm.url).get(`/crl/${authorityId}.crl`).expect(200);
+    await ccm.api().get(`/crl/${authorityId}-999.crl`).expect(404);
+    await ccm.api().get(`/crl/${authorityId}.crl`).expect(200);
   });
 });

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import request from 'supertest';
 import { TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { openssl, pemBlocks, run, Scratch, type CommandResult } from '../support/openssl.js';
 
@@ -43,7 +42,7 @@ describe('EST over HTTPS (PostgreSQL + local custody)', () => {
 
   /** supertest over ccm's HTTPS, trusting the test server CA. */
   function api() {
-    const agent = request.agent(ccm.url);
+    const agent = ccm.api();
     (agent as unknown as { ca(pem: Buffer): void }).ca(readFileSync(serverCa));
     return agent;
   }

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Queue, Worker } from 'bullmq';
-import request from 'supertest';
 import type { CcmEvent } from '../../src/events/certificate-event.js';
 import { BullmqEventPublisher } from '../../src/events/bullmq-event-publisher.js';
 import { TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
@@ -55,10 +54,10 @@ describe('event relay to BullMQ on Redis (PostgreSQL)', () => {
     await proxy.start();
     installation = await TestInstallation.create({ database: 'postgres', custody: 'local' }, { CCM_REDIS_URL: `redis://${proxy.address}`, CCM_RELAY_POLL_MS: '100' });
     ccm = await installation.start();
-    tenantA = (await request(ccm.url).post('/v1/tenants').send({ name: `relay-a-${Date.now()}` }).expect(201)).body.id;
-    tenantB = (await request(ccm.url).post('/v1/tenants').send({ name: `relay-b-${Date.now()}` }).expect(201)).body.id;
-    const all = (await request(ccm.url).post('/v1/event-subscribers').send({ name: `all-${Date.now()}` }).expect(201)).body;
-    const a = (await request(ccm.url).post('/v1/event-subscribers').send({ name: `only-a-${Date.now()}`, tenantIds: [tenantA] }).expect(201)).body;
+    tenantA = (await ccm.api().post('/v1/tenants').send({ name: `relay-a-${Date.now()}` }).expect(201)).body.id;
+    tenantB = (await ccm.api().post('/v1/tenants').send({ name: `relay-b-${Date.now()}` }).expect(201)).body.id;
+    const all = (await ccm.api().post('/v1/event-subscribers').send({ name: `all-${Date.now()}` }).expect(201)).body;
+    const a = (await ccm.api().post('/v1/event-subscribers').send({ name: `only-a-${Date.now()}`, tenantIds: [tenantA] }).expect(201)).body;
     assert.equal(all.queue, `ccm-events-${all.id}`);
     everything = new Collector(all.queue);
     onlyA = new Collector(a.queue);
@@ -73,8 +72,8 @@ describe('event relay to BullMQ on Redis (PostgreSQL)', () => {
   });
 
   const issue = async (tenantId: string, commonName: string): Promise<string> =>
-    (await request(ccm.url).post(`/v1/tenants/${tenantId}/certificates`).send({ commonName, ttlSeconds: 3600 }).expect(201)).body.id;
-  const act = (tenantId: string, id: string, action: string) => request(ccm.url).post(`/v1/tenants/${tenantId}/certificates/${id}/${action}`).send({}).expect(200);
+    (await ccm.api().post(`/v1/tenants/${tenantId}/certificates`).send({ commonName, ttlSeconds: 3600 }).expect(201)).body.id;
+  const act = (tenantId: string, id: string, action: string) => ccm.api().post(`/v1/tenants/${tenantId}/certificates/${id}/${action}`).send({}).expect(200);
 
   test('each subscriber receives every event it asked for, in commit order, once, matching the schema', async () => {
     const a1 = await issue(tenantA, 'a1');
@@ -109,7 +108,7 @@ describe('event relay to BullMQ on Redis (PostgreSQL)', () => {
     assert.equal(waiting, 31);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     assert.equal(everything.received.length, seen, 'nothing got through while Redis was away');
-    const subscriber = (await request(ccm.url).get('/v1/event-subscribers').expect(200)).body.find((s: { queue: string }) => s.queue === everything.queue);
+    const subscriber = (await ccm.api().get('/v1/event-subscribers').expect(200)).body.find((s: { queue: string }) => s.queue === everything.queue);
     assert.ok(Number(subscriber.deliveredPosition) < Number(feed[feed.length - 1]!.position), 'the outbox holds them');
 
     await proxy.start();
@@ -140,7 +139,7 @@ describe('event relay to BullMQ on Redis (PostgreSQL)', () => {
 });
 
 async function allEvents(ccm: CcmUnderTest): Promise<(CcmEvent & { position: string })[]> {
-  return (await request(ccm.url).get('/v1/events').query({ limit: 1000 }).expect(200)).body.items;
+  return (await ccm.api().get('/v1/events').query({ limit: 1000 }).expect(200)).body.items;
 }
 
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {

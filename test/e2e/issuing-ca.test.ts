@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import request from 'supertest';
 import { BACKENDS, backendName, TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { dumpAllRows } from '../support/databases.js';
 import { MutualTlsEndpoint, openssl, pemBlocks, Scratch } from '../support/openssl.js';
@@ -39,7 +38,7 @@ for (const backend of BACKENDS) {
     });
 
     test('the platform CA exists after start: a self-signed P-256 CA', async () => {
-      const res = await request(ccm.url).get('/v1/platform-ca').expect(200);
+      const res = await ccm.api().get('/v1/platform-ca').expect(200);
       assert.equal(res.body.status, 'active');
       assert.equal(res.body.keyAlgorithm, 'ecdsa-p256');
       const certificate = new X509Certificate(res.body.certificatePem);
@@ -51,12 +50,12 @@ for (const backend of BACKENDS) {
     });
 
     test('creating a tenant issues its root CA, signed by the platform CA and limited in path length', async () => {
-      const tenant = await request(ccm.url).get(`/v1/tenants/${tenantA.id}`).expect(200);
+      const tenant = await ccm.api().get(`/v1/tenants/${tenantA.id}`).expect(200);
       assert.equal(tenant.body.rootAuthority.kind, 'tenant-root');
       assert.equal(tenant.body.rootAuthority.status, 'active');
       const blocks = pemBlocks(tenantA.chainPem);
       assert.equal(blocks.length, 2, 'trust bundle = tenant root + platform CA');
-      const platform = (await request(ccm.url).get('/v1/platform-ca')).body.certificatePem;
+      const platform = (await ccm.api().get('/v1/platform-ca')).body.certificatePem;
       assert.equal(blocks[1], platform);
       const rootPath = await scratch.write(`root-${tenantA.id}.pem`, blocks[0]!);
       const platformPath = await scratch.write('platform.pem', platform);
@@ -68,14 +67,14 @@ for (const backend of BACKENDS) {
     });
 
     test('GET ca-chain serves the trust bundle as PEM', async () => {
-      const res = await request(ccm.url).get(`/v1/tenants/${tenantA.id}/ca-chain`).expect(200);
+      const res = await ccm.api().get(`/v1/tenants/${tenantA.id}/ca-chain`).expect(200);
       assert.match(res.headers['content-type'] ?? '', /application\/pem-certificate-chain/);
       assert.equal(res.text, tenantA.chainPem);
     });
 
     for (const keyAlgorithm of ['ecdsa-p256', 'ecdsa-p384', 'ed25519', 'rsa-2048']) {
       test(`a server-generated ${keyAlgorithm} certificate passes openssl verify -purpose sslclient and matches its key`, async () => {
-        const res = await request(ccm.url)
+        const res = await ccm.api()
           .post(`/v1/tenants/${tenantA.id}/certificates`)
           .send({ commonName: `dev-${keyAlgorithm}`, keyAlgorithm, ttlSeconds: 3600 })
           .expect(201);
@@ -102,7 +101,7 @@ for (const backend of BACKENDS) {
     }
 
     test('a certificate without a requested CN gets a generated one and the default TTL', async () => {
-      const res = await request(ccm.url).post(`/v1/tenants/${tenantA.id}/certificates`).send({}).expect(201);
+      const res = await ccm.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({}).expect(201);
       assert.match(res.body.commonName, /^[0-9a-f-]{36}$/);
       assert.equal(res.body.keyAlgorithm, 'ecdsa-p256');
       const days = (Date.parse(res.body.notAfter) - Date.parse(res.body.notBefore)) / 86_400_000;
@@ -117,7 +116,7 @@ for (const backend of BACKENDS) {
         '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'extendedKeyUsage=serverAuth',
       ]);
       assert.equal(csr.code, 0, csr.stderr);
-      const res = await request(ccm.url).post(`/v1/tenants/${tenantA.id}/certificates`).send({ csr: csr.stdout, ttlSeconds: 600 }).expect(201);
+      const res = await ccm.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({ csr: csr.stdout, ttlSeconds: 600 }).expect(201);
       assert.equal(res.body.privateKeyPem, null);
       assert.equal(res.body.keySource, 'csr');
       assert.equal(res.body.commonName, 'meter-7');
@@ -134,32 +133,32 @@ for (const backend of BACKENDS) {
       const commonName = `paged-${Date.now()}`;
       const issued = [];
       for (let i = 0; i < 3; i++) {
-        issued.push((await request(ccm.url).post(`/v1/tenants/${tenantB.id}/certificates`).send({ commonName, ttlSeconds: 600 }).expect(201)).body);
+        issued.push((await ccm.api().post(`/v1/tenants/${tenantB.id}/certificates`).send({ commonName, ttlSeconds: 600 }).expect(201)).body);
       }
-      const first = await request(ccm.url).get(`/v1/tenants/${tenantB.id}/certificates`).query({ commonName, limit: 2 }).expect(200);
+      const first = await ccm.api().get(`/v1/tenants/${tenantB.id}/certificates`).query({ commonName, limit: 2 }).expect(200);
       assert.deepEqual(first.body.items.map((c: { id: string }) => c.id), [issued[0].id, issued[1].id]);
       assert.equal(first.body.items[0].privateKeyPem, undefined);
-      const second = await request(ccm.url).get(`/v1/tenants/${tenantB.id}/certificates`).query({ commonName, limit: 2, after: first.body.nextCursor }).expect(200);
+      const second = await ccm.api().get(`/v1/tenants/${tenantB.id}/certificates`).query({ commonName, limit: 2, after: first.body.nextCursor }).expect(200);
       assert.deepEqual(second.body.items.map((c: { id: string }) => c.id), [issued[2].id]);
       assert.equal(second.body.nextCursor, null);
-      const byState = await request(ccm.url).get(`/v1/tenants/${tenantB.id}/certificates`).query({ state: 'active' }).expect(200);
+      const byState = await ccm.api().get(`/v1/tenants/${tenantB.id}/certificates`).query({ state: 'active' }).expect(200);
       assert.equal(byState.body.items.length, 0);
-      const bySerialFilter = await request(ccm.url).get(`/v1/tenants/${tenantB.id}/certificates`).query({ serialNumber: issued[1].serialNumber.toUpperCase() }).expect(200);
+      const bySerialFilter = await ccm.api().get(`/v1/tenants/${tenantB.id}/certificates`).query({ serialNumber: issued[1].serialNumber.toUpperCase() }).expect(200);
       assert.deepEqual(bySerialFilter.body.items.map((c: { id: string }) => c.id), [issued[1].id]);
 
-      const byId = await request(ccm.url).get(`/v1/tenants/${tenantB.id}/certificates/${issued[0].id}`).expect(200);
+      const byId = await ccm.api().get(`/v1/tenants/${tenantB.id}/certificates/${issued[0].id}`).expect(200);
       assert.equal(byId.body.fingerprintSha256, issued[0].fingerprintSha256);
       assert.equal(byId.body.certificatePem, undefined);
       assert.equal(byId.body.privateKeyPem, undefined);
-      const bySerial = await request(ccm.url).get(`/v1/tenants/${tenantB.id}/certificates/by-serial/${issued[0].serialNumber}`).expect(200);
+      const bySerial = await ccm.api().get(`/v1/tenants/${tenantB.id}/certificates/by-serial/${issued[0].serialNumber}`).expect(200);
       assert.equal(bySerial.body.id, issued[0].id);
       const colons = issued[0].fingerprintSha256.toUpperCase().match(/../g).join(':');
-      const byFingerprint = await request(ccm.url).get(`/v1/tenants/${tenantB.id}/certificates/by-fingerprint/${colons}`).expect(200);
+      const byFingerprint = await ccm.api().get(`/v1/tenants/${tenantB.id}/certificates/by-fingerprint/${colons}`).expect(200);
       assert.equal(byFingerprint.body.id, issued[0].id);
     });
 
     test('another tenant, or an unknown id, gets 404 problem+json', async () => {
-      const issued = (await request(ccm.url).post(`/v1/tenants/${tenantA.id}/certificates`).send({ ttlSeconds: 600 }).expect(201)).body;
+      const issued = (await ccm.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({ ttlSeconds: 600 }).expect(201)).body;
       for (const path of [
         `/v1/tenants/${tenantB.id}/certificates/${issued.id}`,
         `/v1/tenants/${tenantB.id}/certificates/by-serial/${issued.serialNumber}`,
@@ -167,19 +166,19 @@ for (const backend of BACKENDS) {
         `/v1/tenants/00000000-0000-7000-8000-000000000000`,
         `/v1/tenants/not-an-id/certificates`,
       ]) {
-        const res = await request(ccm.url).get(path).expect(404);
+        const res = await ccm.api().get(path).expect(404);
         assert.match(res.headers['content-type'] ?? '', /application\/problem\+json/);
         assert.equal(res.body.type, `${PROBLEM}not-found`);
       }
-      const list = await request(ccm.url).get(`/v1/tenants/${tenantB.id}/certificates`).query({ serialNumber: issued.serialNumber }).expect(200);
+      const list = await ccm.api().get(`/v1/tenants/${tenantB.id}/certificates`).query({ serialNumber: issued.serialNumber }).expect(200);
       assert.equal(list.body.items.length, 0);
     });
 
     // The server's only trust anchor is tenant A's root (a partial chain): trusting the whole
     // bundle would anchor at the platform CA and so accept every tenant's devices.
     test('a TLS endpoint trusting only tenant A\'s root accepts A\'s device and refuses B\'s, even with B\'s full chain', async () => {
-      const a = (await request(ccm.url).post(`/v1/tenants/${tenantA.id}/certificates`).send({ commonName: 'tls-a', ttlSeconds: 600 }).expect(201)).body;
-      const b = (await request(ccm.url).post(`/v1/tenants/${tenantB.id}/certificates`).send({ commonName: 'tls-b', ttlSeconds: 600 }).expect(201)).body;
+      const a = (await ccm.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({ commonName: 'tls-a', ttlSeconds: 600 }).expect(201)).body;
+      const b = (await ccm.api().post(`/v1/tenants/${tenantB.id}/certificates`).send({ commonName: 'tls-b', ttlSeconds: 600 }).expect(201)).body;
       const endpoint = await MutualTlsEndpoint.start(pemBlocks(tenantA.chainPem)[0]!);
       try {
         const accepted = await endpoint.curl(a.certificatePem + a.chainPem, a.privateKeyPem);
@@ -193,8 +192,8 @@ for (const backend of BACKENDS) {
     });
 
     test('a node:tls server requiring client certificates of tenant A accepts A\'s device and rejects B\'s, even with B\'s full chain', async () => {
-      const a = (await request(ccm.url).post(`/v1/tenants/${tenantA.id}/certificates`).send({ commonName: 'node-tls-a', ttlSeconds: 600 }).expect(201)).body;
-      const b = (await request(ccm.url).post(`/v1/tenants/${tenantB.id}/certificates`).send({ commonName: 'node-tls-b', ttlSeconds: 600 }).expect(201)).body;
+      const a = (await ccm.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({ commonName: 'node-tls-a', ttlSeconds: 600 }).expect(201)).body;
+      const b = (await ccm.api().post(`/v1/tenants/${tenantB.id}/certificates`).send({ commonName: 'node-tls-b', ttlSeconds: 600 }).expect(201)).body;
       const server = await NodeTlsServer.start(scratch, tenantA.chainPem);
       try {
         assert.equal(await server.connect(a.certificatePem + a.chainPem, a.privateKeyPem), 'hello node-tls-a');
@@ -232,7 +231,7 @@ for (const backend of BACKENDS) {
         { body: null, raw: 'commonName=x', contentType: 'text/plain', status: 415, type: 'unsupported-media-type' },
       ];
       for (const c of cases) {
-        const req = request(ccm.url).post(`/v1/tenants/${tenantA.id}/certificates`);
+        const req = ccm.api().post(`/v1/tenants/${tenantA.id}/certificates`);
         const res = c.raw !== undefined ? await req.set('content-type', c.contentType ?? 'application/json').send(c.raw) : await req.send(c.body as object);
         assert.equal(res.status, c.status, `${JSON.stringify(c.body ?? c.raw).slice(0, 80)} → ${res.status} ${res.text.slice(0, 300)}`);
         assert.match(res.headers['content-type'] ?? '', /application\/problem\+json/);
@@ -246,10 +245,10 @@ for (const backend of BACKENDS) {
         { body: { name: '' }, status: 400, type: 'invalid-request' },
         { body: { name: '../etc' }, status: 400, type: 'invalid-request' },
         { body: { name: 'capped', maxTtlSeconds: 10 }, status: 400, type: 'ttl-out-of-range' },
-        { body: { name: (await request(ccm.url).get(`/v1/tenants/${tenantA.id}`)).body.name }, status: 409, type: 'conflict' },
+        { body: { name: (await ccm.api().get(`/v1/tenants/${tenantA.id}`)).body.name }, status: 409, type: 'conflict' },
       ];
       for (const c of tenantCases) {
-        const res = await request(ccm.url).post('/v1/tenants').send(c.body);
+        const res = await ccm.api().post('/v1/tenants').send(c.body);
         assert.equal(res.status, c.status, res.text);
         assert.equal(res.body.type, PROBLEM + c.type, res.text);
       }
@@ -257,31 +256,31 @@ for (const backend of BACKENDS) {
     });
 
     test('a tenant cap on TTL is enforced', async () => {
-      const capped = (await request(ccm.url).post('/v1/tenants').send({ name: `capped-${Date.now()}`, maxTtlSeconds: 3600 }).expect(201)).body;
-      await request(ccm.url).post(`/v1/tenants/${capped.id}/certificates`).send({ ttlSeconds: 3600 }).expect(201);
-      const over = await request(ccm.url).post(`/v1/tenants/${capped.id}/certificates`).send({ ttlSeconds: 3601 }).expect(400);
+      const capped = (await ccm.api().post('/v1/tenants').send({ name: `capped-${Date.now()}`, maxTtlSeconds: 3600 }).expect(201)).body;
+      await ccm.api().post(`/v1/tenants/${capped.id}/certificates`).send({ ttlSeconds: 3600 }).expect(201);
+      const over = await ccm.api().post(`/v1/tenants/${capped.id}/certificates`).send({ ttlSeconds: 3601 }).expect(400);
       assert.equal(over.body.type, `${PROBLEM}ttl-out-of-range`);
       assert.equal(over.body.maximum, 3600);
-      const defaulted = (await request(ccm.url).post(`/v1/tenants/${capped.id}/certificates`).send({}).expect(201)).body;
+      const defaulted = (await ccm.api().post(`/v1/tenants/${capped.id}/certificates`).send({}).expect(201)).body;
       assert.ok(Date.parse(defaulted.notAfter) - Date.now() <= 3600_000);
     });
 
     test('tenants are listed in keyset pages', async () => {
-      const page = await request(ccm.url).get('/v1/tenants').query({ limit: 1 }).expect(200);
+      const page = await ccm.api().get('/v1/tenants').query({ limit: 1 }).expect(200);
       assert.equal(page.body.items.length, 1);
       assert.equal(typeof page.body.nextCursor, 'string');
-      const rest = await request(ccm.url).get('/v1/tenants').query({ limit: 100, after: page.body.nextCursor }).expect(200);
+      const rest = await ccm.api().get('/v1/tenants').query({ limit: 100, after: page.body.nextCursor }).expect(200);
       const ids = [page.body.items[0].id, ...rest.body.items.map((t: { id: string }) => t.id)];
       assert.ok(ids.includes(tenantA.id) && ids.includes(tenantB.id));
       assert.deepEqual([...ids].sort(), ids, 'creation order = id order');
-      const bad = await request(ccm.url).get('/v1/tenants').query({ limit: 1000 }).expect(400);
+      const bad = await ccm.api().get('/v1/tenants').query({ limit: 1000 }).expect(400);
       assert.equal(bad.body.type, `${PROBLEM}invalid-request`);
     });
 
     test('no private key is stored: every row of every table is free of key material', async () => {
       const keys: string[] = [];
       for (const keyAlgorithm of ['ecdsa-p256', 'ed25519', 'rsa-2048']) {
-        const res = await request(ccm.url).post(`/v1/tenants/${tenantA.id}/certificates`).send({ keyAlgorithm, ttlSeconds: 600 }).expect(201);
+        const res = await ccm.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({ keyAlgorithm, ttlSeconds: 600 }).expect(201);
         keys.push(res.body.privateKeyPem);
       }
       const dump = JSON.stringify(await dumpAllRows(installation.database));
@@ -299,8 +298,8 @@ for (const backend of BACKENDS) {
 }
 
 async function createTenant(ccm: CcmUnderTest, name: string): Promise<{ id: string; chainPem: string }> {
-  const res = await request(ccm.url).post('/v1/tenants').send({ name }).expect(201);
-  const chain = await request(ccm.url).get(`/v1/tenants/${res.body.id}/ca-chain`).expect(200);
+  const res = await ccm.api().post('/v1/tenants').send({ name }).expect(201);
+  const chain = await ccm.api().get(`/v1/tenants/${res.body.id}/ca-chain`).expect(200);
   return { id: res.body.id, chainPem: chain.text };
 }
 

@@ -61,10 +61,10 @@ for (const backend of SUITE_BACKENDS) {
     });
 
     const issue = async (tenantId: string, commonName: string): Promise<Issued> =>
-      (await request(ccm.url).post(`/v1/tenants/${tenantId}/certificates`).send({ commonName, ttlSeconds: 3600 }).expect(201)).body;
+      (await ccm.api().post(`/v1/tenants/${tenantId}/certificates`).send({ commonName, ttlSeconds: 3600 }).expect(201)).body;
     const act = (tenantId: string, id: string, action: 'suspend' | 'reactivate' | 'revoke' | 'renew', body: object = {}) =>
-      request(ccm.url).post(`/v1/tenants/${tenantId}/certificates/${id}/${action}`).send(body);
-    const authenticate = (body: object) => request(ccm.url).post('/v1/authentications').send(body);
+      ccm.api().post(`/v1/tenants/${tenantId}/certificates/${id}/${action}`).send(body);
+    const authenticate = (body: object) => ccm.api().post('/v1/authentications').send(body);
 
     test('suspend, reactivate and revoke move the state and write one event each; illegal moves are 409 and write none', async () => {
       const certificate = await issue(tenant.id, 'walk');
@@ -106,7 +106,7 @@ for (const backend of SUITE_BACKENDS) {
       }
       assert.equal((await act(tenant.id, certificate.id, 'revoke', { reason: 'superseded', extra: 1 }).expect(400)).body.type, `${PROBLEM}invalid-request`);
       assert.equal((await feed(ccm)).length, before, 'no event was written');
-      const after = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body;
+      const after = (await ccm.api().get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body;
       assert.equal(after.state, 'inactive');
     });
 
@@ -134,7 +134,7 @@ for (const backend of SUITE_BACKENDS) {
       const events = (await feed(ccm)).slice(before.length);
       assert.equal(events.length, statuses.filter((s) => s === 200).length, 'one event per successful transition');
       for (const certificate of certificates) {
-        const stored = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body;
+        const stored = (await ccm.api().get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body;
         let state = 'inactive';
         for (const event of events.filter((e) => e.certificateId === certificate.id)) {
           const legal =
@@ -163,7 +163,7 @@ for (const backend of SUITE_BACKENDS) {
       }
       const events = (await feed(ccm)).slice(before);
       assert.deepEqual(events.map((e) => [e.type, e.certificateId]), [['certificate.activated', certificate.id]]);
-      const stored = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body;
+      const stored = (await ccm.api().get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body;
       assert.equal(stored.state, 'active');
       assert.equal(stored.firstUsedAt, clock.now().toISOString());
       assert.equal(stored.lastUsedAt, clock.now().toISOString());
@@ -231,7 +231,7 @@ for (const backend of SUITE_BACKENDS) {
       await act(tenant.id, held.id, 'suspend').expect(200);
       await act(tenant.id, gone.id, 'revoke', { reason: 'cessationOfOperation' }).expect(200);
 
-      const first = await request(ccm.url).get(`/v1/tenants/${tenant.id}/crl`).query({ format: 'pem' }).expect(200);
+      const first = await ccm.api().get(`/v1/tenants/${tenant.id}/crl`).query({ format: 'pem' }).expect(200);
       assert.match(first.headers['content-type']!, /application\/x-pem-file/);
       const crlPath = await scratch.write('tenant.crl.pem', first.text);
       const rootPath = await scratch.write('crl-root.pem', pemBlocks(tenant.chainPem)[0]!);
@@ -248,12 +248,12 @@ for (const backend of SUITE_BACKENDS) {
       assert.match((await check(held)).stdout + (await check(held)).stderr, /certificate revoked/);
       assert.match((await check(gone)).stdout + (await check(gone)).stderr, /certificate revoked/);
 
-      const der = await request(ccm.url).get(`/v1/tenants/${tenant.id}/crl`).buffer(true).parse(binary as never).expect(200);
+      const der = await ccm.api().get(`/v1/tenants/${tenant.id}/crl`).buffer(true).parse(binary as never).expect(200);
       assert.equal(der.headers['content-type'], 'application/pkix-crl');
       assert.equal(der.headers['x-crl-number'], first.headers['x-crl-number'], 'unchanged state: the same CRL is served');
 
       await act(tenant.id, held.id, 'reactivate').expect(200);
-      const second = await request(ccm.url).get(`/v1/tenants/${tenant.id}/crl`).query({ format: 'pem' }).expect(200);
+      const second = await ccm.api().get(`/v1/tenants/${tenant.id}/crl`).query({ format: 'pem' }).expect(200);
       assert.equal(Number(second.headers['x-crl-number']), Number(first.headers['x-crl-number']) + 1, 'the CRL number increases on change');
       const secondPath = await scratch.write('tenant-2.crl.pem', second.text);
       assert.doesNotMatch((await openssl(['crl', '-in', secondPath, '-noout', '-text'])).stdout, new RegExp(held.serialNumber.toUpperCase()), 'reactivation removes the hold');
@@ -261,7 +261,7 @@ for (const backend of SUITE_BACKENDS) {
       assert.equal(recheck.code, 0, recheck.stdout + recheck.stderr);
 
       clock.set(new Date(clock.now().getTime() + 13 * 3600_000));
-      const refreshed = await request(ccm.url).get(`/v1/tenants/${tenant.id}/crl`).expect(200);
+      const refreshed = await ccm.api().get(`/v1/tenants/${tenant.id}/crl`).expect(200);
       assert.equal(Number(refreshed.headers['x-crl-number']), Number(second.headers['x-crl-number']) + 1, 'past half its validity, the CRL is re-signed');
       clock.set(new Date(clock.now().getTime() - 13 * 3600_000));
     });
@@ -270,11 +270,11 @@ for (const backend of SUITE_BACKENDS) {
       const certificate = await issue(tenant.id, 'cdp');
       const leafPath = await scratch.write('cdp.pem', certificate.certificatePem);
       const text = (await openssl(['x509', '-in', leafPath, '-noout', '-text'])).stdout;
-      const authorityId = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body.authorityId;
+      const authorityId = (await ccm.api().get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body.authorityId;
       const url = `${ccm.configuration.http.publicUrl}/crl/${authorityId}.crl`;
       assert.match(text, new RegExp(`X509v3 CRL Distribution Points:\\s+Full Name:\\s+URI:${url.replace(/[.]/g, '\\.')}`));
 
-      const served = await request(ccm.url).get(new URL(url).pathname).buffer(true).parse(binary as never).expect(200);
+      const served = await ccm.api().get(new URL(url).pathname).buffer(true).parse(binary as never).expect(200);
       assert.equal(served.headers['content-type'], 'application/pkix-crl');
       const crlPath = await scratch.write('cdp.crl', '');
       await writeFile(crlPath, served.body as Buffer);
@@ -285,16 +285,16 @@ for (const backend of SUITE_BACKENDS) {
       const verified = await openssl(['verify', '-crl_check', '-CAfile', chainPath, '-CRLfile', crlPem, leafPath]);
       assert.equal(verified.code, 0, 'the CRL is in scope for the certificate (IDP matches CDP): ' + verified.stdout + verified.stderr);
 
-      await request(ccm.url).get('/crl/not-an-id.crl').expect(404);
-      await request(ccm.url).get(`/crl/${authorityId}.pem`).expect(404);
-      const platformId = (await request(ccm.url).get('/v1/platform-ca').expect(200)).body.id;
-      await request(ccm.url).get(`/crl/${platformId}.crl`).expect(404);
+      await ccm.api().get('/crl/not-an-id.crl').expect(404);
+      await ccm.api().get(`/crl/${authorityId}.pem`).expect(404);
+      const platformId = (await ccm.api().get('/v1/platform-ca').expect(200)).body.id;
+      await ccm.api().get(`/crl/${platformId}.crl`).expect(404);
     });
 
     test('a burst of transitions under one CA rebuilds its CRL in the background, coalesced, before anyone asks', async () => {
       const certificates = await Promise.all(Array.from({ length: 6 }, (_, i) => issue(tenant.id, `burst-${i}`)));
-      const authorityId = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificates[0]!.id}`).expect(200)).body.authorityId;
-      await request(ccm.url).get(`/crl/${authorityId}.crl`).expect(200);
+      const authorityId = (await ccm.api().get(`/v1/tenants/${tenant.id}/certificates/${certificates[0]!.id}`).expect(200)).body.authorityId;
+      await ccm.api().get(`/crl/${authorityId}.crl`).expect(200);
       const numberNow = async () => Number((await installation.database.query<{ n: string | number }>(`SELECT crl_number AS n FROM crl_scopes WHERE authority_id = '${authorityId}' AND scope = 0`))[0]!.n);
       const before = await numberNow();
       await Promise.all(certificates.map((c) => act(tenant.id, c.id, 'suspend').expect(200)));
@@ -304,7 +304,7 @@ for (const backend of SUITE_BACKENDS) {
       const after = await numberNow();
       assert.ok(after > before, 'built without a request');
       assert.ok(after - before <= 3, `coalesced: ${after - before} builds for 6 suspensions`);
-      const served = await request(ccm.url).get(`/v1/tenants/${tenant.id}/crl`).query({ format: 'pem' }).expect(200);
+      const served = await ccm.api().get(`/v1/tenants/${tenant.id}/crl`).query({ format: 'pem' }).expect(200);
       assert.equal(Number(served.headers['x-crl-number']), after, 'the fetch finds the CRL ready');
       const text = (await openssl(['crl', '-in', await scratch.write('burst.crl.pem', served.text), '-noout', '-text'])).stdout;
       for (const c of certificates) assert.match(text, new RegExp(c.serialNumber.toUpperCase()));
@@ -312,7 +312,7 @@ for (const backend of SUITE_BACKENDS) {
 
     test('OCSP: openssl ocsp reports good, revoked (certificateHold) while suspended, good again, then revoked; GET and POST; bad requests get OCSP errors', async () => {
       const certificate = await issue(tenant.id, 'ocsp-device');
-      const authorityId = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body.authorityId;
+      const authorityId = (await ccm.api().get(`/v1/tenants/${tenant.id}/certificates/${certificate.id}`).expect(200)).body.authorityId;
       const leafPath = await scratch.write('ocsp-leaf.pem', certificate.certificatePem);
       const rootPath = await scratch.write('ocsp-root.pem', pemBlocks(tenant.chainPem)[0]!);
       const chainPath = await scratch.write('ocsp-chain.pem', tenant.chainPem);
@@ -336,7 +336,7 @@ for (const backend of SUITE_BACKENDS) {
       const requestPath = scratch.path('ocsp-request.der');
       await openssl(['ocsp', '-issuer', rootPath, '-cert', leafPath, '-no_nonce', '-reqout', requestPath]);
       const requestDer = await readFile(requestPath);
-      const get = async () => (await request(ccm.url).get(`/ocsp/${authorityId}/${encodeURIComponent(requestDer.toString('base64'))}`).buffer(true).parse(binary as never).expect(200)).body as Buffer;
+      const get = async () => (await ccm.api().get(`/ocsp/${authorityId}/${encodeURIComponent(requestDer.toString('base64'))}`).buffer(true).parse(binary as never).expect(200)).body as Buffer;
       const first = await get();
       assert.deepEqual(await get(), first, 'the same signed answer, from the cache');
       await act(tenant.id, certificate.id, 'revoke', { reason: 'keyCompromise' }).expect(200);
@@ -349,7 +349,7 @@ for (const backend of SUITE_BACKENDS) {
       assert.match(checked.stdout, /ocsp-leaf\.pem: revoked[\s\S]*Reason: keyCompromise/);
 
       const post = async (path: string, body: Buffer) =>
-        (await request(ccm.url).post(path).set('content-type', 'application/ocsp-request').send(body).buffer(true).parse(binary as never).expect(200)).body as Buffer;
+        (await ccm.api().post(path).set('content-type', 'application/ocsp-request').send(body).buffer(true).parse(binary as never).expect(200)).body as Buffer;
       assert.equal((await post(`/ocsp/${authorityId}`, Buffer.from('garbage'))).toString('hex'), '30030a0101', 'malformedRequest');
       assert.equal((await post(`/ocsp/${authorityId}`, requestDer.subarray(0, 20))).toString('hex'), '30030a0101', 'truncated: malformedRequest');
       assert.equal((await post('/ocsp/not-a-ca', requestDer)).toString('hex'), '30030a0106', 'unauthorized for a URL naming no CA of ours');
@@ -377,7 +377,7 @@ for (const backend of SUITE_BACKENDS) {
       // The device keeps its key: a CSR of the same key; the old certificate is revoked as superseded.
       const deviceKey = await scratch.write('renew-device.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
       const csr = (await openssl(['req', '-new', '-key', deviceKey, '-subj', '/O=Acme/CN=renew-csr'])).stdout;
-      const first = (await request(ccm.url).post(`/v1/tenants/${tenant.id}/certificates`).send({ csr }).expect(201)).body;
+      const first = (await ccm.api().post(`/v1/tenants/${tenant.id}/certificates`).send({ csr }).expect(201)).body;
       const before = (await feed(ccm)).length;
       const second = (await act(tenant.id, first.id, 'renew', { csr, revokePrevious: true }).expect(201)).body;
       assert.equal(second.sameKey, true);
@@ -407,23 +407,23 @@ for (const backend of SUITE_BACKENDS) {
       await act(doomed.id, certificates[1]!.id, 'revoke', { reason: 'keyCompromise' }).expect(200);
       const before = (await feed(ccm)).length;
 
-      const res = await request(ccm.url).post(`/v1/tenants/${doomed.id}/ca/revoke`).send({ reason: 'cACompromise' }).expect(200);
+      const res = await ccm.api().post(`/v1/tenants/${doomed.id}/ca/revoke`).send({ reason: 'cACompromise' }).expect(200);
       assert.equal(res.body.revokedCertificates, 2, 'the suspended one and the live one; the revoked one keeps its reason');
       assert.equal(res.body.authority.status, 'revoked');
       const events = (await feed(ccm)).slice(before);
       assert.deepEqual(events.map((e) => [e.type, e.tenantId, e.revokedCertificates, e.reason]), [['authority.revoked', doomed.id, 2, 'cACompromise']]);
 
-      assert.equal((await request(ccm.url).post(`/v1/tenants/${doomed.id}/ca/revoke`).send({}).expect(409)).body.type, `${PROBLEM}illegal-transition`);
-      await request(ccm.url).post(`/v1/tenants/${doomed.id}/certificates`).send({}).expect(409);
+      assert.equal((await ccm.api().post(`/v1/tenants/${doomed.id}/ca/revoke`).send({}).expect(409)).body.type, `${PROBLEM}illegal-transition`);
+      await ccm.api().post(`/v1/tenants/${doomed.id}/certificates`).send({}).expect(409);
       for (const certificate of certificates) {
         assert.equal((await authenticate({ certificatePem: certificate.certificatePem }).expect(403)).body.type, `${PROBLEM}certificate-revoked`);
       }
-      const listed = (await request(ccm.url).get(`/v1/tenants/${doomed.id}/certificates`).query({ state: 'revoked' }).expect(200)).body.items;
+      const listed = (await ccm.api().get(`/v1/tenants/${doomed.id}/certificates`).query({ state: 'revoked' }).expect(200)).body.items;
       assert.deepEqual(listed.map((c: { revocationReason: string }) => c.revocationReason).sort(), ['cACompromise', 'cACompromise', 'keyCompromise']);
-      const crl = await scratch.write('doomed.crl.pem', (await request(ccm.url).get(`/v1/tenants/${doomed.id}/crl`).query({ format: 'pem' }).expect(200)).text);
+      const crl = await scratch.write('doomed.crl.pem', (await ccm.api().get(`/v1/tenants/${doomed.id}/crl`).query({ format: 'pem' }).expect(200)).text);
       const text = (await openssl(['crl', '-in', crl, '-noout', '-text'])).stdout;
       for (const certificate of certificates) assert.match(text, new RegExp(certificate.serialNumber.toUpperCase()));
-      assert.equal((await request(ccm.url).get(`/v1/tenants/${doomed.id}`).expect(200)).body.rootAuthority.status, 'revoked');
+      assert.equal((await ccm.api().get(`/v1/tenants/${doomed.id}`).expect(200)).body.rootAuthority.status, 'revoked');
     });
 
     test('the event feed pages with a cursor, filters by tenant, and every event matches the published schema', async () => {
@@ -433,22 +433,22 @@ for (const backend of SUITE_BACKENDS) {
       const positions = all.map((e) => Number(e.position));
       assert.deepEqual(positions, [...positions].sort((a, b) => a - b));
       assert.equal(new Set(all.map((e) => e.id)).size, all.length, 'no event twice');
-      const page = (await request(ccm.url).get('/v1/events').query({ limit: 3 }).expect(200)).body;
+      const page = (await ccm.api().get('/v1/events').query({ limit: 3 }).expect(200)).body;
       assert.equal(page.items.length, 3);
-      const next = (await request(ccm.url).get('/v1/events').query({ limit: 3, after: page.nextCursor }).expect(200)).body;
+      const next = (await ccm.api().get('/v1/events').query({ limit: 3, after: page.nextCursor }).expect(200)).body;
       assert.deepEqual(next.items.map((e: FeedEvent) => e.id), all.slice(3, 6).map((e) => e.id));
-      const mine = (await request(ccm.url).get('/v1/events').query({ tenantId: tenant.id, limit: 1000 }).expect(200)).body.items as FeedEvent[];
+      const mine = (await ccm.api().get('/v1/events').query({ tenantId: tenant.id, limit: 1000 }).expect(200)).body.items as FeedEvent[];
       assert.ok(mine.length > 0 && mine.every((e) => e.tenantId === tenant.id));
-      const end = (await request(ccm.url).get('/v1/events').query({ after: all[all.length - 1]!.position }).expect(200)).body;
+      const end = (await ccm.api().get('/v1/events').query({ after: all[all.length - 1]!.position }).expect(200)).body;
       assert.deepEqual(end, { items: [], nextCursor: all[all.length - 1]!.position }, 'at the end, the cursor stays put');
-      assert.equal((await request(ccm.url).get('/v1/events').query({ after: 'abc' }).expect(400)).body.type, `${PROBLEM}invalid-request`);
+      assert.equal((await ccm.api().get('/v1/events').query({ after: 'abc' }).expect(400)).body.type, `${PROBLEM}invalid-request`);
     });
   });
 }
 
 async function createTenant(ccm: CcmUnderTest, name: string): Promise<{ id: string; chainPem: string }> {
-  const res = await request(ccm.url).post('/v1/tenants').send({ name }).expect(201);
-  const chain = await request(ccm.url).get(`/v1/tenants/${res.body.id}/ca-chain`).expect(200);
+  const res = await ccm.api().post('/v1/tenants').send({ name }).expect(201);
+  const chain = await ccm.api().get(`/v1/tenants/${res.body.id}/ca-chain`).expect(200);
   return { id: res.body.id, chainPem: chain.text };
 }
 
@@ -456,7 +456,7 @@ async function feed(ccm: CcmUnderTest): Promise<FeedEvent[]> {
   const events: FeedEvent[] = [];
   let after: string | null = null;
   for (;;) {
-    const page: { items: FeedEvent[]; nextCursor: string | null } = (await request(ccm.url).get('/v1/events').query({ limit: 1000, ...(after ? { after } : {}) }).expect(200)).body;
+    const page: { items: FeedEvent[]; nextCursor: string | null } = (await ccm.api().get('/v1/events').query({ limit: 1000, ...(after ? { after } : {}) }).expect(200)).body;
     events.push(...page.items);
     if (page.items.length < 1000) return events;
     after = page.nextCursor;

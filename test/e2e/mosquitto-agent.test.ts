@@ -198,7 +198,8 @@ interface Issued extends DeviceCredentials {
 }
 
 async function api<T>(ccm: CcmUnderTest, method: string, path: string, body?: unknown): Promise<{ status: number; body: T; at: number }> {
-  const response = await fetch(`${ccm.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const headers = { ...ccm.authorization(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+  const response = await fetch(`${ccm.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   const at = performance.now();
   const text = await response.text();
   let parsed: unknown = text;
@@ -262,6 +263,8 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
     await writeFile(join(workDirectory, 'mqtt-password'), `${broker.adminPassword}\n`, { mode: 0o600 });
     agent = await MosquittoAgentProcess.start({
       CCM_AGENT_CCM_URL: ccm.url,
+      // The agent works with a broker key, the least it needs.
+      CCM_AGENT_CCM_AUTHORIZATION: `Bearer ${await ccm.createApiKey('broker')}`,
       CCM_AGENT_TENANT_IDS: tenantId,
       ...broker.agentEnvironment(join(workDirectory, 'mqtt-password')),
       CCM_AGENT_REDIS_URL: REDIS_URL,
@@ -361,6 +364,8 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
     if (feed.body.nextCursor) await writeFile(cursorFile, `${feed.body.nextCursor}\n`);
     feedAgent = await MosquittoAgentProcess.start({
       CCM_AGENT_CCM_URL: ccm.url,
+      // The agent works with a broker key, the least it needs.
+      CCM_AGENT_CCM_AUTHORIZATION: `Bearer ${await ccm.createApiKey('broker')}`,
       CCM_AGENT_TENANT_IDS: tenantId,
       CCM_AGENT_CRL_FILE: feedBroker.crlFile,
       CCM_AGENT_MOSQUITTO_PID: String(feedBroker.pid),

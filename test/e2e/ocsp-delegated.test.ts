@@ -34,9 +34,9 @@ describe('delegated OCSP responder (SQLite + Vault custody)', () => {
     installation.database.query("SELECT id, issuer_authority_id, custody_key_name FROM authorities WHERE kind = 'ocsp-responder' ORDER BY id");
 
   test('a responder certificate issued by the CA signs the answers, and openssl accepts the delegation', async () => {
-    const tenant = (await request(ccm.url).post('/v1/tenants').send({ name: 'delegated' }).expect(201)).body;
-    const chain = (await request(ccm.url).get(`/v1/tenants/${tenant.id}/ca-chain`).expect(200)).text;
-    const device = (await request(ccm.url).post(`/v1/tenants/${tenant.id}/certificates`).send({ commonName: 'd-1', ttlSeconds: 3600 }).expect(201)).body;
+    const tenant = (await ccm.api().post('/v1/tenants').send({ name: 'delegated' }).expect(201)).body;
+    const chain = (await ccm.api().get(`/v1/tenants/${tenant.id}/ca-chain`).expect(200)).text;
+    const device = (await ccm.api().post(`/v1/tenants/${tenant.id}/certificates`).send({ commonName: 'd-1', ttlSeconds: 3600 }).expect(201)).body;
     const leaf = await scratch.write('leaf.pem', device.certificatePem);
     const root = await scratch.write('root.pem', pemBlocks(chain)[0]!);
     const chainPath = await scratch.write('chain.pem', chain);
@@ -51,7 +51,7 @@ describe('delegated OCSP responder (SQLite + Vault custody)', () => {
     assert.match(first, /OCSP No Check/);
     assert.match(first, new RegExp(`Subject: CN ?= ?OCSP responder ${tenant.rootAuthority.id}`));
 
-    await request(ccm.url).post(`/v1/tenants/${tenant.id}/certificates/${device.id}/suspend`).send({}).expect(200);
+    await ccm.api().post(`/v1/tenants/${tenant.id}/certificates/${device.id}/suspend`).send({}).expect(200);
     assert.match(await ask(), /leaf\.pem: revoked[\s\S]*Reason: certificateHold/);
     await ask();
     const issued = await responders();
@@ -63,7 +63,7 @@ describe('delegated OCSP responder (SQLite + Vault custody)', () => {
     const requestPath = scratch.path('request.der');
     await openssl(['ocsp', '-issuer', root, '-cert', leaf, '-reqout', requestPath]);
     clock.advance(21 * 86_400_000);
-    await request(ccm.url).post(`/ocsp/${tenant.rootAuthority.id}`).set('content-type', 'application/ocsp-request').send(await readFile(requestPath)).expect(200);
+    await ccm.api().post(`/ocsp/${tenant.rootAuthority.id}`).set('content-type', 'application/ocsp-request').send(await readFile(requestPath)).expect(200);
     assert.equal((await responders()).length, 2, 'replaced before it expires');
   });
 });

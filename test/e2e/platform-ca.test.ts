@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import request from 'supertest';
 import { backendName, TestInstallation, type Backend, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { openssl, pemBlocks, Scratch } from '../support/openssl.js';
 
@@ -27,11 +26,11 @@ for (const backend of RACE_BACKENDS) {
       const rows = await installation.database.query<{ id: string; status: string; fingerprint_sha256: string }>("SELECT id, status, fingerprint_sha256 FROM authorities WHERE kind = 'platform'");
       assert.equal(rows.length, 1);
       assert.equal(rows[0]!.status, 'active');
-      const seen = await Promise.all(replicas.map(async (r) => (await request(r.url).get('/v1/platform-ca').expect(200)).body.fingerprintSha256));
+      const seen = await Promise.all(replicas.map(async (r) => (await r.api().get('/v1/platform-ca').expect(200)).body.fingerprintSha256));
       assert.deepEqual(new Set(seen), new Set([rows[0]!.fingerprint_sha256]));
       // A tenant created through one replica chains to the CA every replica reports.
-      const tenant = (await request(replicas[1]!.url).post('/v1/tenants').send({ name: 'race' }).expect(201)).body;
-      const chain = (await request(replicas[2]!.url).get(`/v1/tenants/${tenant.id}/ca-chain`).expect(200)).text;
+      const tenant = (await replicas[1]!.api().post('/v1/tenants').send({ name: 'race' }).expect(201)).body;
+      const chain = (await replicas[2]!.api().get(`/v1/tenants/${tenant.id}/ca-chain`).expect(200)).text;
       const [root, platform] = pemBlocks(chain).map((pem) => new X509Certificate(pem));
       assert.ok(root!.verify(platform!.publicKey));
       if (installation.vault) assert.equal(installation.vault.keyNames().filter((n: string) => n.endsWith('platform-ca')).length, 1);
@@ -46,10 +45,10 @@ test('a restart finds the platform CA it created and does not make another', asy
   const installation = await TestInstallation.create({ database: 'sqlite', custody: 'local' });
   try {
     const first = await installation.start();
-    const before = (await request(first.url).get('/v1/platform-ca').expect(200)).body;
+    const before = (await first.api().get('/v1/platform-ca').expect(200)).body;
     await first.close();
     const second = await installation.start();
-    const after = (await request(second.url).get('/v1/platform-ca').expect(200)).body;
+    const after = (await second.api().get('/v1/platform-ca').expect(200)).body;
     await second.close();
     assert.equal(after.fingerprintSha256, before.fingerprintSha256);
   } finally {
@@ -89,15 +88,15 @@ describe('platform CA signed by an offline root', () => {
   }
 
   test('until the certificate is imported the platform CA is pending and tenants cannot be created', async () => {
-    const platform = (await request(ccm.url).get('/v1/platform-ca').expect(200)).body;
+    const platform = (await ccm.api().get('/v1/platform-ca').expect(200)).body;
     assert.equal(platform.status, 'pending');
     assert.equal(platform.certificatePem, null);
-    const refused = await request(ccm.url).post('/v1/tenants').send({ name: 'too-early' }).expect(503);
+    const refused = await ccm.api().post('/v1/tenants').send({ name: 'too-early' }).expect(503);
     assert.equal(refused.body.type, `${PROBLEM}platform-ca-not-ready`);
   });
 
   test('the platform CSR carries the configured subject and a valid self-signature', async () => {
-    const { csrPem } = (await request(ccm.url).get('/v1/platform-ca/csr').expect(200)).body;
+    const { csrPem } = (await ccm.api().get('/v1/platform-ca/csr').expect(200)).body;
     const checked = await openssl(['req', '-verify', '-noout', '-subject'], { input: csrPem });
     assert.equal(checked.code, 0, checked.stderr);
     assert.match(checked.stdout + checked.stderr, /CN ?= ?Acme IoT platform CA/);
@@ -108,28 +107,28 @@ describe('platform CA signed by an offline root', () => {
     const otherKey = await scratch.write('other.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
     const otherCsr = (await openssl(['req', '-new', '-key', otherKey, '-subj', '/O=Acme/CN=Acme IoT platform CA'])).stdout;
     const wrongKey = await signWithRoot(otherCsr, 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
-    const mismatch = await request(ccm.url).put('/v1/platform-ca/certificate').send({ certificatePem: wrongKey, issuerChainPem: rootPem }).expect(400);
+    const mismatch = await ccm.api().put('/v1/platform-ca/certificate').send({ certificatePem: wrongKey, issuerChainPem: rootPem }).expect(400);
     assert.equal(mismatch.body.type, `${PROBLEM}certificate-key-mismatch`);
 
-    const { csrPem } = (await request(ccm.url).get('/v1/platform-ca/csr').expect(200)).body;
+    const { csrPem } = (await ccm.api().get('/v1/platform-ca/csr').expect(200)).body;
     const notCa = await signWithRoot(csrPem, 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n');
-    const refused = await request(ccm.url).put('/v1/platform-ca/certificate').send({ certificatePem: notCa, issuerChainPem: rootPem }).expect(400);
+    const refused = await ccm.api().put('/v1/platform-ca/certificate').send({ certificatePem: notCa, issuerChainPem: rootPem }).expect(400);
     assert.equal(refused.body.type, `${PROBLEM}not-a-ca`);
 
-    const garbage = await request(ccm.url).put('/v1/platform-ca/certificate').send({ certificatePem: 'nope' }).expect(400);
+    const garbage = await ccm.api().put('/v1/platform-ca/certificate').send({ certificatePem: 'nope' }).expect(400);
     assert.equal(garbage.body.type, `${PROBLEM}malformed-pem`);
-    assert.equal((await request(ccm.url).get('/v1/platform-ca').expect(200)).body.status, 'pending');
+    assert.equal((await ccm.api().get('/v1/platform-ca').expect(200)).body.status, 'pending');
   });
 
   test('after import, tenant certificates verify up to the offline root', async () => {
-    const { csrPem } = (await request(ccm.url).get('/v1/platform-ca/csr').expect(200)).body;
+    const { csrPem } = (await ccm.api().get('/v1/platform-ca/csr').expect(200)).body;
     const signed = await signWithRoot(csrPem, 'basicConstraints=critical,CA:TRUE,pathlen:2\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
-    const imported = (await request(ccm.url).put('/v1/platform-ca/certificate').send({ certificatePem: signed, issuerChainPem: rootPem }).expect(200)).body;
+    const imported = (await ccm.api().put('/v1/platform-ca/certificate').send({ certificatePem: signed, issuerChainPem: rootPem }).expect(200)).body;
     assert.equal(imported.status, 'active');
     assert.equal(imported.subject, 'CN=Acme IoT platform CA,O=Acme');
 
-    const tenant = (await request(ccm.url).post('/v1/tenants').send({ name: 'offline-rooted' }).expect(201)).body;
-    const issued = (await request(ccm.url).post(`/v1/tenants/${tenant.id}/certificates`).send({ commonName: 'device-1', ttlSeconds: 3600 }).expect(201)).body;
+    const tenant = (await ccm.api().post('/v1/tenants').send({ name: 'offline-rooted' }).expect(201)).body;
+    const issued = (await ccm.api().post(`/v1/tenants/${tenant.id}/certificates`).send({ commonName: 'device-1', ttlSeconds: 3600 }).expect(201)).body;
     assert.equal(pemBlocks(issued.chainPem).length, 3, 'tenant root, platform CA, offline root');
     const leaf = await scratch.write('leaf.pem', issued.certificatePem);
     const untrusted = await scratch.write('untrusted.pem', pemBlocks(issued.chainPem).slice(0, 2).join(''));

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ test('a bad setting stops the service with exit code 2 and names the variable', 
   assert.match(result.stderr, /CCM_VAULT_ADDR is required when CCM_CUSTODY=vault/);
 });
 
-test('with no configuration it starts on SQLite and local custody, warns about local custody, and serves the API and /docs', async () => {
+test('with no configuration it starts on SQLite and local custody, warns about local custody, generates an owner-only administrator key, and serves the API and /docs', async () => {
   const cwd = await mkdtemp(join(tmpdir(), 'ccm-start-'));
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], { cwd, env: { PATH: process.env.PATH, CCM_PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -45,7 +45,16 @@ test('with no configuration it starts on SQLite and local custody, warns about l
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.match(output, /local custody: .*development only/);
-    const platform = (await (await fetch(`http://127.0.0.1:${port}/v1/platform-ca`)).json()) as { status: string };
+    const keyFile = join(cwd, 'data', 'admin-api-key');
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
+    const adminKey = (await readFile(keyFile, 'utf8')).trim();
+    assert.ok(adminKey.length >= 32);
+    assert.match(output, /bootstrap administrator key: in \.\/data\/admin-api-key/);
+    const anonymous = await fetch(`http://127.0.0.1:${port}/v1/platform-ca`);
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer realm="ccm"');
+    assert.equal(((await anonymous.json()) as { type: string }).type, 'urn:ccm:problem:unauthorized');
+    const platform = (await (await fetch(`http://127.0.0.1:${port}/v1/platform-ca`, { headers: { authorization: `Bearer ${adminKey}` } })).json()) as { status: string };
     assert.equal(platform.status, 'active');
     const docs = await fetch(`http://127.0.0.1:${port}/docs`);
     assert.equal(docs.status, 200);
@@ -53,6 +62,7 @@ test('with no configuration it starts on SQLite and local custody, warns about l
     const spec = (await (await fetch(`http://127.0.0.1:${port}/docs/openapi.json`)).json()) as { paths: Record<string, unknown> };
     assert.ok(spec.paths['/v1/tenants']);
     assert.doesNotMatch(output, /PRIVATE KEY/);
+    assert.ok(!output.includes(adminKey), 'the administrator key is never logged');
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));

@@ -6,7 +6,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import request from 'supertest';
 import { createApplication } from '../../src/app.js';
 import { parseConfiguration, type Configuration } from '../../src/config/configuration.js';
 import type { Clock } from '../../src/shared/clock.js';
@@ -41,6 +43,8 @@ export class TestInstallation {
     readonly env: Record<string, string>,
     readonly vault: TransitServer | null,
     private readonly directory: string,
+    /** The bootstrap administrator key (CCM_ADMIN_API_KEY) of every replica. */
+    readonly adminKey: string,
   ) {}
 
   static async create(backend: Backend, extraEnv: Record<string, string> = {}): Promise<TestInstallation> {
@@ -56,8 +60,9 @@ export class TestInstallation {
     } else {
       custodyEnv = { CCM_CUSTODY: 'local', CCM_LOCAL_KEY_DIR: join(directory, 'keys') };
     }
-    const env = { CCM_HOST: '127.0.0.1', CCM_PORT: '0', CCM_LOG_LEVEL: 'error', ...database.env, ...custodyEnv, ...extraEnv };
-    return new TestInstallation(backend, database, env, vault, directory);
+    const adminKey = `test-admin-${randomBytes(24).toString('base64url')}`;
+    const env = { CCM_HOST: '127.0.0.1', CCM_PORT: '0', CCM_LOG_LEVEL: 'error', CCM_ADMIN_API_KEY: adminKey, ...database.env, ...custodyEnv, ...extraEnv };
+    return new TestInstallation(backend, database, env, vault, directory, env.CCM_ADMIN_API_KEY);
   }
 
   async start(options: { clock?: Clock; env?: Record<string, string> } = {}): Promise<CcmUnderTest> {
@@ -66,7 +71,7 @@ export class TestInstallation {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.getHttpServer().address();
     if (!address || typeof address === 'string') throw new Error('ccm did not bind a TCP port');
-    return new CcmUnderTest(app, configuration, `${configuration.http.tls ? 'https' : 'http'}://127.0.0.1:${address.port}`);
+    return new CcmUnderTest(app, configuration, `${configuration.http.tls ? 'https' : 'http'}://127.0.0.1:${address.port}`, configuration.access.adminApiKey ?? this.adminKey);
   }
 
   get workDirectory(): string {
@@ -85,7 +90,25 @@ export class CcmUnderTest {
     readonly app: NestFastifyApplication,
     readonly configuration: Configuration,
     readonly url: string,
+    readonly adminKey: string,
   ) {}
+
+  /** A supertest agent that presents `key` (by default the bootstrap administrator key) on every request. */
+  api(key: string = this.adminKey): InstanceType<typeof request.agent> {
+    return request.agent(this.url).set('authorization', `Bearer ${key}`);
+  }
+
+  /** Headers for fetch() with `key`. */
+  authorization(key: string = this.adminKey): Record<string, string> {
+    return { authorization: `Bearer ${key}` };
+  }
+
+  /** Creates an API key through the API as the administrator; the key string. */
+  async createApiKey(role: 'admin' | 'tenant' | 'broker', tenantId?: string, name = `${role}-key`): Promise<string> {
+    const response = await this.api().post('/v1/api-credentials').send({ name, role, ...(tenantId ? { tenantId } : {}) });
+    if (response.status !== 201) throw new Error(`creating a ${role} key answered ${response.status}: ${response.text}`);
+    return (response.body as { key: string }).key;
+  }
 
   async close(): Promise<void> {
     await this.app.close();

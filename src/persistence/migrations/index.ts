@@ -3,5 +3,6 @@ import { InitialSchema1764000000000 } from './1764000000000-initial-schema.js';
 import { LifeCycleAndEvents1764100000000 } from './1764100000000-life-cycle-and-events.js';
 import { EnrollmentCredentials1764200000000 } from './1764200000000-enrollment-credentials.js';
 import { CrlShards1764300000000 } from './1764300000000-crl-shards.js';
+import { AccessAndTrust1764400000000 } from './1764400000000-access-and-trust.js';
 
-export const MIGRATIONS = [InitialSchema1764000000000, LifeCycleAndEvents1764100000000, EnrollmentCredentials1764200000000, CrlShards1764300000000];
+export const MIGRATIONS = [InitialSchema1764000000000, LifeCycleAndEvents1764100000000, EnrollmentCredentials1764200000000, CrlShards1764300000000, AccessAndTrust1764400000000];
