@@ -4,9 +4,16 @@
  * and the custody key's name are recorded; the key stays in custody.
  */
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import type { IdentityRules } from './identity-rules.js';
 
-/** ocsp-responder: not a CA but a key ccm holds for a CA, to sign OCSP responses on its behalf (RFC 6960 §4.2.2.2). */
-export type AuthorityKind = 'platform' | 'tenant-root' | 'ocsp-responder';
+/**
+ * ocsp-responder: not a CA but a key ccm holds for a CA, to sign OCSP responses on its behalf (RFC 6960 §4.2.2.2).
+ * external: a tenant's own CA, uploaded as a certificate only ("bring your own CA"); ccm holds no key.
+ * intermediate: a delegated CA that the tenant root certified from the tenant's CSR; the tenant holds the key.
+ */
+export type AuthorityKind = 'platform' | 'tenant-root' | 'ocsp-responder' | 'external' | 'intermediate';
+/** How devices under an external or delegated CA become known: on their first connection, or only when registered beforehand. */
+export type DeviceRegistration = 'self' | 'preregistered';
 /** pending: key created, certificate not yet in place (being signed, or awaiting an operator's import); revoked: terminal, issues nothing more. */
 export type AuthorityStatus = 'pending' | 'active' | 'revoked';
 
@@ -29,6 +36,12 @@ export interface Authority {
   readonly revocationReason: string | null;
   /** Changes with every suspension, reactivation or revocation of a certificate under this CA: tells a CRL that it is stale. */
   readonly revocationVersion: number;
+  /** null: the defaults (identity from CN, no type, no CSR subject policy). */
+  readonly identityRules: IdentityRules | null;
+  /** External and delegated CAs only; null for the CAs ccm holds keys of. */
+  readonly registration: DeviceRegistration | null;
+  /** A label for external and delegated CAs. */
+  readonly name: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }

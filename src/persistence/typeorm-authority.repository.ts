@@ -1,7 +1,8 @@
 /** AuthorityRepository on TypeORM. */
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuthorityRepository, type Authority, type AuthorityCertificate } from '../authorities/authority.js';
+import { AuthorityRepository, type Authority, type AuthorityCertificate, type DeviceRegistration } from '../authorities/authority.js';
+import type { IdentityRules } from '../authorities/identity-rules.js';
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
 import { AuthorityRow } from './entities.js';
 import { Transactions } from './transactions.js';
@@ -26,13 +27,20 @@ export function toAuthority(row: AuthorityRow): Authority {
     revokedAt: row.revokedAt,
     revocationReason: row.revocationReason,
     revocationVersion: row.revocationVersion,
+    identityRules: row.identityRules === null ? null : (JSON.parse(row.identityRules) as IdentityRules),
+    registration: row.registration as DeviceRegistration | null,
+    name: row.name,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
 }
 
 export function toAuthorityRow(authority: Authority): AuthorityRow {
-  return Object.assign(new AuthorityRow(), { ...authority, singleton: authority.kind === 'platform' ? 'platform' : null });
+  return Object.assign(new AuthorityRow(), {
+    ...authority,
+    identityRules: authority.identityRules === null ? null : JSON.stringify(authority.identityRules),
+    singleton: authority.kind === 'platform' ? 'platform' : null,
+  });
 }
 
 @Injectable()

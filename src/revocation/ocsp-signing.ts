@@ -103,6 +103,9 @@ export class OcspSigningIdentities {
       revokedAt: null,
       revocationReason: null,
       revocationVersion: 0,
+      identityRules: null,
+      registration: null,
+      name: null,
       createdAt: now,
       updatedAt: now,
     };
