@@ -1,6 +1,7 @@
 /**
  * Builds the Nest application on Fastify with the edge concerns applied in
- * one place: body limit, validation, problem+json errors, OpenAPI at /docs.
+ * one place: body and header limits, CORS, validation, problem+json errors,
+ * OpenAPI at /docs.
  * main.ts, the tests and the OpenAPI export all start ccm through here.
  */
 import 'reflect-metadata';
@@ -11,9 +12,13 @@ import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swag
 import type { LogLevel as NestLogLevel } from '@nestjs/common';
 import { AppModule } from './app.module.js';
 import type { Configuration } from './config/configuration.js';
+import { answerClientError, answerRouterRefusal } from './http/client-error.js';
 import { ProblemFilter } from './http/problem.filter.js';
 import { requestValidationPipe } from './http/request-validation.js';
 import type { Clock } from './shared/clock.js';
+
+// @fastify/cors comes with @nestjs/platform-fastify, not as a dependency of its own: its option type, through Nest's.
+type CorsOptions = NonNullable<Parameters<NestFastifyApplication['enableCors']>[0]>;
 
 const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -30,20 +35,29 @@ export async function createApplication(configuration: Configuration, options: A
   const adapter = new FastifyAdapter({
     bodyLimit: configuration.http.bodyLimitBytes,
     trustProxy: false,
+    // Requests Node's parser (a head over maxHeaderSize: 431) or the router (broken percent-encoding) refuses still get problem+json.
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerRouterRefusal,
+    // Node's parser refuses a request head over maxHeaderSize before Fastify routes it (431 from the client error handler).
     // A client certificate is asked for, never required: only EST re-enrollment uses it, and ccm checks it itself against its CAs.
-    ...(tls ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), requestCert: true, rejectUnauthorized: false } } : {}),
+    ...(tls
+      ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), requestCert: true, rejectUnauthorized: false, maxHeaderSize: configuration.http.maxHeaderBytes } }
+      : { http: { maxHeaderSize: configuration.http.maxHeaderBytes } }),
   });
   // The API speaks JSON; anything else is a 415 problem rather than a string body that fails validation later.
   adapter.getInstance().removeContentTypeParser('text/plain');
-  // OCSP requests are DER (RFC 6960 appendix A.1); the responder answers malformed ones in OCSP's own terms.
+  // A CSR or an OCSP request fits in far less than 64 KiB; never more than the configured body limit either (413 above it).
+  const binaryBodyLimit = Math.min(64 * 1024, configuration.http.bodyLimitBytes);
   // EST (RFC 7030 §4.2.1): a base64 PKCS#10 body.
-  adapter.getInstance().addContentTypeParser('application/pkcs10', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
-  adapter.getInstance().addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
+  adapter.getInstance().addContentTypeParser('application/pkcs10', { parseAs: 'string', bodyLimit: binaryBodyLimit }, (_request, body, done) => done(null, body));
+  // OCSP requests are DER (RFC 6960 appendix A.1); the responder answers malformed ones in OCSP's own terms.
+  adapter.getInstance().addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: binaryBodyLimit }, (_request, body, done) => done(null, body));
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(configuration, options.clock), adapter, {
     logger: options.logger === false ? false : LEVELS.slice(0, LEVELS.indexOf(configuration.logLevel) + 1),
     abortOnError: false,
     preview: options.preview ?? false,
   });
+  if (configuration.http.corsOrigins.length > 0) app.enableCors(corsOptions(configuration.http.corsOrigins));
   app.useGlobalFilters(new ProblemFilter());
   app.useGlobalPipes(requestValidationPipe());
   app.enableShutdownHooks();
@@ -51,11 +65,33 @@ export async function createApplication(configuration: Configuration, options: A
   return app;
 }
 
+/**
+ * CORS for browser pages of the listed origins (a console that generates a
+ * key in the browser and posts the CSR). @fastify/cors answers preflights in
+ * an onRequest hook, before Nest's guards: a preflight carries no
+ * Authorization header and must not meet the AccessGuard. An origin not on
+ * the list gets no Access-Control-* header at all (and its preflight a 404).
+ * No credentials mode: the API takes bearer keys, never cookies.
+ */
+function corsOptions(origins: readonly string[]): CorsOptions {
+  const allowed = new Set(origins);
+  return {
+    origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin) ? origin : false),
+    methods: ['GET', 'POST', 'PUT', 'DELETE'],
+    allowedHeaders: ['authorization', 'content-type'],
+    // Retry-After for 429s; x-crl-number on CRLs.
+    exposedHeaders: ['retry-after', 'x-crl-number'],
+    credentials: false,
+    maxAge: 600,
+  };
+}
+
 export function openApiDocument(app: NestFastifyApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('ccm')
     .setDescription('Certificate authority for IoT platforms: tenant CAs, device client certificates, life cycle and revocation events. Errors are RFC 9457 problem+json with a stable `type` (urn:ccm:problem:*).')
     .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key: the bootstrap administrator key, or one from POST /v1/api-credentials.' })
     .build();
   return SwaggerModule.createDocument(app, config);
 }

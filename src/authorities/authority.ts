@@ -1,7 +1,9 @@
 /**
  * Certificate authorities that ccm holds the keys of: the platform CA (one
  * per installation) and each tenant's root CA. Only the public certificate
- * and the custody key's name are recorded; the key stays in custody.
+ * and the custody key's name are recorded; the key stays in custody. The
+ * same records hold the CAs a tenant holds the keys of (external CAs and
+ * delegated intermediates, src/trust/): certificate only, no custody key.
  */
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
 import type { IdentityRules } from './identity-rules.js';
@@ -14,8 +16,11 @@ import type { IdentityRules } from './identity-rules.js';
 export type AuthorityKind = 'platform' | 'tenant-root' | 'ocsp-responder' | 'external' | 'intermediate';
 /** How devices under an external or delegated CA become known: on their first connection, or only when registered beforehand. */
 export type DeviceRegistration = 'self' | 'preregistered';
-/** pending: key created, certificate not yet in place (being signed, or awaiting an operator's import); revoked: terminal, issues nothing more. */
-export type AuthorityStatus = 'pending' | 'active' | 'revoked';
+/**
+ * pending: key created, certificate not yet in place (being signed, or awaiting an operator's import); revoked: terminal, issues nothing more;
+ * failed: a delegated CA whose signing failed, so no certificate exists (the record stays, as for client certificates).
+ */
+export type AuthorityStatus = 'pending' | 'active' | 'revoked' | 'failed';
 
 export interface Authority {
   readonly id: string;
@@ -46,6 +51,15 @@ export interface Authority {
   readonly updatedAt: Date;
 }
 
+/**
+ * Whether ccm holds this authority's key in custody and may sign with it
+ * (certificates, CRLs, OCSP). Never for external and delegated CAs: the
+ * tenant holds their keys, and their custodyKeyName is the empty string.
+ */
+export function holdsCustodyKey(authority: Authority): boolean {
+  return authority.kind !== 'external' && authority.kind !== 'intermediate' && authority.custodyKeyName !== '';
+}
+
 export interface AuthorityCertificate {
   readonly subject: string;
   readonly serialNumber: string;
@@ -62,8 +76,6 @@ export abstract class AuthorityRepository {
   abstract findActiveTenantRoot(tenantId: string): Promise<Authority | null>;
   /** The tenant's root CA whatever its status (a revoked CA still publishes its CRL). */
   abstract findTenantRoot(tenantId: string): Promise<Authority | null>;
-  /** Tenant CAs by subject (RFC 4514 as ccm prints it): how a broker's issuer name finds its CA. */
-  abstract findTenantRootsBySubject(subject: string): Promise<Authority[]>;
   /** Inserts the pending platform CA row; false when another process already has one (the unique singleton index). */
   abstract insertPlatformIfAbsent(authority: Authority): Promise<boolean>;
   /** The newest delegated OCSP responder of a CA, if any. */
@@ -73,4 +85,6 @@ export abstract class AuthorityRepository {
   abstract activate(id: string, certificate: AuthorityCertificate, at: Date): Promise<boolean>;
   /** Replaces the certificate of an active authority (re-certification of the same key and name). */
   abstract replaceCertificate(id: string, certificate: AuthorityCertificate, at: Date): Promise<void>;
+  /** Sets the identity rules of the tenant's CA `authorityId` (null: the defaults); false when the tenant has no such CA. */
+  abstract updateIdentityRules(tenantId: string, authorityId: string, rules: IdentityRules | null, at: Date): Promise<boolean>;
 }

@@ -7,5 +7,7 @@ import type { KeyCustody } from '../custody/key-custody.js';
 import type { Signer } from '../issuance/signer.js';
 
 export function custodySigner(custody: KeyCustody, keyName: string, algorithm: KeyAlgorithm): Signer {
+  // External and delegated CAs record '' here: their keys are the tenant's, and nothing may ask custody to sign for them.
+  if (keyName === '') throw new Error('this CA has no custody key: its key is held by the tenant');
   return { algorithm, sign: (data) => custody.sign(keyName, data) };
 }

@@ -37,7 +37,8 @@ export interface ClientCertificate {
   readonly keyAlgorithm: DeviceKeyAlgorithm | string;
   /** SHA-256 of the DER SubjectPublicKeyInfo: finds every certificate of one device key. */
   readonly publicKeySha256: string;
-  readonly keySource: 'server' | 'csr';
+  /** server: ccm made the key; csr: the device's key, certified by ccm; external: issued by an external or delegated CA, recorded when first seen. */
+  readonly keySource: 'server' | 'csr' | 'external';
   readonly issuedAt: Date | null;
   readonly firstUsedAt: Date | null;
   readonly lastUsedAt: Date | null;
@@ -63,8 +64,8 @@ export abstract class CertificateRepository {
   abstract markIssued(id: string, fingerprints: { sha256: string; sha1: string }, at: Date): Promise<void>;
   abstract markFailed(id: string, at: Date): Promise<void>;
   abstract findById(tenantId: string, id: string): Promise<ClientCertificate | null>;
-  /** Installation-wide lookup for the authentication path: serials are unique across all CAs. */
-  abstract findBySerialNumber(serialNumber: string): Promise<ClientCertificate | null>;
+  /** The authentication and OCSP lookup: a serial number is unique per issuing CA (RFC 5280 §4.1.2.2), not across CAs. */
+  abstract findByAuthorityAndSerial(authorityId: string, serialNumber: string): Promise<ClientCertificate | null>;
   abstract findBySerial(tenantId: string, serialNumber: string): Promise<ClientCertificate | null>;
   abstract findByFingerprint(tenantId: string, sha256: string): Promise<ClientCertificate | null>;
   abstract list(tenantId: string, filter: CertificateFilter, after: string | null, limit: number): Promise<Page<ClientCertificate>>;

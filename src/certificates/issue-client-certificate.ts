@@ -11,13 +11,14 @@ import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
+import { CSR_SUBJECT_ATTRIBUTES, attributesNamedBy, checkSubjectEncoding, checkSubjectPolicy } from '../authorities/identity-rules.js';
 import { custodySigner } from '../authorities/custody-signer.js';
 import { DEVICE_KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../custody/key-algorithm.js';
 import { KeyCustody } from '../custody/key-custody.js';
 import { encodeCertificate } from '../issuance/certificate-encoder.js';
 import { parseCertificationRequest } from '../issuance/certification-request.js';
 import { generateDeviceKey } from '../issuance/device-key.js';
-import { commonNameOf, formatDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
+import { commonNameOf, formatDistinguishedName, validateDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
 import { encodePem } from '../issuance/pem.js';
 import { newSerialNumber, serialNumberToHex } from '../issuance/serial-number.js';
 import { crlShardOf, crlUrlOf, ocspUrlOf } from '../revocation/revocation-urls.js';
@@ -49,9 +50,8 @@ export interface IssuedClientCertificate {
   readonly privateKeyPem: string | null;
 }
 
-/** Subject attributes a device CSR may carry; anything else is a policy violation, not silently dropped. */
-const CSR_SUBJECT_ATTRIBUTES = new Set(['CN', 'O', 'OU', 'C', 'L', 'ST', 'serialNumber']);
-const COMMON_NAME = /^[^\u0000-\u001f\u007f]{1,64}$/u;
+/** 1 to 64 characters (RFC 5280 ub-common-name), no controls, no lone surrogates (they cannot be encoded as UTF8String). */
+const COMMON_NAME = /^[^\u0000-\u001f\u007f\uD800-\uDFFF]{1,64}$/u;
 
 @Injectable()
 export class IssueClientCertificate {
@@ -79,6 +79,7 @@ export class IssueClientCertificate {
     let privateKeyPem: string | null = null;
     if (command.csr !== undefined) {
       const request = parseCertificationRequest(command.csr);
+      checkSubjectEncoding(request.decodedSubject);
       subject = this.subjectFromRequest(request.subject, command.commonName);
       subjectPublicKeyInfo = request.subjectPublicKeyInfo;
       keyAlgorithm = request.keyAlgorithm;
@@ -99,6 +100,16 @@ export class IssueClientCertificate {
 
     const authority = await this.authorities.findActiveTenantRoot(tenant.id);
     if (!authority) throw new DomainError('conflict', 'the tenant has no active root CA (it was revoked)');
+    // Policy before the record: a refused subject leaves no row behind.
+    if (command.csr === undefined) {
+      // A server-generated key gets a subject of CN alone; other attributes the CA's rules name can only come in a CSR.
+      const beyondCommonName = attributesNamedBy(authority.identityRules).find((attribute) => attribute !== 'CN');
+      if (beyondCommonName !== undefined) {
+        throw new DomainError('policy-violation', `the tenant's identity rules require a subject ${beyondCommonName}, which only a CSR can carry: send a CSR`, { attribute: beyondCommonName });
+      }
+    }
+    validateDistinguishedName(subject);
+    checkSubjectPolicy(subject, authority.identityRules, tenant.id);
     const issuer = this.issuers.of(authority);
     const now = this.clock.now();
     const notBefore = new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000);
@@ -195,7 +206,7 @@ export class IssueClientCertificate {
   /** The CSR's subject, within policy; a commonName in the request body must agree with the CSR's CN. */
   private subjectFromRequest(requested: DistinguishedName, commonName: string | undefined): DistinguishedName {
     for (const { attribute } of requested) {
-      if (!CSR_SUBJECT_ATTRIBUTES.has(attribute)) {
+      if (!(CSR_SUBJECT_ATTRIBUTES as readonly string[]).includes(attribute)) {
         throw new DomainError('policy-violation', `the CSR subject attribute ${attribute} is not allowed`, { attribute });
       }
     }

@@ -22,6 +22,12 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_TLS_CERT_FILE', default: null, description: 'PEM certificate chain of ccm\'s own HTTPS server. With CCM_TLS_KEY_FILE, ccm serves HTTPS and asks clients for a certificate (optional), which EST re-enrollment needs. Unset: plain HTTP, for a TLS-terminating proxy in front.' },
   { name: 'CCM_TLS_KEY_FILE', default: null, description: 'PEM private key of that certificate.' },
   { name: 'CCM_BODY_LIMIT_BYTES', default: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
+  { name: 'CCM_MAX_HEADER_BYTES', default: '16384', description: 'Largest request head (request line and headers) accepted, in bytes; Node.js answers a larger one with 431 before ccm sees it.' },
+  { name: 'CCM_CORS_ORIGINS', default: null, description: 'Comma-separated origins (https://console.example.com) whose pages may call the API from a browser, e.g. to post a CSR made with a key generated in the browser. Exact origins only; "*" is refused. Unset: no CORS headers at all.' },
+  { name: 'CCM_RATE_LIMIT_ISSUANCE_PER_SECOND', default: '100', description: 'Certificates one credential may have issued per second (POST certificates, renew, EST enroll and re-enroll), counted per replica; over it, 429 with Retry-After. 0: no limit.' },
+  { name: 'CCM_RATE_LIMIT_ISSUANCE_BURST', default: '200', description: 'Issuance requests one credential may make at once before the per-second rate applies.' },
+  { name: 'CCM_RATE_LIMIT_AUTHENTICATION_PER_SECOND', default: '2000', description: 'POST /v1/authentications calls one credential may make per second, counted per replica; over it, 429 with Retry-After. 0: no limit.' },
+  { name: 'CCM_RATE_LIMIT_AUTHENTICATION_BURST', default: '4000', description: 'Authentication calls one credential may make at once before the per-second rate applies.' },
   { name: 'CCM_ADMIN_API_KEY', default: null, description: 'Bootstrap administrator API key (at least 32 characters), presented as Authorization: Bearer <key>. Use it to create the other keys (POST /v1/api-credentials). When unset, ccm generates one into CCM_ADMIN_API_KEY_FILE.' },
   { name: 'CCM_ADMIN_API_KEY_FILE', default: './data/admin-api-key', description: 'Where ccm keeps the generated bootstrap administrator key when CCM_ADMIN_API_KEY is unset: created on first start with mode 0600, refused when others can read it.' },
   { name: 'CCM_LOG_LEVEL', default: 'log', description: 'One of error, warn, log, debug, verbose.' },
@@ -76,7 +82,18 @@ export type CustodyConfiguration =
     };
 
 export interface Configuration {
-  readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string; readonly bodyLimitBytes: number; readonly tls: { readonly certFile: string; readonly keyFile: string } | null };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly publicUrl: string;
+    readonly bodyLimitBytes: number;
+    readonly maxHeaderBytes: number;
+    /** Exact origins allowed by CORS; empty: CORS off. */
+    readonly corsOrigins: readonly string[];
+    readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  };
+  /** Per credential and per replica (src/access/rate-limits.ts). */
+  readonly rateLimits: { readonly issuance: RateLimitSetting; readonly authentication: RateLimitSetting };
   readonly logLevel: LogLevel;
   readonly access: { readonly adminApiKey: string | null; readonly adminApiKeyFile: string };
   readonly database: DatabaseConfiguration;
@@ -98,6 +115,12 @@ export interface Configuration {
   readonly revocation: { readonly crlValiditySeconds: number; readonly crlShardDays: number; readonly ocspResponder: 'ca' | 'delegated' };
 }
 
+/** A token bucket: `burst` requests at once, refilled at `perSecond`; perSecond 0: no limit. */
+export interface RateLimitSetting {
+  readonly perSecond: number;
+  readonly burst: number;
+}
+
 export type SubjectAttribute = 'CN' | 'O' | 'OU' | 'C' | 'L' | 'ST';
 export type SubjectSetting = ReadonlyArray<{ readonly attribute: SubjectAttribute; readonly value: string }>;
 
@@ -116,6 +139,12 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
   const tls = parseTls(read);
   const publicUrl = read.url('CCM_PUBLIC_URL', read.string('CCM_PUBLIC_URL', `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`), ['http:', 'https:']).replace(/\/+$/, '');
   const bodyLimitBytes = read.integer('CCM_BODY_LIMIT_BYTES', 65536, 1024, 16 * 1024 * 1024);
+  const maxHeaderBytes = read.integer('CCM_MAX_HEADER_BYTES', 16384, 1024, 1024 * 1024);
+  const corsOrigins = parseCorsOrigins(read);
+  const rateLimits = {
+    issuance: Object.freeze({ perSecond: read.integer('CCM_RATE_LIMIT_ISSUANCE_PER_SECOND', 100, 0, 1_000_000), burst: read.integer('CCM_RATE_LIMIT_ISSUANCE_BURST', 200, 1, 1_000_000) }),
+    authentication: Object.freeze({ perSecond: read.integer('CCM_RATE_LIMIT_AUTHENTICATION_PER_SECOND', 2000, 0, 1_000_000), burst: read.integer('CCM_RATE_LIMIT_AUTHENTICATION_BURST', 4000, 1, 1_000_000) }),
+  };
   const logLevel = read.oneOf<LogLevel>('CCM_LOG_LEVEL', ['error', 'warn', 'log', 'debug', 'verbose'], 'log');
 
   const adminApiKey = read.optional('CCM_ADMIN_API_KEY') ?? null;
@@ -164,7 +193,8 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
 
   if (read.problems.length > 0) throw new ConfigurationError(read.problems);
   return Object.freeze({
-    http: Object.freeze({ host, port, publicUrl, bodyLimitBytes, tls }),
+    http: Object.freeze({ host, port, publicUrl, bodyLimitBytes, maxHeaderBytes, corsOrigins, tls }),
+    rateLimits: Object.freeze(rateLimits),
     logLevel,
     access: Object.freeze(access),
     database: Object.freeze(database),
@@ -175,6 +205,33 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
     events: Object.freeze(events),
     revocation: Object.freeze(revocation),
   });
+}
+
+/**
+ * Browser origins as the Origin header carries them (scheme://host[:port]).
+ * "*" is refused: the API takes bearer keys, and a key pasted into any page
+ * on the web should not be usable from it.
+ */
+function parseCorsOrigins(read: EnvironmentReader): readonly string[] {
+  const raw = read.optional('CCM_CORS_ORIGINS');
+  if (raw === undefined) return Object.freeze([]);
+  const origins = raw.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+  for (const origin of origins) {
+    if (origin === '*') {
+      read.problems.push('CCM_CORS_ORIGINS must name origins; "*" is not allowed because the API takes bearer keys');
+      continue;
+    }
+    let canonical: string | null = null;
+    try {
+      const url = new URL(origin);
+      if (url.protocol === 'http:' || url.protocol === 'https:') canonical = url.origin;
+    } catch {
+      canonical = null;
+    }
+    // Browsers send the origin in its serialized form (lower-case host, no default port, no path): only that form can ever match.
+    if (canonical !== origin) read.problems.push(`CCM_CORS_ORIGINS: "${origin}" is not an origin like https://console.example.com (scheme, host and port only${canonical ? `; did you mean ${canonical}?` : ''})`);
+  }
+  return Object.freeze([...new Set(origins)]);
 }
 
 function parseTls(read: EnvironmentReader): { certFile: string; keyFile: string } | null {

@@ -14,6 +14,7 @@ import type { FastifyRequest } from 'fastify';
 import { assertTenantVisible, type Actor, type Role } from '../access/actor.js';
 import { ApiCredentials } from '../access/api-credentials.js';
 import { DomainError, Forbidden } from '../shared/errors.js';
+import { HttpAuditRecorder } from './audit.interceptor.js';
 
 const AUDIENCE = 'ccm:audience';
 type Audience = { readonly kind: 'public' } | { readonly kind: 'roles'; readonly roles: readonly Role[] };
@@ -51,11 +52,22 @@ export class AccessGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly credentials: ApiCredentials,
+    private readonly audit: HttpAuditRecorder,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const audience = this.reflector.getAllAndOverride<Audience | undefined>(AUDIENCE, [context.getHandler(), context.getClass()]);
     if (audience?.kind === 'public') return true;
+    try {
+      return await this.admit(context, audience);
+    } catch (error) {
+      // Guards run before interceptors, so the AuditInterceptor never sees this refusal: recorded here (on audited routes only).
+      await this.audit.refusedOrFailed(context, error);
+      throw error;
+    }
+  }
+
+  private async admit(context: ExecutionContext, audience: Extract<Audience, { kind: 'roles' }> | undefined): Promise<boolean> {
     const request = context.switchToHttp().getRequest<ActorRequest>();
     const actor = await this.credentials.authenticate(request.headers.authorization);
     request.actor = actor;

@@ -6,6 +6,7 @@ import { ApiCredentials } from '../access/api-credentials.js';
 import { Access, CurrentActor } from './access.guard.js';
 import { ApiCredentialListQuery, ApiCredentialResponse, apiCredentialResponse, CreateApiCredentialRequest, CreatedApiCredentialResponse } from './api-credentials.dtos.js';
 import { ParseIdPipe } from './request-validation.js';
+import { Audited } from './audit.interceptor.js';
 
 @ApiTags('access')
 @Controller('v1/api-credentials')
@@ -15,6 +16,8 @@ export class ApiCredentialsController {
 
   @Post()
   @HttpCode(201)
+  // Never the key of the answer: its id, role and tenant only.
+  @Audited('api-credential.create', { target: 'api-credential', fromResponse: (created: CreatedApiCredentialResponse) => ({ targetId: created.id, tenantId: created.tenantId, details: { role: created.role, name: created.name } }) })
   @Header('cache-control', 'no-store')
   @ApiOperation({ summary: 'Create an API key. An administrator creates any role; a tenant key creates tenant keys of its own tenant only. The key is in this answer only.' })
   @ApiCreatedResponse({ type: CreatedApiCredentialResponse })
@@ -38,6 +41,7 @@ export class ApiCredentialsController {
   }
 
   @Delete(':credentialId')
+  @Audited('api-credential.revoke', { target: 'api-credential', targetParam: 'credentialId', fromResponse: (revoked: ApiCredentialResponse) => ({ tenantId: revoked.tenantId, details: { role: revoked.role } }) })
   @ApiOperation({ summary: 'Revoke an API key: refused from now on (other replicas within 5 s).' })
   @ApiOkResponse({ type: ApiCredentialResponse })
   async revoke(@CurrentActor() actor: Actor, @Param('credentialId', new ParseIdPipe('API credential')) id: string): Promise<ApiCredentialResponse> {

@@ -5,6 +5,8 @@ import { AuthenticateDevice } from '../lifecycle/authenticate-device.js';
 import { InvalidRequest } from '../shared/errors.js';
 import { Access } from './access.guard.js';
 import { AuthenticationRequest, AuthenticationResponse, authenticationResponse } from './dtos.js';
+import { Audited } from './audit.interceptor.js';
+import { RateLimit } from './rate-limit.guard.js';
 
 @ApiTags('authentication')
 @Controller('v1/authentications')
@@ -13,10 +15,16 @@ export class AuthenticationsController {
   constructor(private readonly authenticate: AuthenticateDevice) {}
 
   @Post()
+  @RateLimit('authentication')
+  // Accepted: the certificate and its tenant from the answer; refused: from the error, when ccm found the certificate (AuthenticationRefused.refusedCertificate).
+  @Audited('device.authenticate', {
+    target: 'certificate',
+    fromResponse: (accepted: AuthenticationResponse) => ({ targetId: accepted.certificateId, tenantId: accepted.tenantId, details: { serialNumber: accepted.serialNumber, deviceId: accepted.deviceId, state: accepted.state } }),
+  })
   @HttpCode(200)
   @ApiOperation({
     summary:
-      'Who is this device, and may it connect? Give certificatePem, or issuer and serialNumber. 200 when accepted (a first use activates the certificate); 403 problem+json otherwise, typed certificate-unknown, -suspended, -revoked, -expired, -not-yet-valid, -signature-invalid or untrusted-issuer.',
+      'Who is this device, and may it connect? Give certificatePem, or issuer and serialNumber. Certificates of the tenant root CA, of delegated intermediates and of external CAs are accepted; under the latter two the first sight registers or finds the device and binds the certificate to it (issuer and serialNumber alone then only work once bound). 200 when accepted (a first use activates the certificate); 403 problem+json otherwise, typed certificate-unknown, -suspended, -revoked, -expired, -not-yet-valid, -signature-invalid, untrusted-issuer, identity-unmapped, device-not-registered or device-bound-elsewhere.',
   })
   @ApiOkResponse({ type: AuthenticationResponse })
   async create(@Body() body: AuthenticationRequest): Promise<AuthenticationResponse> {

@@ -20,6 +20,8 @@ import {
 } from './dtos.js';
 import { Access } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
+import { Audited } from './audit.interceptor.js';
+import { RateLimit } from './rate-limit.guard.js';
 
 @ApiTags('certificates')
 @Controller('v1/tenants/:tenantId/certificates')
@@ -33,6 +35,8 @@ export class CertificatesController {
   ) {}
 
   @Post()
+  @RateLimit('issuance')
+  @Audited('certificate.issue', { target: 'certificate', fromResponse: (issued: IssuedCertificateResponse) => ({ targetId: issued.id, details: { serialNumber: issued.serialNumber, commonName: issued.commonName, keySource: issued.keySource } }) })
   @HttpCode(201)
   // The response may carry a private key: no cache anywhere may keep it.
   @Header('cache-control', 'no-store')
@@ -82,6 +86,7 @@ export class CertificatesController {
   }
 
   @Post(':certificateId/suspend')
+  @Audited('certificate.suspend', { target: 'certificate', targetParam: 'certificateId', fromResponse: stateDetails })
   @HttpCode(200)
   @ApiOperation({ summary: 'Suspend: refused everywhere (CRL certificateHold, authentication) until reactivated. Emits certificate.suspended.' })
   @ApiOkResponse({ type: CertificateResponse })
@@ -93,6 +98,7 @@ export class CertificatesController {
   }
 
   @Post(':certificateId/reactivate')
+  @Audited('certificate.reactivate', { target: 'certificate', targetParam: 'certificateId', fromResponse: stateDetails })
   @HttpCode(200)
   @ApiOperation({ summary: 'Lift a suspension: back to active (or inactive if never used). Emits certificate.reactivated.' })
   @ApiOkResponse({ type: CertificateResponse })
@@ -104,6 +110,7 @@ export class CertificatesController {
   }
 
   @Post(':certificateId/revoke')
+  @Audited('certificate.revoke', { target: 'certificate', targetParam: 'certificateId', fromResponse: stateDetails })
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke for good, with an RFC 5280 reason. Emits certificate.revoked.' })
   @ApiOkResponse({ type: CertificateResponse })
@@ -116,6 +123,13 @@ export class CertificatesController {
   }
 
   @Post(':certificateId/renew')
+  @RateLimit('issuance')
+  // The target is the renewed certificate the path names; the new one is in the details.
+  @Audited('certificate.renew', {
+    target: 'certificate',
+    targetParam: 'certificateId',
+    fromResponse: (renewed: RenewedCertificateResponse) => ({ details: { issuedCertificateId: renewed.id, serialNumber: renewed.serialNumber, sameKey: renewed.sameKey, previousState: renewed.previous.state } }),
+  })
   @HttpCode(201)
   @Header('cache-control', 'no-store')
   @ApiOperation({ summary: 'Re-issue for the same device identity: new serial, the same key (CSR) or a new one; optionally revoke the renewed certificate as superseded.' })
@@ -127,4 +141,9 @@ export class CertificatesController {
   ): Promise<RenewedCertificateResponse> {
     return renewedCertificateResponse(await this.renewal.execute({ tenantId, certificateId, ...body }));
   }
+}
+
+/** What a state change leaves: the certificate's serial number, its new state and, once revoked, the reason. */
+function stateDetails(certificate: CertificateResponse): { details: Record<string, unknown> } {
+  return { details: { serialNumber: certificate.serialNumber, state: certificate.state, revocationReason: certificate.revocationReason } };
 }

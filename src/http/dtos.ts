@@ -18,6 +18,7 @@ import type { AuthenticatedDevice } from '../lifecycle/authenticate-device.js';
 import type { RenewedClientCertificate } from '../lifecycle/renew-client-certificate.js';
 import type { AuthorityRevocation } from '../lifecycle/revoke-tenant-authority.js';
 import type { Tenant } from '../tenants/tenant.js';
+import { IsOmittable, PLAIN_TEXT } from './request-validation.js';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -50,8 +51,8 @@ export class CreateTenantRequest {
 
 export class AuthorityResponse {
   @ApiProperty({ format: 'uuid' }) id!: string;
-  @ApiProperty({ enum: ['platform', 'tenant-root', 'ocsp-responder'] }) kind!: string;
-  @ApiProperty({ enum: ['pending', 'active', 'revoked'] }) status!: string;
+  @ApiProperty({ enum: ['platform', 'tenant-root', 'ocsp-responder', 'intermediate', 'external'] }) kind!: string;
+  @ApiProperty({ enum: ['pending', 'active', 'revoked', 'failed'] }) status!: string;
   @ApiProperty({ example: 'CN=ccm platform CA' }) subject!: string;
   @ApiProperty({ example: 'ecdsa-p256' }) keyAlgorithm!: string;
   @ApiProperty({ nullable: true, type: String, description: 'Lowercase hex.' }) serialNumber!: string | null;
@@ -85,23 +86,23 @@ export class TenantPage {
 
 export class IssueCertificateRequest {
   @ApiPropertyOptional({ description: 'Device identity. Generated (a UUID) when absent; with a CSR it must equal the CSR\'s CN if both are given.', maxLength: 64, example: 'sensor-0042' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @MaxLength(64)
   commonName?: string;
 
   @ApiPropertyOptional({ description: 'Validity in seconds; capped by the tenant and installation policy and by the issuer\'s notAfter.', example: 86400 })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   ttlSeconds?: number;
 
   @ApiPropertyOptional({ enum: DEVICE_KEY_ALGORITHMS, description: 'Server-side key generation (default ecdsa-p256). Not with csr.' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   keyAlgorithm?: string;
 
   @ApiPropertyOptional({ description: 'PKCS#10 request in PEM: the device keeps its key. Extension requests in it are never copied.' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @MaxLength(65536)
   csr?: string;
@@ -121,7 +122,7 @@ export class CertificateResponse {
   @ApiProperty({ format: 'date-time' }) notAfter!: string;
   @ApiProperty() keyAlgorithm!: string;
   @ApiProperty({ description: 'SHA-256 of the DER SubjectPublicKeyInfo.' }) publicKeySha256!: string;
-  @ApiProperty({ enum: ['server', 'csr'] }) keySource!: string;
+  @ApiProperty({ enum: ['server', 'csr', 'external'], description: 'external: issued by an external or delegated CA, recorded when the device first authenticated with it.' }) keySource!: string;
   @ApiProperty({ format: 'date-time' }) issuedAt!: string;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) firstUsedAt!: string | null;
   @ApiProperty({ nullable: true, type: String, format: 'date-time' }) lastUsedAt!: string | null;
@@ -152,6 +153,7 @@ export class CertificateListQuery extends PageQuery {
   @IsOptional()
   @IsString()
   @MaxLength(64)
+  @Matches(PLAIN_TEXT, { message: 'commonName must not contain control characters or lone surrogates' })
   commonName?: string;
 
   @ApiPropertyOptional({ description: 'Serial number in hex (case-insensitive, leading zeros ignored).' })
@@ -235,23 +237,23 @@ export function issuedCertificateResponse(issued: IssuedClientCertificate): Issu
 
 export class RenewCertificateRequest {
   @ApiPropertyOptional({ description: 'PKCS#10 CSR in PEM: the same key (or a new one the device made); its subject must be the renewed certificate\'s.' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @MaxLength(65536)
   csr?: string;
 
   @ApiPropertyOptional({ enum: DEVICE_KEY_ALGORITHMS, description: 'Without a CSR: a new key generated here (default ecdsa-p256), returned once.' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   keyAlgorithm?: string;
 
   @ApiPropertyOptional({ description: 'Validity in seconds, within policy.' })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   ttlSeconds?: number;
 
   @ApiPropertyOptional({ default: false, description: 'Revoke the renewed certificate with reason superseded once the new one is issued.' })
-  @IsOptional()
+  @IsOmittable()
   @IsBoolean()
   revokePrevious?: boolean;
 }
@@ -275,19 +277,21 @@ export class AuthorityRevocationResponse {
 
 export class AuthenticationRequest {
   @ApiPropertyOptional({ description: 'The client certificate the broker saw, PEM; its chain may follow and is ignored (ccm verifies against its own CA records).' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @MaxLength(65536)
   certificatePem?: string;
 
   @ApiPropertyOptional({ description: 'Cheap path, for a broker that verified the chain in the TLS handshake: the issuer DN, RFC 4514 (as `openssl x509 -issuer -nameopt RFC2253` prints it).', example: 'CN=acme root CA,OU=0190...' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @MaxLength(1024)
+  // No CA of ccm has such a name, and PostgreSQL refuses a NUL in a query.
+  @Matches(PLAIN_TEXT, { message: 'issuer must not contain control characters or lone surrogates' })
   issuer?: string;
 
   @ApiPropertyOptional({ description: 'Cheap path: the serial number in hex (colons allowed).' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @MaxLength(64)
   serialNumber?: string;
@@ -298,7 +302,9 @@ export class AuthenticationResponse {
   @ApiProperty({ format: 'uuid' }) tenantId!: string;
   @ApiProperty({ format: 'uuid' }) certificateId!: string;
   @ApiProperty({ format: 'uuid' }) authorityId!: string;
-  @ApiProperty({ description: 'The device identity: the subject CN.' }) deviceId!: string;
+  @ApiProperty({ description: 'The device identity under the CA\'s identity rules (the subject CN by default).' }) deviceId!: string;
+  @ApiProperty({ nullable: true, type: String, description: 'The device type under the CA\'s identity rules; null when they name none.' }) deviceType!: string | null;
+  @ApiProperty({ enum: ['tenant-root', 'intermediate', 'external'], description: 'The kind of CA that issued the certificate.' }) authorityKind!: string;
   @ApiProperty({ enum: ['inactive', 'active'], description: 'After this authentication: a first use has made it active.' }) state!: string;
   @ApiProperty() serialNumber!: string;
   @ApiProperty({ format: 'date-time' }) notAfter!: string;
@@ -352,7 +358,8 @@ export class EventPage {
   @ApiProperty({ nullable: true, type: String, description: 'Pass as `after` to read on; null only when the feed is empty.' }) nextCursor!: string | null;
 }
 
-export class EventFeedQuery {
+/** Paging of the logs kept in commit order (events, audit entries): the cursor is a position, not an id. */
+export class PositionPageQuery {
   @ApiPropertyOptional({ description: 'The nextCursor of the previous page; absent: from the beginning.' })
   @IsOptional()
   @Matches(/^\d{1,15}$/, { message: 'after must be a cursor returned as nextCursor' })
@@ -365,6 +372,9 @@ export class EventFeedQuery {
   @Min(1)
   @Max(1000)
   limit?: number;
+}
+
+export class EventFeedQuery extends PositionPageQuery {
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Only this tenant\'s events.' })
   @IsOptional()
@@ -391,6 +401,8 @@ export function authenticationResponse(device: AuthenticatedDevice): Authenticat
     certificateId: certificate.id,
     authorityId: certificate.authorityId,
     deviceId: device.deviceId,
+    deviceType: device.deviceType,
+    authorityKind: device.authority.kind,
     state: certificate.state,
     serialNumber: certificate.serialNumber,
     notAfter: certificate.notAfter.toISOString(),
@@ -422,6 +434,7 @@ export class CreateEnrollmentCredentialRequest {
   @IsString()
   @MinLength(1)
   @MaxLength(128)
+  @Matches(PLAIN_TEXT, { message: 'name must not contain control characters or lone surrogates' })
   name!: string;
 }
 

@@ -5,6 +5,7 @@ import { EnrollmentCredentials } from '../enrollment/enrollment-credentials.js';
 import { CreateEnrollmentCredentialRequest, CreatedEnrollmentCredentialResponse, EnrollmentCredentialResponse, enrollmentCredentialResponse } from './dtos.js';
 import { Access } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
+import { Audited } from './audit.interceptor.js';
 
 @ApiTags('enrollment')
 @Controller('v1/tenants/:tenantId/enrollment-credentials')
@@ -14,6 +15,8 @@ export class EnrollmentCredentialsController {
 
   @Post()
   @HttpCode(201)
+  // Never the secret of the answer: the credential's id and name only.
+  @Audited('enrollment-credential.create', { target: 'enrollment-credential', fromResponse: (created: CreatedEnrollmentCredentialResponse) => ({ targetId: created.id, details: { name: created.name } }) })
   @Header('cache-control', 'no-store')
   @ApiOperation({ summary: 'Create an EST enrollment credential: HTTP Basic username = id, password = secret. The secret is shown in this answer only.' })
   @ApiCreatedResponse({ type: CreatedEnrollmentCredentialResponse })
@@ -30,6 +33,7 @@ export class EnrollmentCredentialsController {
   }
 
   @Delete(':credentialId')
+  @Audited('enrollment-credential.revoke', { target: 'enrollment-credential', targetParam: 'credentialId' })
   @HttpCode(204)
   @ApiOperation({ summary: 'Revoke a credential: EST enrollments with it are refused from now on.' })
   @ApiNoContentResponse()

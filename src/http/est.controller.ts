@@ -6,14 +6,35 @@
 import { Body, Controller, Get, Header, HttpCode, Param, Post, Req } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
+import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { EstEnrollment, type EstCertificates } from '../enrollment/est-enrollment.js';
 import { encodeCertsOnly } from '../issuance/pkcs7.js';
 import { DomainError, Unauthorized } from '../shared/errors.js';
+import { isId } from '../shared/identifiers.js';
 import { PublicRoute } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
+import { Audited, noteAuditFacts } from './audit.interceptor.js';
+import { RateLimit, type RateLimitKey } from './rate-limit.guard.js';
 
 const CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';
+
+/**
+ * Enrollment draws from the bucket of the enrollment credential it names,
+ * counted before the secret is checked: that also slows guessing one
+ * credential's secret, at the price that someone who knows a credential id
+ * can spend its bucket. Names that are no credential id share one bucket.
+ */
+const byEnrollmentCredential: RateLimitKey = (request) => {
+  const { username } = basicCredentials(request.headers.authorization);
+  return isId(username) ? `enrollment-credential:${username}` : 'enrollment-credential:not-an-id';
+};
+
+/** Re-enrollment draws from the bucket of the certificate presented in the TLS handshake; without one it is refused at once. */
+const byClientCertificate: RateLimitKey = (request) => {
+  const der = clientCertificateOf(request);
+  return der ? `client-certificate:${createHash('sha256').update(der).digest('hex')}` : null;
+};
 
 @ApiTags('est')
 @Controller('.well-known/est/:tenantId')
@@ -32,6 +53,9 @@ export class EstController {
   }
 
   @Post('simpleenroll')
+  @RateLimit('issuance', byEnrollmentCredential)
+  // The answer is a PKCS#7 blob: the handler notes the actor and the issued certificate itself (noteAuditFacts).
+  @Audited('est.enroll', { target: 'certificate' })
   @HttpCode(200)
   @Header('content-type', CERTS_ONLY)
   @Header('content-transfer-encoding', 'base64')
@@ -42,10 +66,17 @@ export class EstController {
   @ApiOkResponse({ schema: { type: 'string' } })
   async simpleenroll(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Req() request: FastifyRequest, @Body() body: unknown): Promise<string> {
     const { username, password } = basicCredentials(request.headers.authorization);
-    return certsOnly(await this.est.simpleEnroll(tenantId, username, password, csrOf(body)));
+    // The credential named, refused or not; only an id: a secret typed into the username must not reach the audit trail.
+    noteAuditFacts(request, { actor: isId(username) ? `enrollment:${username}` : 'anonymous' });
+    const enrolled = await this.est.simpleEnroll(tenantId, username, password, csrOf(body));
+    noteAuditFacts(request, { targetId: enrolled.issued.id, details: { serialNumber: enrolled.issued.serialNumber, commonName: enrolled.issued.commonName } });
+    return certsOnly(enrolled);
   }
 
   @Post('simplereenroll')
+  @RateLimit('issuance', byClientCertificate)
+  // The target is the certificate presented and renewed (as for certificate.renew); the new one is in the details.
+  @Audited('est.reenroll', { target: 'certificate' })
   @HttpCode(200)
   @Header('content-type', CERTS_ONLY)
   @Header('content-transfer-encoding', 'base64')
@@ -55,7 +86,13 @@ export class EstController {
   @ApiProduces(CERTS_ONLY)
   @ApiOkResponse({ schema: { type: 'string' } })
   async simplereenroll(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Req() request: FastifyRequest, @Body() body: unknown): Promise<string> {
-    return certsOnly(await this.est.simpleReenroll(tenantId, clientCertificateOf(request), csrOf(body)));
+    const reenrolled = await this.est.simpleReenroll(tenantId, clientCertificateOf(request), csrOf(body));
+    noteAuditFacts(request, {
+      actor: `certificate:${reenrolled.renewed.id}`,
+      targetId: reenrolled.renewed.id,
+      details: { issuedCertificateId: reenrolled.issued.id, serialNumber: reenrolled.issued.serialNumber },
+    });
+    return certsOnly(reenrolled);
   }
 }
 

@@ -6,6 +6,7 @@ import { CreateEventSubscriberRequest, EventFeedQuery, EventPage, EventSubscribe
 import { visibleTenantFilter, type Actor } from '../access/actor.js';
 import { Access, CurrentActor } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
+import { Audited } from './audit.interceptor.js';
 
 @ApiTags('events')
 @Controller('v1')
@@ -17,6 +18,7 @@ export class EventsController {
   ) {}
 
   @Post('event-subscribers')
+  @Audited('event-subscriber.create', { target: 'event-subscriber', fromResponse: (created: EventSubscriberResponse) => ({ targetId: created.id, details: { name: created.name, tenantIds: created.tenantIds } }) })
   @HttpCode(201)
   @ApiOperation({ summary: 'Register a subscriber (a broker node or group): it gets its own BullMQ queue and every event committed from now on.' })
   @ApiCreatedResponse({ type: EventSubscriberResponse })
@@ -39,6 +41,7 @@ export class EventsController {
   }
 
   @Delete('event-subscribers/:subscriberId')
+  @Audited('event-subscriber.delete', { target: 'event-subscriber', targetParam: 'subscriberId' })
   @HttpCode(204)
   @ApiOperation({ summary: 'Stop delivering to a subscriber. Its queue is left as it is, for its consumer to finish.' })
   @ApiNoContentResponse()

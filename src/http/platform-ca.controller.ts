@@ -3,6 +3,7 @@ import { Body, Controller, Get, Put } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { PlatformAuthority } from '../authorities/platform-authority.js';
 import { Access } from './access.guard.js';
+import { Audited } from './audit.interceptor.js';
 import { AuthorityResponse, authorityResponse, CertificationRequestResponse, PlatformCertificateImportRequest } from './dtos.js';
 
 @ApiTags('platform CA')
@@ -26,6 +27,7 @@ export class PlatformCaController {
   }
 
   @Put('certificate')
+  @Audited('platform-ca.import', { target: 'authority', fromResponse: (platform: AuthorityResponse) => ({ targetId: platform.id, details: { serialNumber: platform.serialNumber, fingerprintSha256: platform.fingerprintSha256, status: platform.status } }) })
   @ApiOperation({ summary: 'Import the platform CA certificate signed by an offline root. It must certify the platform key and be a CA.' })
   @ApiOkResponse({ type: AuthorityResponse })
   async importCertificate(@Body() body: PlatformCertificateImportRequest): Promise<AuthorityResponse> {

@@ -42,6 +42,11 @@ const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
   'device-bound-elsewhere': { status: 403, title: 'Device identity bound to another certificate' },
 };
 
+/** The HTTP status a domain error kind answers with (the audit trail tells refusals, 4xx, from failures, 5xx). */
+export function statusOfKind(kind: DomainErrorKind): number {
+  return STATUS[kind].status;
+}
+
 /** Fastify's own rejections of a request, before it reaches a controller. */
 const FRAMEWORK: Record<string, { kind: string; status: number; title: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { kind: 'payload-too-large', status: 413, title: 'Request body too large' },

@@ -68,8 +68,22 @@ export class RevocationController {
   @ApiProduces('application/ocsp-response')
   @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
   async ocspGet(@Param('authorityId') authorityId: string, @Param('*') request: string | string[]): Promise<Buffer> {
-    const encoded = decodeURIComponent(Array.isArray(request) ? request.join('/') : request);
+    const encoded = decodedAgain(Array.isArray(request) ? request.join('/') : request);
     return Buffer.from(await this.ocsp.respond(authorityId, Buffer.from(encoded, 'base64')));
+  }
+}
+
+/**
+ * The router has percent-decoded the path once; a client that encoded the
+ * base64 twice needs a second pass. A "%" that starts no valid escape after
+ * the first pass is not an encoding at all: the text is left as it is, and
+ * the responder answers the garbage with malformedRequest.
+ */
+function decodedAgain(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }
 

@@ -17,6 +17,7 @@ import {
 } from './dtos.js';
 import { Access } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
+import { Audited } from './audit.interceptor.js';
 
 @ApiTags('tenants')
 @Controller('v1/tenants')
@@ -29,6 +30,7 @@ export class TenantsController {
 
   @Post()
   @Access('admin')
+  @Audited('tenant.create', { target: 'tenant', fromResponse: (created: TenantResponse) => ({ targetId: created.id, tenantId: created.id, details: { name: created.name, rootAuthorityId: created.rootAuthority.id } }) })
   @HttpCode(201)
   @ApiOperation({ summary: 'Create a tenant; its root CA is issued at once, signed by the platform CA.' })
   @ApiCreatedResponse({ type: TenantResponse })
@@ -67,6 +69,10 @@ export class TenantsController {
 
   @Post(':tenantId/ca/revoke')
   @Access('admin')
+  @Audited('authority.revoke', {
+    target: 'authority',
+    fromResponse: (revocation: AuthorityRevocationResponse) => ({ targetId: revocation.authority.id, details: { revocationReason: revocation.authority.revocationReason, revokedCertificates: revocation.revokedCertificates } }),
+  })
   @HttpCode(200)
   @ApiOperation({ summary: 'Revoke the tenant root CA and every certificate it issued, in one step. Emits one authority.revoked event.' })
   @ApiOkResponse({ type: AuthorityRevocationResponse })

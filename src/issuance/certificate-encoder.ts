@@ -27,9 +27,12 @@ import {
   Extension,
   Extensions,
   GeneralName,
+  GeneralSubtree,
+  GeneralSubtrees,
   KeyIdentifier,
   KeyUsage,
   KeyUsageFlags,
+  NameConstraints,
   SubjectAlternativeName,
   SubjectKeyIdentifier,
   Time,
@@ -41,6 +44,7 @@ import {
   id_ce_cRLDistributionPoints,
   id_ce_extKeyUsage,
   id_ce_keyUsage,
+  id_ce_nameConstraints,
   id_ce_subjectAltName,
   id_ce_subjectKeyIdentifier,
   id_kp_clientAuth,
@@ -57,8 +61,13 @@ import { readSignatureAlgorithm, verifySignature } from './signature-verificatio
 import type { Signer } from './signer.js';
 
 export type CertificateProfile =
-  /** A CA certificate: platform CA, tenant root, delegated intermediate. `null` leaves the path length unconstrained. */
+  /** A CA certificate whose key ccm holds: platform CA, tenant root. `null` leaves the path length unconstrained. */
   | { readonly kind: 'ca'; readonly pathLenConstraint: number | null }
+  /**
+   * A tenant's delegated intermediate CA, whose key the tenant holds: it signs device certificates only
+   * (pathLenConstraint 0), optionally within DNS name constraints.
+   */
+  | { readonly kind: 'delegated-ca'; readonly permittedDnsDomains: readonly string[]; readonly excludedDnsDomains: readonly string[] }
   /** A device's TLS client certificate. */
   | { readonly kind: 'client' }
   /** A delegated OCSP responder of its issuing CA (RFC 6960 §4.2.2.2). */
@@ -259,6 +268,15 @@ function certificateExtensions(request: CertificateRequest, subjectKey: PublicKe
     extensions.push(extension(id_ce_basicConstraints, true, AsnConvert.serialize(new BasicConstraints(pathLenConstraint === null ? { cA: true } : { cA: true, pathLenConstraint }))));
     // §4.2.1.3: keyCertSign and cRLSign for a CA (it signs its CRLs itself); digitalSignature for OCSP responses it signs directly.
     extensions.push(extension(id_ce_keyUsage, true, CA_KEY_USAGE));
+  } else if (profile.kind === 'delegated-ca') {
+    if (request.subject.length === 0) throw new DomainError('invalid-request', 'a CA certificate needs a subject');
+    // §4.2.1.9: critical; pathLen 0: it certifies end entities only, never a further CA (§6.1.4 (l)).
+    extensions.push(extension(id_ce_basicConstraints, true, DELEGATED_CA_BASIC_CONSTRAINTS));
+    // §4.2.1.3: it signs certificates and may sign its own CRLs; nothing else (its OCSP, if any, is its owner's business).
+    extensions.push(extension(id_ce_keyUsage, true, DELEGATED_CA_KEY_USAGE));
+    const constraints = nameConstraintsOf(profile.permittedDnsDomains, profile.excludedDnsDomains);
+    // §4.2.1.10: conforming CAs MUST mark name constraints critical.
+    if (constraints) extensions.push(extension(id_ce_nameConstraints, true, AsnConvert.serialize(constraints)));
   } else if (profile.kind === 'ocsp-responder') {
     extensions.push(extension(id_ce_basicConstraints, true, END_ENTITY_BASIC_CONSTRAINTS));
     // It signs OCSP responses and nothing else.
@@ -313,6 +331,8 @@ function certificateExtensions(request: CertificateRequest, subjectKey: PublicKe
 }
 
 const CA_KEY_USAGE = AsnConvert.serialize(new KeyUsage(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign | KeyUsageFlags.digitalSignature));
+const DELEGATED_CA_KEY_USAGE = AsnConvert.serialize(new KeyUsage(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign));
+const DELEGATED_CA_BASIC_CONSTRAINTS = AsnConvert.serialize(new BasicConstraints({ cA: true, pathLenConstraint: 0 }));
 const CLIENT_KEY_USAGE = AsnConvert.serialize(new KeyUsage(KeyUsageFlags.digitalSignature));
 const CLIENT_KEY_USAGE_RSA = AsnConvert.serialize(new KeyUsage(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment));
 const CLIENT_EXTENDED_KEY_USAGE = AsnConvert.serialize(new ExtendedKeyUsage([id_kp_clientAuth]));
@@ -321,6 +341,28 @@ const ID_PKIX_OCSP_NOCHECK = '1.3.6.1.5.5.7.48.1.5';
 const DER_NULL = Uint8Array.of(0x05, 0x00).buffer;
 // cA DEFAULT FALSE is omitted in DER (X.690 §11.5), leaving an empty SEQUENCE.
 const END_ENTITY_BASIC_CONSTRAINTS = AsnConvert.serialize(new BasicConstraints({ cA: false }));
+
+/**
+ * RFC 5280 §4.2.1.10 dNSName subtrees: a name is within "example.com" when it
+ * is that name or ends in ".example.com". Plain host names only (no wildcard,
+ * no leading dot, which RFC 5280 gives no meaning for dNSName); null when both
+ * lists are empty, since an empty NameConstraints is not allowed.
+ */
+function nameConstraintsOf(permitted: readonly string[], excluded: readonly string[]): NameConstraints | null {
+  const subtrees = (names: readonly string[], what: string) =>
+    names.length === 0
+      ? undefined
+      : new GeneralSubtrees(
+          names.map((name) => {
+            if (name.startsWith('*.')) throw new DomainError('invalid-request', `${what} "${name}" must be a DNS name without a wildcard`, { value: name });
+            return new GeneralSubtree({ base: new GeneralName({ dNSName: checkedDnsName(name, what) }) });
+          }),
+        );
+  const permittedSubtrees = subtrees(permitted, 'permitted DNS domain');
+  const excludedSubtrees = subtrees(excluded, 'excluded DNS domain');
+  if (!permittedSubtrees && !excludedSubtrees) return null;
+  return new NameConstraints({ ...(permittedSubtrees ? { permittedSubtrees } : {}), ...(excludedSubtrees ? { excludedSubtrees } : {}) });
+}
 
 function extension(oid: string, critical: boolean, value: ArrayBuffer): Extension {
   return new Extension({ extnID: oid, critical, extnValue: new OctetString(value) });

@@ -11,7 +11,7 @@ import { Extensions } from '@peculiar/asn1-x509';
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
 import { DomainError } from '../shared/errors.js';
 import { DerFramingError, DerTag, assertDerFraming, bitStringOctets, contextTag, decodeObjectIdentifier, expectTag, readChildren, readSingleElement, type DerElement } from './der.js';
-import { decodeName, type DistinguishedName } from './distinguished-name.js';
+import { decodeNameEntries, type DecodedNameEntry, type DistinguishedName } from './distinguished-name.js';
 import { decodeSinglePem, looksLikePem } from './pem.js';
 import { keyAlgorithmOf, readPublicKeyInfoElement, type PublicKeyInfo } from './public-key.js';
 import { readSignatureAlgorithm, verifySignature } from './signature-verification.js';
@@ -27,6 +27,8 @@ const EXTENSION_REQUEST_OID = '1.2.840.113549.1.9.14';
 
 export interface ParsedCertificationRequest {
   readonly subject: DistinguishedName;
+  /** The same entries with the string type each value came in, for policies that accept only some. */
+  readonly decodedSubject: readonly DecodedNameEntry[];
   /** DER SubjectPublicKeyInfo exactly as the request carries it. */
   readonly subjectPublicKeyInfo: Uint8Array;
   readonly keyAlgorithm: KeyAlgorithm;
@@ -72,16 +74,17 @@ export function parseCertificationRequest(input: string | Uint8Array): ParsedCer
     throw new DomainError('bad-csr-signature', 'the certification request signature does not verify with its public key');
   }
 
-  let subject: DistinguishedName;
+  let decodedSubject: DecodedNameEntry[];
   try {
-    subject = decodeName(structure.subject);
+    decodedSubject = decodeNameEntries(structure.subject);
   } catch (error) {
     if (error instanceof DomainError) throw malformed(`subject: ${error.message}`);
     throw error;
   }
 
   return {
-    subject,
+    subject: decodedSubject.map(({ attribute, value }) => ({ attribute, value })),
+    decodedSubject,
     subjectPublicKeyInfo: Uint8Array.from(structure.publicKey.der),
     keyAlgorithm,
     requestedExtensionOids: structure.requestedExtensionOids,

@@ -87,6 +87,8 @@ const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 const IA5 = /^[\x00-\x7f]*$/;
 /** C0 controls and DEL: a NUL in particular lets a C-string consumer see a shorter name than the one signed. */
 const CONTROL = /[\x00-\x1f\x7f]/;
+/** A lone surrogate (a BMPString can carry one, JSON too): not a character, and no UTF8String can hold it. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /**
  * Checks a name against what ccm is willing to sign: known attributes only
@@ -107,6 +109,7 @@ export function validateDistinguishedName(dn: DistinguishedName): void {
       });
     }
     if (CONTROL.test(value)) throw new DomainError('invalid-request', `subject ${attribute} contains a control character`, { attribute });
+    if (LONE_SURROGATE.test(value)) throw new DomainError('invalid-request', `subject ${attribute} contains a lone surrogate, which is not text`, { attribute });
     if (attribute === 'C' && !/^[A-Z]{2}$/.test(value)) {
       throw new DomainError('invalid-request', 'subject C must be a two-letter ISO 3166 country code in capitals', { attribute });
     }
@@ -133,6 +136,13 @@ export function encodeDistinguishedName(dn: DistinguishedName): Uint8Array {
   return new Uint8Array(AsnConvert.serialize(new Name(rdns)));
 }
 
+/** The ASN.1 string type a decoded value came in: policies may accept only some (a device CSR: UTF8String or PrintableString). */
+export type DecodedStringType = 'utf8' | 'printable' | 'ia5' | 'teletex' | 'bmp' | 'universal';
+
+export interface DecodedNameEntry extends NameEntry {
+  readonly stringType: DecodedStringType;
+}
+
 export interface DecodeNameOptions {
   /** Refuse attribute types ccm has no name for instead of returning them as OIDs. */
   readonly rejectUnknownAttributes?: boolean;
@@ -145,9 +155,14 @@ export interface DecodeNameOptions {
  * values that are not character strings.
  */
 export function decodeName(name: Name | Uint8Array, options: DecodeNameOptions = {}): DistinguishedName {
+  return decodeNameEntries(name, options).map(({ attribute, value }) => ({ attribute, value }));
+}
+
+/** As `decodeName`, keeping the string type of each value. */
+export function decodeNameEntries(name: Name | Uint8Array, options: DecodeNameOptions = {}): DecodedNameEntry[] {
   const der = name instanceof Uint8Array ? name : new Uint8Array(AsnConvert.serialize(name));
   try {
-    const entries: NameEntry[] = [];
+    const entries: DecodedNameEntry[] = [];
     for (const rdn of readChildren(expectTag(readSingleElement(der), DerTag.sequence, 'Name'))) {
       const attributes = readChildren(expectTag(rdn, DerTag.set, 'RelativeDistinguishedName'));
       if (attributes.length === 0) throw new DerFramingError('empty RelativeDistinguishedName');
@@ -160,7 +175,7 @@ export function decodeName(name: Name | Uint8Array, options: DecodeNameOptions =
   }
 }
 
-function decodeAttribute(element: DerElement, options: DecodeNameOptions): NameEntry {
+function decodeAttribute(element: DerElement, options: DecodeNameOptions): DecodedNameEntry {
   const [type, value, ...rest] = readChildren(expectTag(element, DerTag.sequence, 'AttributeTypeAndValue'));
   if (rest.length > 0) throw new DerFramingError('AttributeTypeAndValue has extra fields');
   const oid = decodeObjectIdentifier(expectTag(type, DerTag.objectIdentifier, 'attribute type'));
@@ -170,32 +185,33 @@ function decodeAttribute(element: DerElement, options: DecodeNameOptions): NameE
   }
   const attribute = known ?? (oid as AttributeOid);
   if (value === undefined) throw new DerFramingError('attribute value is missing');
-  return { attribute, value: decodeDirectoryString(value, attribute) };
+  return { attribute, ...decodeDirectoryString(value, attribute) };
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const LATIN1 = new TextDecoder('latin1');
 
-function decodeDirectoryString(element: DerElement, attribute: string): string {
+function decodeDirectoryString(element: DerElement, attribute: string): { value: string; stringType: DecodedStringType } {
   const content = element.content;
   switch (element.tag) {
     case DerTag.utf8String:
       try {
-        return UTF8.decode(content);
+        return { value: UTF8.decode(content), stringType: 'utf8' };
       } catch {
         throw new DomainError('invalid-request', `${attribute} is not valid UTF-8`, { attribute });
       }
     case DerTag.printableString:
-    case DerTag.ia5String:
       // Checked loosely on the way in: many deployed CAs put '@' or '_' in PrintableString.
-      return LATIN1.decode(content);
+      return { value: LATIN1.decode(content), stringType: 'printable' };
+    case DerTag.ia5String:
+      return { value: LATIN1.decode(content), stringType: 'ia5' };
     case DerTag.teletexString:
       // T.61 in theory; in practice every producer wrote Latin-1 (RFC 5280 §4.1.2.4 notes the ambiguity).
-      return LATIN1.decode(content);
+      return { value: LATIN1.decode(content), stringType: 'teletex' };
     case DerTag.bmpString:
-      return decodeUcs(content, 2, attribute);
+      return { value: decodeUcs(content, 2, attribute), stringType: 'bmp' };
     case DerTag.universalString:
-      return decodeUcs(content, 4, attribute);
+      return { value: decodeUcs(content, 4, attribute), stringType: 'universal' };
     default:
       throw new DomainError('invalid-request', `${attribute} value is not a character string (tag 0x${element.tag.toString(16)})`, { attribute });
   }
@@ -246,4 +262,51 @@ function escapeAttributeValue(value: string): string {
 export function commonNameOf(dn: DistinguishedName): string | null {
   for (let i = dn.length - 1; i >= 0; i--) if (dn[i]!.attribute === 'CN') return dn[i]!.value;
   return null;
+}
+
+/**
+ * The inverse of `formatDistinguishedName`, for names ccm printed itself (a
+ * certificate's recorded subject): RDNs split at unescaped commas, the
+ * RFC 4514 §2.4 escapes it writes undone, encoding order restored. Not a
+ * general RFC 4514 parser: hex-string values and multi-valued RDNs are never
+ * written by ccm, and are refused.
+ */
+export function parseFormattedDistinguishedName(text: string): DistinguishedName {
+  if (text === '') return [];
+  const entries: NameEntry[] = [];
+  let type = '';
+  let value = '';
+  let inValue = false;
+  const finish = () => {
+    if (!inValue || type === '') throw new DomainError('invalid-request', `"${text}" is not a distinguished name as ccm prints it`);
+    entries.push({ attribute: type as NameEntry['attribute'], value });
+    type = '';
+    value = '';
+    inValue = false;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const character = text[i]!;
+    if (!inValue) {
+      if (character === '=') inValue = true;
+      else type += character;
+    } else if (character === '\\') {
+      const next = text[i + 1];
+      if (next === undefined) throw new DomainError('invalid-request', `"${text}" ends in an escape`);
+      if (next === '0' && text[i + 2] === '0') {
+        value += '\0';
+        i += 2;
+      } else {
+        value += next;
+        i += 1;
+      }
+    } else if (character === ',') {
+      finish();
+    } else if (character === '+') {
+      throw new DomainError('invalid-request', `"${text}" has a multi-valued RDN, which ccm never prints`);
+    } else {
+      value += character;
+    }
+  }
+  finish();
+  return entries.reverse();
 }

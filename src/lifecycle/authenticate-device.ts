@@ -3,107 +3,342 @@
  * the client certificate it saw (with or without its chain), or only issuer
  * and serial number when it verified the chain during the TLS handshake.
  * ccm trusts its own record of the CA, never a chain the caller supplies:
- * the leaf's signature is checked against the stored CA certificate.
- * First use moves inactive to active (one certificate.activated event).
+ * the leaf's signature is checked against the stored CA certificate, which
+ * is a tenant root CA, a delegated intermediate (ccm's own record, certified
+ * by the tenant root) or an external CA the tenant uploaded. The device
+ * identity and type come from the CA's identity rules (the CN by default).
+ *
+ * ccm's own certificates: first use moves inactive to active (one
+ * certificate.activated event). Certificates of external and delegated CAs:
+ * the first sight registers the device (self-registration) or finds it
+ * (pre-registration), records the certificate as active and binds it to the
+ * device, with one certificate.activated event; the identity then accepts
+ * that certificate only. With issuer and serial alone, such a certificate is
+ * accepted only once bound: ccm cannot check a signature it has not seen.
+ * A CA removed (revoked) authenticates nothing: its certificates are refused
+ * as certificate-revoked, bound or not.
  */
 import { Injectable } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
+import { mapDeviceIdentity, type DeviceIdentity } from '../authorities/identity-rules.js';
 import { canonicalSerialNumber } from '../certificates/certificate-queries.js';
 import { CertificateRepository, type ClientCertificate } from '../certificates/client-certificate.js';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
-import { inspectCertificate, verifyCertificateSignature } from '../issuance/certificate-inspection.js';
-import { formatDistinguishedName } from '../issuance/distinguished-name.js';
+import { inspectCertificate, verifyCertificateSignature, type InspectedCertificate } from '../issuance/certificate-inspection.js';
+import { DerFramingError } from '../issuance/der.js';
+import { commonNameOf, formatDistinguishedName, parseFormattedDistinguishedName } from '../issuance/distinguished-name.js';
 import { decodePem } from '../issuance/pem.js';
+import { keyAlgorithmOf, readPublicKeyInfo } from '../issuance/public-key.js';
 import { Clock } from '../shared/clock.js';
-import { AuthenticationRefused, InvalidRequest } from '../shared/errors.js';
+import { AuthenticationRefused, DomainError, InvalidRequest, type AuthenticationRefusal, type RefusedCertificate } from '../shared/errors.js';
+import { newId } from '../shared/identifiers.js';
+import { DeviceRepository } from '../trust/device.js';
+import { dnsNameConstraintsOf, dnsNameOutsideConstraints, type DnsNameConstraints } from '../trust/dns-name-constraints.js';
+import { isTenantHeldAuthority, TrustedAuthorityRepository } from '../trust/trusted-authority.js';
+import { transitionOf } from './certificate-transition.js';
 import { applyTransition } from './change-certificate-state.js';
+import { certificateEvent } from './life-cycle-events.js';
 import { LifeCycleStore } from './life-cycle-store.js';
 
 export type AuthenticationCommand = { readonly certificatePem: string } | { readonly issuer: string; readonly serialNumber: string };
 
 export interface AuthenticatedDevice {
   readonly certificate: ClientCertificate;
-  /** The device identity: the subject CN. */
+  /** The CA that issued the certificate. */
+  readonly authority: Authority;
+  /** The device identity under the CA's identity rules (the subject CN by default). */
   readonly deviceId: string;
+  /** The device type under the CA's identity rules; null when the rules name none. */
+  readonly deviceType: string | null;
+}
+
+/** What the caller presented, resolved to the CA of ccm's that issued it. */
+interface Presented {
+  readonly authority: Authority;
+  readonly serialNumber: string;
+  /** The certificate itself; null on the cheap path (issuer and serial only). */
+  readonly leaf: { readonly der: Uint8Array; readonly inspected: InspectedCertificate } | null;
 }
 
 /** last_used_at is a hint for operators, not an audit trail: write it at most this often per certificate. */
 const LAST_USE_RESOLUTION_MS = 60_000;
+const ID_KP_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
+/** The certificates table's bounds on what a foreign certificate puts in them. */
+const MAXIMUM_IDENTITY_LENGTH = 255;
+const MAXIMUM_DEVICE_TYPE_LENGTH = 128;
+const MAXIMUM_COMMON_NAME_LENGTH = 255;
+const MAXIMUM_SERIAL_HEX_LENGTH = 40;
 
 @Injectable()
 export class AuthenticateDevice {
+  /** Name constraints of delegated intermediates, read from their certificates once per certificate. */
+  private readonly constraints = new Map<string, DnsNameConstraints | null>();
+
   constructor(
     private readonly authorities: AuthorityRepository,
+    private readonly trusted: TrustedAuthorityRepository,
     private readonly issuers: IssuingCertificateCache,
     private readonly certificates: CertificateRepository,
+    private readonly devices: DeviceRepository,
     private readonly store: LifeCycleStore,
     private readonly wakeup: OutboxWakeup,
     private readonly clock: Clock,
   ) {}
 
   async execute(command: AuthenticationCommand): Promise<AuthenticatedDevice> {
-    const certificate = await this.identify(command);
+    const presented = await this.resolve(command);
     const now = this.clock.now();
-    let current = certificate;
-    if (certificate.state === 'inactive') {
-      const activated = await applyTransition(this.store, this.authorities, certificate, { kind: 'activate' }, now);
+    const recorded = await this.recorded(presented);
+    if (!recorded) {
+      // Only a certificate of a tenant-held CA, seen whole, can be new to ccm and still be good.
+      if (!isTenantHeldAuthority(presented.authority) || presented.leaf === null) throw this.unknown(presented);
+      return this.firstSight(presented.authority, presented.leaf, now);
+    }
+    this.checkStanding(recorded, presented.authority, now);
+    // Before any change: a certificate whose subject names no device under the rules is refused with nothing recorded.
+    const identity = await this.identityOf(recorded, presented);
+    let current = recorded;
+    if (recorded.state === 'inactive') {
+      const activated = await applyTransition(this.store, this.authorities, recorded, { kind: 'activate' }, now);
       if (activated) this.wakeup.notify();
       // Losing the race means a concurrent first use won; re-read what it left (it may also have been suspended since).
-      current = activated ?? (await this.recheck(certificate));
+      current = activated ?? (await this.recheck(recorded));
     }
-    if (current.lastUsedAt === null || now.getTime() - current.lastUsedAt.getTime() >= LAST_USE_RESOLUTION_MS) {
-      await this.store.recordUse(current.id, now, new Date(now.getTime() - LAST_USE_RESOLUTION_MS));
-    }
-    return { certificate: current, deviceId: current.commonName };
+    await this.recordUse(current, now);
+    return { certificate: current, authority: presented.authority, deviceId: identity.identity, deviceType: identity.deviceType };
   }
 
   /**
-   * The same checks without recording a use or activating: for callers that
-   * only need to know the certificate is ccm's and in good standing (EST
-   * re-enrollment), and must change nothing when they then refuse.
+   * The same checks without recording a use, activating or binding: for
+   * callers that only need to know the certificate is one ccm has a record
+   * of and in good standing (EST re-enrollment), and must change nothing
+   * when they then refuse. A certificate of an external or delegated CA not
+   * bound yet is unknown here.
    */
   async identify(command: AuthenticationCommand): Promise<ClientCertificate> {
-    const { authority, serialNumber, fingerprintSha256 } = 'certificatePem' in command ? await this.fromCertificate(command.certificatePem) : await this.fromIssuerAndSerial(command.issuer, command.serialNumber);
-    const certificate = await this.certificates.findBySerialNumber(serialNumber);
-    if (!certificate || certificate.authorityId !== authority.id || (fingerprintSha256 !== null && certificate.fingerprintSha256 !== fingerprintSha256)) {
-      throw new AuthenticationRefused('certificate-unknown', 'ccm has no record of this certificate');
+    const presented = await this.resolve(command);
+    const recorded = await this.recorded(presented);
+    if (!recorded) throw this.unknown(presented);
+    this.checkStanding(recorded, presented.authority, this.clock.now());
+    return recorded;
+  }
+
+  private resolve(command: AuthenticationCommand): Promise<Presented> {
+    return 'certificatePem' in command ? this.fromCertificate(command.certificatePem) : this.fromIssuerAndSerial(command.issuer, command.serialNumber);
+  }
+
+  private async fromCertificate(pem: string): Promise<Presented> {
+    // The first block is the device's; any chain after it is ignored, since ccm holds the CA certificates itself.
+    const [leafDer] = decodePem(pem, ['CERTIFICATE']);
+    const inspected = inspectCertificate(leafDer!);
+    const subject = formatDistinguishedName(inspected.issuer);
+    const candidates = await this.trusted.findBySubject(subject);
+    if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${subject}"`);
+    // Active CAs come first: a CA removed and uploaded again is found as the one in force.
+    const authority = candidates.find((candidate) => verifyCertificateSignature(leafDer!, this.issuers.of(candidate).subjectPublicKeyInfo));
+    if (!authority) throw new AuthenticationRefused('certificate-signature-invalid', 'the certificate was not signed by the CA it names');
+    return { authority, serialNumber: inspected.serialNumberHex, leaf: { der: leafDer!, inspected } };
+  }
+
+  private async fromIssuerAndSerial(issuer: string, serialNumber: string): Promise<Presented> {
+    if (!/^(0x)?[0-9a-fA-F:]{1,64}$/.test(serialNumber)) throw new InvalidRequest('serialNumber must be hexadecimal', { field: 'serialNumber' });
+    const serial = canonicalSerialNumber(serialNumber.replace(/:/g, ''));
+    const candidates = await this.trusted.findBySubject(issuer);
+    if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${issuer}"`);
+    // Without the certificate, only the record tells which CA of that name issued it. External CAs choose their own
+    // serials, so two of them with one name may both have it: then the certificate itself is needed.
+    const holders: Authority[] = [];
+    for (const candidate of candidates) if (await this.certificates.findByAuthorityAndSerial(candidate.id, serial)) holders.push(candidate);
+    if (holders.length > 1) {
+      throw new AuthenticationRefused('certificate-unknown', 'several CAs of this name have a certificate with this serial number; send the certificate (certificatePem) instead');
     }
-    const now = this.clock.now();
-    if (certificate.state === 'revoked') throw new AuthenticationRefused('certificate-revoked', 'the certificate is revoked', { reason: certificate.revocationReason });
-    if (certificate.state === 'suspended') throw new AuthenticationRefused('certificate-suspended', 'the certificate is suspended');
-    if (now < certificate.notBefore) throw new AuthenticationRefused('certificate-not-yet-valid', 'the certificate is not valid yet', { notBefore: certificate.notBefore.toISOString() });
-    if (now > certificate.notAfter) throw new AuthenticationRefused('certificate-expired', 'the certificate has expired', { notAfter: certificate.notAfter.toISOString() });
+    return { authority: holders[0] ?? candidates[0]!, serialNumber: serial, leaf: null };
+  }
+
+  /** ccm's record of the presented certificate under its CA, or null; a record of another certificate with the same serial is refused. */
+  private async recorded(presented: Presented): Promise<ClientCertificate | null> {
+    const certificate = await this.certificates.findByAuthorityAndSerial(presented.authority.id, presented.serialNumber);
+    if (certificate && presented.leaf !== null && certificate.fingerprintSha256 !== presented.leaf.inspected.sha256Fingerprint) {
+      throw new AuthenticationRefused('certificate-unknown', 'ccm has a record of another certificate with this issuer and serial number', {}, refusedUnder(presented.authority, presented.serialNumber));
+    }
     return certificate;
+  }
+
+  private unknown(presented: Presented): AuthenticationRefused {
+    // A removed external or delegated CA refuses whatever it signed as revoked, bound or not (a tenant root's unknown serials stay unknown).
+    if (isTenantHeldAuthority(presented.authority) && presented.authority.status === 'revoked') return this.authorityRevoked(presented.authority, presented.serialNumber);
+    // The issuer is ccm's, so the refusal belongs to its tenant's audit trail even though the certificate is unknown.
+    return new AuthenticationRefused('certificate-unknown', 'ccm has no record of this certificate', {}, refusedUnder(presented.authority, presented.serialNumber));
+  }
+
+  private authorityRevoked(authority: Authority, serialNumber: string): AuthenticationRefused {
+    return new AuthenticationRefused('certificate-revoked', 'the CA that issued the certificate was revoked (or removed)', { reason: authority.revocationReason, authorityId: authority.id }, refusedUnder(authority, serialNumber));
+  }
+
+  private checkStanding(certificate: ClientCertificate, authority: Authority, now: Date): void {
+    const refused = (refusal: AuthenticationRefusal, message: string, details: Record<string, unknown> = {}) => new AuthenticationRefused(refusal, message, details, refusedCertificate(certificate));
+    if (certificate.state === 'revoked') throw refused('certificate-revoked', 'the certificate is revoked', { reason: certificate.revocationReason });
+    if (certificate.state === 'suspended') throw refused('certificate-suspended', 'the certificate is suspended');
+    if (now < certificate.notBefore) throw refused('certificate-not-yet-valid', 'the certificate is not valid yet', { notBefore: certificate.notBefore.toISOString() });
+    if (now > certificate.notAfter) throw refused('certificate-expired', 'the certificate has expired', { notAfter: certificate.notAfter.toISOString() });
+    // A removal revokes what was bound in the same transaction; this catches a record that raced with it.
+    if (authority.status === 'revoked') throw this.authorityRevoked(authority, certificate.serialNumber);
+    if (isTenantHeldAuthority(authority)) this.checkIssuerValidity(authority, certificate.serialNumber, now);
+  }
+
+  /** ccm's own CAs never issue past their notAfter; a tenant's CA may have, and a chain is only as valid as its shortest link. */
+  private checkIssuerValidity(authority: Authority, serialNumber: string, now: Date): void {
+    if ((authority.notBefore !== null && now < authority.notBefore) || (authority.notAfter !== null && now > authority.notAfter)) {
+      throw new AuthenticationRefused('untrusted-issuer', 'the CA certificate that issued this certificate is not valid now', { notBefore: authority.notBefore?.toISOString() ?? null, notAfter: authority.notAfter?.toISOString() ?? null }, refusedUnder(authority, serialNumber));
+    }
   }
 
   private async recheck(certificate: ClientCertificate): Promise<ClientCertificate> {
     const now = await this.certificates.findById(certificate.tenantId, certificate.id);
-    if (!now || now.state === 'revoked') throw new AuthenticationRefused('certificate-revoked', 'the certificate is revoked');
-    if (now.state === 'suspended') throw new AuthenticationRefused('certificate-suspended', 'the certificate is suspended');
+    if (!now || now.state === 'revoked') throw new AuthenticationRefused('certificate-revoked', 'the certificate is revoked', {}, refusedCertificate(certificate));
+    if (now.state === 'suspended') throw new AuthenticationRefused('certificate-suspended', 'the certificate is suspended', {}, refusedCertificate(certificate));
     return now;
   }
 
-  private async fromCertificate(pem: string): Promise<{ authority: Authority; serialNumber: string; fingerprintSha256: string }> {
-    // The first block is the device's; any chain after it is ignored, since ccm holds the CA certificates itself.
-    const [leafDer] = decodePem(pem, ['CERTIFICATE']);
-    const leaf = inspectCertificate(leafDer!);
-    const authority = await this.issuerNamed(formatDistinguishedName(leaf.issuer), (candidate) => verifyCertificateSignature(leafDer!, this.issuers.of(candidate).subjectPublicKeyInfo));
-    return { authority, serialNumber: leaf.serialNumberHex, fingerprintSha256: leaf.sha256Fingerprint };
+  private async recordUse(certificate: ClientCertificate, now: Date): Promise<void> {
+    if (certificate.lastUsedAt === null || now.getTime() - certificate.lastUsedAt.getTime() >= LAST_USE_RESOLUTION_MS) {
+      await this.store.recordUse(certificate.id, now, new Date(now.getTime() - LAST_USE_RESOLUTION_MS));
+    }
   }
 
-  private async fromIssuerAndSerial(issuer: string, serialNumber: string): Promise<{ authority: Authority; serialNumber: string; fingerprintSha256: null }> {
-    if (!/^(0x)?[0-9a-fA-F:]{1,64}$/.test(serialNumber)) throw new InvalidRequest('serialNumber must be hexadecimal', { field: 'serialNumber' });
-    const authority = await this.issuerNamed(issuer, () => true);
-    return { authority, serialNumber: canonicalSerialNumber(serialNumber.replace(/:/g, '')), fingerprintSha256: null };
+  /**
+   * ccm's own certificates: the CA's identity rules read the subject (the
+   * certificate's, or the recorded one on the cheap path). Bound ones: the
+   * device they are bound to, as it was registered.
+   */
+  private async identityOf(certificate: ClientCertificate, presented: Presented): Promise<DeviceIdentity> {
+    if (isTenantHeldAuthority(presented.authority)) {
+      const device = await this.devices.findByCertificate(certificate.id);
+      if (!device) throw new AuthenticationRefused('device-not-registered', 'the device this certificate was bound to is no longer registered', {}, refusedCertificate(certificate));
+      return { identity: device.identity, deviceType: device.deviceType };
+    }
+    const subject = presented.leaf?.inspected.subject ?? parseFormattedDistinguishedName(certificate.subject);
+    return withRefusedCertificate(() => mapDeviceIdentity(subject, presented.authority.identityRules), refusedCertificate(certificate));
   }
 
-  /** The tenant CA with this subject whose key `signed` confirms; refused when none is ccm's. */
-  private async issuerNamed(subject: string, signed: (candidate: Authority) => boolean): Promise<Authority> {
-    const candidates = (await this.authorities.findTenantRootsBySubject(subject)).filter((a) => a.certificatePem !== null);
-    if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${subject}"`);
-    const authority = candidates.find(signed);
-    if (!authority) throw new AuthenticationRefused('certificate-signature-invalid', 'the certificate was not signed by the CA it names');
-    return authority;
+  private async firstSight(authority: Authority, leaf: NonNullable<Presented['leaf']>, now: Date): Promise<AuthenticatedDevice> {
+    const { inspected } = leaf;
+    const refusal = refusedUnder(authority, inspected.serialNumberHex);
+    if (authority.status !== 'active') throw this.authorityRevoked(authority, inspected.serialNumberHex);
+    this.checkIssuerValidity(authority, inspected.serialNumberHex, now);
+    if (now < inspected.notBefore) throw new AuthenticationRefused('certificate-not-yet-valid', 'the certificate is not valid yet', { notBefore: inspected.notBefore.toISOString() }, refusal);
+    if (now > inspected.notAfter) throw new AuthenticationRefused('certificate-expired', 'the certificate has expired', { notAfter: inspected.notAfter.toISOString() }, refusal);
+    // What a TLS broker checks of the leaf, checked here too, so that ccm records no certificate a broker would refuse.
+    if (inspected.isCa) throw new AuthenticationRefused('certificate-unknown', 'a CA certificate does not name a device', {}, refusal);
+    if (inspected.serialNumberHex.length > MAXIMUM_SERIAL_HEX_LENGTH) throw new AuthenticationRefused('certificate-unknown', 'the serial number is longer than 20 octets (RFC 5280 §4.1.2.2)', {}, refusal);
+    if (inspected.extendedKeyUsage !== null && !inspected.extendedKeyUsage.includes(ID_KP_CLIENT_AUTH) && !inspected.extendedKeyUsage.includes(ANY_EXTENDED_KEY_USAGE)) {
+      throw new AuthenticationRefused('certificate-unknown', 'the certificate is not for TLS client authentication (extendedKeyUsage lacks clientAuth)', {}, refusal);
+    }
+    if (authority.kind === 'intermediate') {
+      const constraints = this.nameConstraintsOf(authority);
+      const outside = constraints === null ? null : dnsNameOutsideConstraints(inspected.subject, inspected.subjectAltNames.dns, constraints);
+      // RFC 5280 §4.2.1.10: a name outside the delegated CA's constraints makes the chain invalid.
+      if (outside !== null) throw new AuthenticationRefused('untrusted-issuer', `the delegated CA may not certify the name "${outside}" (name constraints)`, { dnsName: outside }, refusal);
+    }
+    const identity = withRefusedCertificate(() => mapDeviceIdentity(inspected.subject, authority.identityRules), refusal);
+    if (identity.identity.length > MAXIMUM_IDENTITY_LENGTH) throw new AuthenticationRefused('identity-unmapped', `the device identity is longer than ${MAXIMUM_IDENTITY_LENGTH} characters`, {}, refusal);
+    if (identity.deviceType !== null && identity.deviceType.length > MAXIMUM_DEVICE_TYPE_LENGTH) {
+      throw new AuthenticationRefused('identity-unmapped', `the device type is longer than ${MAXIMUM_DEVICE_TYPE_LENGTH} characters`, {}, refusal);
+    }
+
+    const certificate = externalCertificateRecord(authority, inspected, now);
+    const event = certificateEvent(certificate, authority, transitionOf({ ...certificate, state: 'inactive' }, { kind: 'activate' }, now));
+    const sight = await this.devices.bindOnFirstSight({ authority, identity, certificate, event, newDeviceId: newId(), at: now }, authority.registration !== 'preregistered');
+    switch (sight.outcome) {
+      case 'bound':
+        this.wakeup.notify();
+        return { certificate: sight.certificate, authority, deviceId: sight.device.identity, deviceType: sight.device.deviceType };
+      case 'already-bound':
+        // A concurrent first connection bound it; what it left is what counts (it may have been suspended since).
+        this.checkStanding(sight.certificate, authority, now);
+        await this.recordUse(sight.certificate, now);
+        return { certificate: sight.certificate, authority, deviceId: sight.device.identity, deviceType: sight.device.deviceType };
+      case 'not-registered':
+        throw new AuthenticationRefused('device-not-registered', `no device "${identity.identity}" is registered under this CA, which accepts pre-registered devices only`, { identity: identity.identity }, refusal);
+      case 'bound-elsewhere':
+        throw new AuthenticationRefused('device-bound-elsewhere', `the device "${identity.identity}" is bound to another certificate`, { identity: identity.identity, deviceId: sight.device.id }, refusal);
+      case 'type-mismatch':
+        throw new AuthenticationRefused('identity-unmapped', `the certificate names device type "${identity.deviceType}", the device is registered as "${sight.device.deviceType}"`, { identity: identity.identity }, refusal);
+      case 'already-recorded':
+        if (sight.certificate.state === 'revoked') throw new AuthenticationRefused('certificate-revoked', 'the certificate is revoked', { reason: sight.certificate.revocationReason }, refusedCertificate(sight.certificate));
+        throw new AuthenticationRefused('certificate-unknown', 'the certificate is recorded under another CA of ccm', {}, refusal);
+      case 'serial-taken':
+        throw new AuthenticationRefused('certificate-unknown', 'the CA gave this serial number to another certificate ccm has a record of; serial numbers must be unique per CA (RFC 5280 §4.1.2.2)', {}, refusal);
+    }
   }
+
+  private nameConstraintsOf(authority: Authority): DnsNameConstraints | null {
+    const key = `${authority.id}:${authority.fingerprintSha256}`;
+    if (!this.constraints.has(key)) this.constraints.set(key, dnsNameConstraintsOf(decodePem(authority.certificatePem!, 'CERTIFICATE')[0]!));
+    return this.constraints.get(key)!;
+  }
+}
+
+/** The record of a certificate an external or delegated CA issued, as its first sight binds it: active, used now. */
+function externalCertificateRecord(authority: Authority, inspected: InspectedCertificate, now: Date): ClientCertificate {
+  const { dns, uri, email, ip } = inspected.subjectAltNames;
+  return {
+    id: newId(),
+    tenantId: authority.tenantId!,
+    authorityId: authority.id,
+    serialNumber: inspected.serialNumberHex,
+    state: 'active',
+    fingerprintSha256: inspected.sha256Fingerprint,
+    fingerprintSha1: inspected.sha1Fingerprint,
+    subject: formatDistinguishedName(inspected.subject),
+    commonName: (commonNameOf(inspected.subject) ?? '').slice(0, MAXIMUM_COMMON_NAME_LENGTH),
+    subjectAltNames: { ...(dns.length ? { dns } : {}), ...(uri.length ? { uri } : {}), ...(email.length ? { email } : {}), ...(ip.length ? { ip } : {}) },
+    notBefore: inspected.notBefore,
+    notAfter: inspected.notAfter,
+    keyAlgorithm: deviceKeyAlgorithmOf(inspected.subjectPublicKeyInfo),
+    publicKeySha256: inspected.publicKeyHash,
+    keySource: 'external',
+    // ccm did not issue it and does not know when it was signed; its validity start is the CA's own statement of that.
+    issuedAt: inspected.notBefore,
+    firstUsedAt: now,
+    lastUsedAt: now,
+    revokedAt: null,
+    revocationReason: null,
+    suspendedAt: null,
+    crlShard: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** A device key ccm would not issue for (P-521, RSA-1024…) still authenticates: the CA vouched for it, and ccm never uses it. */
+function deviceKeyAlgorithmOf(subjectPublicKeyInfo: Uint8Array): string {
+  try {
+    return keyAlgorithmOf(readPublicKeyInfo(subjectPublicKeyInfo));
+  } catch (error) {
+    if (error instanceof DomainError || error instanceof DerFramingError) return 'other';
+    throw error;
+  }
+}
+
+/** Runs a mapping whose refusals need the certificate they are about, for the audit trail. */
+function withRefusedCertificate<T>(map: () => T, about: RefusedCertificate | null): T {
+  try {
+    return map();
+  } catch (error) {
+    if (error instanceof AuthenticationRefused && error.refusedCertificate === null) throw new AuthenticationRefused(error.refusal, error.message, error.details, about);
+    throw error;
+  }
+}
+
+/** Who a refusal is about, for the audit trail (never sent to the caller). */
+function refusedCertificate(certificate: ClientCertificate): RefusedCertificate {
+  return { tenantId: certificate.tenantId, certificateId: certificate.id, serialNumber: certificate.serialNumber };
+}
+
+/** A refusal under one of ccm's CAs where no certificate record is involved (yet). */
+function refusedUnder(authority: Authority, serialNumber: string): RefusedCertificate | null {
+  return authority.tenantId === null ? null : { tenantId: authority.tenantId, certificateId: null, serialNumber };
 }

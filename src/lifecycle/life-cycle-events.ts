@@ -23,7 +23,8 @@ export function certificateEvent(certificate: ClientCertificate, issuer: Authori
   };
 }
 
-export function authorityRevokedEvent(authority: Authority, issuer: Authority, reason: RevocationReason, at: Date, revokedCertificates: number): CcmEvent {
+/** `issuerSubject`: the DN of the revoked CA's issuer (for an external CA, whatever its certificate names: ccm has no record of it). */
+export function authorityRevokedEvent(authority: Authority, issuerSubject: string, reason: RevocationReason, at: Date, revokedCertificates: number): CcmEvent {
   return {
     schemaVersion: EVENT_SCHEMA_VERSION,
     id: newId(),
@@ -35,7 +36,7 @@ export function authorityRevokedEvent(authority: Authority, issuer: Authority, r
     serialNumber: authority.serialNumber ?? '',
     fingerprintSha256: authority.fingerprintSha256 ?? '',
     commonName: commonNameOfSubject(authority.subject),
-    issuer: issuer.subject,
+    issuer: issuerSubject,
     reason,
     state: 'revoked',
     revokedCertificates,

@@ -19,9 +19,11 @@ export abstract class LifeCycleStore {
   abstract applyCertificateTransition(certificate: ClientCertificate, transition: Transition, event: CcmEvent): Promise<ClientCertificate | null>;
 
   /**
-   * Marks an active tenant CA revoked and revokes every certificate it issued
-   * that is not revoked yet, with one event. Null when the CA was not active
-   * any more (revoked by a concurrent request).
+   * Marks an active CA revoked and revokes every certificate it issued (or,
+   * for an external or delegated CA, that is bound under it) that is not
+   * revoked yet, with one event. A tenant root takes the delegated
+   * intermediates it certified, and their certificates, with it. Null when
+   * the CA was not active any more (revoked by a concurrent request).
    */
   abstract revokeAuthority(authority: Authority, reason: RevocationReason, at: Date, event: (revokedCertificates: number) => CcmEvent): Promise<{ revokedCertificates: number } | null>;
 

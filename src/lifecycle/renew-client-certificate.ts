@@ -39,6 +39,8 @@ export class RenewClientCertificate {
   async execute(command: RenewClientCertificateCommand): Promise<RenewedClientCertificate> {
     const previous = await this.certificates.findById(command.tenantId, command.certificateId);
     if (!previous) throw new NotFound('certificate');
+    // Its CA is the tenant's: ccm re-issuing the identity under the tenant root would route around that CA's device binding.
+    if (previous.keySource === 'external') throw new DomainError('conflict', 'the certificate was issued by an external or delegated CA; that CA renews it', { keySource: previous.keySource });
     // A suspension or revocation must not be sidestepped by asking for a fresh certificate.
     if (previous.state !== 'inactive' && previous.state !== 'active') {
       throw new DomainError('illegal-transition', `cannot renew a certificate that is ${previous.state}`, { state: previous.state, action: 'renew' });

@@ -1,7 +1,8 @@
 /**
- * Revoking a tenant's root CA: the CA and everything it issued are revoked
- * in one transaction, announced by one authority.revoked event. The tenant
- * can issue nothing more under it.
+ * Revoking a tenant's root CA: the CA and everything it issued (its
+ * delegated intermediates and the certificates bound under them included)
+ * are revoked in one transaction, announced by one authority.revoked event.
+ * The tenant can issue nothing more under it.
  */
 import { Injectable } from '@nestjs/common';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
@@ -38,7 +39,7 @@ export class RevokeTenantAuthority {
     const platform = await this.authorities.findById(authority.issuerAuthorityId ?? '');
     if (!platform) throw new Error(`tenant CA ${authority.id} names a missing issuer`);
     const at = this.clock.now();
-    const result = await this.store.revokeAuthority(authority, reason, at, (count) => authorityRevokedEvent(authority, platform, reason, at, count));
+    const result = await this.store.revokeAuthority(authority, reason, at, (count) => authorityRevokedEvent(authority, platform.subject, reason, at, count));
     if (!result) throw new DomainError('illegal-transition', 'the tenant CA was revoked by a concurrent request', { state: 'revoked', action: 'revoke' });
     this.wakeup.notify();
     this.revocationLists.refreshSoon(authority.id, 0);

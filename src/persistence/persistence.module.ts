@@ -5,6 +5,7 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ApiCredentialRepository } from '../access/api-credential.js';
+import { AuditTrail } from '../audit/audit-trail.js';
 import { AuthorityRepository } from '../authorities/authority.js';
 import { CertificateRepository } from '../certificates/client-certificate.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
@@ -15,17 +16,22 @@ import { EventSubscriberRepository } from '../events/event-subscriber.js';
 import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
 import { RevocationListStore } from '../revocation/revocation-list-store.js';
 import { TenantRepository } from '../tenants/tenant.js';
+import { DeviceRepository } from '../trust/device.js';
+import { TrustedAuthorityRepository } from '../trust/trusted-authority.js';
 import { openDatabase } from './data-source.js';
 import { DatabaseTransactions, Transactions } from './transactions.js';
 import { TypeormApiCredentialRepository } from './typeorm-api-credential.repository.js';
+import { TypeormAuditTrail } from './typeorm-audit-trail.js';
 import { TypeormAuthorityRepository } from './typeorm-authority.repository.js';
 import { TypeormCertificateRepository } from './typeorm-certificate.repository.js';
+import { TypeormDeviceRepository } from './typeorm-device.repository.js';
 import { TypeormEnrollmentCredentialRepository } from './typeorm-enrollment-credential.repository.js';
 import { TypeormEventSubscriberRepository } from './typeorm-event-subscriber.repository.js';
 import { TypeormLifeCycleStore } from './typeorm-life-cycle.store.js';
 import { TypeormEventOutbox } from './typeorm-outbox.js';
 import { TypeormRevocationListStore } from './typeorm-revocation-list.store.js';
 import { TypeormTenantRepository } from './typeorm-tenant.repository.js';
+import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.repository.js';
 
 @Global()
 @Module({
@@ -41,8 +47,11 @@ import { TypeormTenantRepository } from './typeorm-tenant.repository.js';
     { provide: RevocationListStore, useClass: TypeormRevocationListStore },
     { provide: EnrollmentCredentialRepository, useClass: TypeormEnrollmentCredentialRepository },
     { provide: ApiCredentialRepository, useClass: TypeormApiCredentialRepository },
+    { provide: TrustedAuthorityRepository, useClass: TypeormTrustedAuthorityRepository },
+    { provide: DeviceRepository, useClass: TypeormDeviceRepository },
+    { provide: AuditTrail, useClass: TypeormAuditTrail },
   ],
-  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository],
+  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}

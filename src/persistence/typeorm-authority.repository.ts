@@ -67,11 +67,6 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
     return row ? toAuthority(row) : null;
   }
 
-  async findTenantRootsBySubject(subject: string): Promise<Authority[]> {
-    const rows = await this.dataSource.getRepository(AuthorityRow).find({ where: { subject, kind: 'tenant-root' }, order: { createdAt: 'DESC' } });
-    return rows.map(toAuthority);
-  }
-
   async findActiveTenantRoot(tenantId: string): Promise<Authority | null> {
     const row = await this.dataSource
       .getRepository(AuthorityRow)
@@ -107,5 +102,12 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
 
   async replaceCertificate(id: string, certificate: AuthorityCertificate, at: Date): Promise<void> {
     await this.transactions.run((manager) => manager.update(AuthorityRow, { id, status: 'active' }, { ...certificate, updatedAt: at }));
+  }
+
+  async updateIdentityRules(tenantId: string, authorityId: string, rules: IdentityRules | null, at: Date): Promise<boolean> {
+    const result = await this.transactions.run((manager) =>
+      manager.update(AuthorityRow, { id: authorityId, tenantId }, { identityRules: rules === null ? null : JSON.stringify(rules), updatedAt: at }),
+    );
+    return (result.affected ?? 0) === 1;
   }
 }

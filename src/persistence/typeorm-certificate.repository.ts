@@ -63,8 +63,8 @@ export class TypeormCertificateRepository extends CertificateRepository {
     return this.findOne({ tenantId, id });
   }
 
-  findBySerialNumber(serialNumber: string): Promise<ClientCertificate | null> {
-    return this.findOne({ serialNumber });
+  findByAuthorityAndSerial(authorityId: string, serialNumber: string): Promise<ClientCertificate | null> {
+    return this.findOne({ authorityId, serialNumber });
   }
 
   findBySerial(tenantId: string, serialNumber: string): Promise<ClientCertificate | null> {

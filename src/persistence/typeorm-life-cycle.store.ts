@@ -40,13 +40,21 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
     return this.transactions.run(async (manager: EntityManager) => {
       const claimed = await manager.update(AuthorityRow, { id: authority.id, status: 'active' }, { status: 'revoked', revokedAt: at, revocationReason: reason, updatedAt: at });
       if ((claimed.affected ?? 0) !== 1) return null;
+      // The delegated intermediates it certified fall with it (a pending one too: its signing must not complete into a usable CA).
+      const delegated = await manager.find(AuthorityRow, { select: { id: true }, where: { issuerAuthorityId: authority.id, kind: 'intermediate', status: In(['pending', 'active']) } });
+      const delegatedIds = delegated.map((row) => row.id);
+      if (delegatedIds.length > 0) {
+        await manager.update(AuthorityRow, { id: In(delegatedIds), status: In(['pending', 'active']) }, { status: 'revoked', revokedAt: at, revocationReason: reason, updatedAt: at });
+      }
       // pending rows are revoked too: if their signing completes after all, the certificate must not be usable.
       const revoked = await manager.update(
         CertificateRow,
-        { authorityId: authority.id, state: In(['pending', 'inactive', 'active', 'suspended']) },
+        { authorityId: In([authority.id, ...delegatedIds]), state: In(['pending', 'inactive', 'active', 'suspended']) },
         { state: 'revoked', revokedAt: at, revocationReason: reason, suspendedAt: null, updatedAt: at },
       );
-      await manager.increment(AuthorityRow, { id: authority.id }, 'revocationVersion', 1);
+      await manager.increment(AuthorityRow, { id: In([authority.id, ...delegatedIds]) }, 'revocationVersion', 1);
+      // A delegated intermediate's status is its issuer's to tell (OCSP): the issuer's cached answers are stale now.
+      if (authority.kind === 'intermediate' && authority.issuerAuthorityId !== null) await manager.increment(AuthorityRow, { id: authority.issuerAuthorityId }, 'revocationVersion', 1);
       const revokedCertificates = revoked.affected ?? 0;
       await appendToOutbox(manager, event(revokedCertificates));
       return { revokedCertificates };

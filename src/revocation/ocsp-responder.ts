@@ -1,14 +1,15 @@
 /**
  * The OCSP responder (RFC 6960) of ccm's tenant CAs. Each CA has its own
  * responder URL (in its certificates' AIA), so the issuer is known from the
- * URL and a request is only matched against it. Responses are signed by the
+ * URL and a request is only matched against it. A tenant root also answers
+ * for the delegated intermediates it certified. Responses are signed by the
  * issuing CA or its delegated responder (ocsp-signing.ts), through custody. Answers to requests without a nonce are cached
  * until the CA's revocation state changes or half their validity has passed;
  * a nonce makes every response unique, so those are signed each time.
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
-import { AuthorityRepository, type Authority } from '../authorities/authority.js';
+import { AuthorityRepository, holdsCustodyKey, type Authority } from '../authorities/authority.js';
 import { CertificateRepository, type ClientCertificate } from '../certificates/client-certificate.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
@@ -16,6 +17,8 @@ import type { RevocationReason } from '../events/certificate-event.js';
 import { encodeOcspErrorResponse, encodeOcspResponse, issuerHashes, OcspMalformedRequest, parseOcspRequest, type OcspCertId, type OcspCertificateStatus } from '../issuance/ocsp.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError } from '../shared/errors.js';
+import { isId } from '../shared/identifiers.js';
+import { TrustedAuthorityRepository } from '../trust/trusted-authority.js';
 import { OcspSigningIdentities } from './ocsp-signing.js';
 
 /** How long a response may be relied on; suspensions reach OCSP clients that cache at most this late. */
@@ -37,6 +40,7 @@ export class OcspResponder {
     private readonly authorities: AuthorityRepository,
     private readonly issuers: IssuingCertificateCache,
     private readonly certificates: CertificateRepository,
+    private readonly trusted: TrustedAuthorityRepository,
     private readonly signing: OcspSigningIdentities,
     private readonly clock: Clock,
   ) {}
@@ -44,9 +48,11 @@ export class OcspResponder {
   /** Always an OCSPResponse: protocol errors are answered in OCSP's own terms, never as HTTP errors. */
   async respond(authorityId: string, requestDer: Uint8Array): Promise<Uint8Array> {
     try {
-      const authority = await this.authorities.findById(authorityId);
+      // A path segment that is no id names no CA; not asked of the database, which refuses some (a NUL) with an error.
+      const authority = isId(authorityId) ? await this.authorities.findById(authorityId) : null;
       // A URL naming no CA of ours: nothing we may answer for (RFC 6960 §2.3 "unauthorized").
-      if (!authority || authority.kind !== 'tenant-root' || !authority.certificatePem) return encodeOcspErrorResponse('unauthorized');
+      // External and delegated CAs too: their keys are the tenant's, so ccm cannot sign for them.
+      if (!authority || authority.kind !== 'tenant-root' || !holdsCustodyKey(authority) || !authority.certificatePem) return encodeOcspErrorResponse('unauthorized');
       const request = parseOcspRequest(requestDer);
       const now = this.clock.now().getTime();
       const cacheKey = request.nonce === null ? `${authority.id}:${authority.revocationVersion}:${Buffer.from(requestDer).toString('base64')}` : null;
@@ -79,10 +85,18 @@ export class OcspResponder {
     const expected = issuerHashes(certId.hashAlgorithm, issuerName, issuerKey);
     // A CertID for another issuer: this responder knows nothing of it.
     if (!Buffer.from(expected.nameHash).equals(certId.issuerNameHash) || !Buffer.from(expected.keyHash).equals(certId.issuerKeyHash)) return { kind: 'unknown' };
-    const certificate: ClientCertificate | null = await this.certificates.findBySerialNumber(certId.serialNumber);
-    if (!certificate || certificate.authorityId !== authority.id) return { kind: 'unknown' };
+    const certificate: ClientCertificate | null = await this.certificates.findByAuthorityAndSerial(authority.id, certId.serialNumber);
+    if (!certificate) return this.delegatedStatusOf(authority, certId.serialNumber);
     if (certificate.state === 'suspended') return { kind: 'revoked', revokedAt: certificate.suspendedAt ?? certificate.updatedAt, reason: 'certificateHold' };
     if (certificate.state === 'revoked') return { kind: 'revoked', revokedAt: certificate.revokedAt ?? certificate.updatedAt, reason: (certificate.revocationReason ?? 'unspecified') as RevocationReason };
+    return { kind: 'good' };
+  }
+
+  /** The delegated intermediates a tenant root certified are in no certificates row; their status is the authority record's. */
+  private async delegatedStatusOf(authority: Authority, serialNumber: string): Promise<OcspCertificateStatus> {
+    const delegated = await this.trusted.findDelegatedBySerial(authority.id, serialNumber);
+    if (!delegated) return { kind: 'unknown' };
+    if (delegated.status === 'revoked') return { kind: 'revoked', revokedAt: delegated.revokedAt ?? delegated.updatedAt, reason: (delegated.revocationReason ?? 'unspecified') as RevocationReason };
     return { kind: 'good' };
   }
 

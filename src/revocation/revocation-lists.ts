@@ -6,7 +6,7 @@
  */
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
-import { AuthorityRepository, type Authority } from '../authorities/authority.js';
+import { AuthorityRepository, holdsCustodyKey, type Authority } from '../authorities/authority.js';
 import { custodySigner } from '../authorities/custody-signer.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
@@ -19,6 +19,12 @@ import { COMPLETE_SCOPE, RevocationListStore, type RevocationListRecord } from '
 import { crlUrlOf } from './revocation-urls.js';
 
 const REMEMBERED_CRLS = 64;
+
+/** Tenant root CAs only: the platform CA signs no client certificates, and the keys of external and delegated CAs are the tenant's. */
+function publishesRevocationList(authority: Authority): boolean {
+  return authority.kind === 'tenant-root' && holdsCustodyKey(authority);
+}
+
 /** How long a background build waits for more transitions under the same CA before it starts. */
 const REFRESH_COALESCE_MS = 50;
 
@@ -49,7 +55,7 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
       const timer = setTimeout(() => {
         this.refreshes.delete(key);
         // A failure here only means the next fetch builds it; say so and move on.
-        this.current(authorityId, scope).catch((error: unknown) => this.logger.warn(`background CRL build for ${authorityId} (scope ${scope}) failed: ${error instanceof Error ? error.message : String(error)}`));
+        this.refreshIfPublished(authorityId, scope).catch((error: unknown) => this.logger.warn(`background CRL build for ${authorityId} (scope ${scope}) failed: ${error instanceof Error ? error.message : String(error)}`));
       }, REFRESH_COALESCE_MS);
       timer.unref();
       this.refreshes.set(key, timer);
@@ -76,11 +82,17 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
 
   private async current(authorityId: string, scope: number): Promise<RevocationListRecord> {
     const authority = await this.authorities.findById(authorityId);
-    return this.currentOf(authority?.kind === 'tenant-root' ? authority : null, scope);
+    return this.currentOf(authority && publishesRevocationList(authority) ? authority : null, scope);
+  }
+
+  /** Transitions of certificates under external and delegated CAs also ask for a refresh; ccm signs no CRL for those CAs, so there is nothing to build. */
+  private async refreshIfPublished(authorityId: string, scope: number): Promise<void> {
+    const authority = await this.authorities.findById(authorityId);
+    if (authority && publishesRevocationList(authority)) await this.currentOf(authority, scope);
   }
 
   private async currentOf(authority: Authority | null, scope: number): Promise<RevocationListRecord> {
-    if (!authority || !authority.certificatePem) throw new NotFound('CRL');
+    if (!authority || !authority.certificatePem || !publishesRevocationList(authority)) throw new NotFound('CRL');
     const remembered = this.latest.get(`${authority.id}:${scope}`);
     if (remembered && this.isFresh(remembered, authority)) return remembered;
     const cached = await this.store.current(authority.id, scope);

@@ -85,8 +85,21 @@ export class CustodyKeyNotFound extends DomainError {
   }
 }
 
+/** The certificate an authentication refusal is about, when ccm found it: for the audit trail, not for the caller (it is in no problem document). */
+export interface RefusedCertificate {
+  readonly tenantId: string;
+  /** Null when the issuer is ccm's but no certificate of it has this serial number. */
+  readonly certificateId: string | null;
+  readonly serialNumber: string;
+}
+
 export class AuthenticationRefused extends DomainError {
-  constructor(readonly refusal: AuthenticationRefusal, message: string, details: Record<string, unknown> = {}) {
+  constructor(
+    readonly refusal: AuthenticationRefusal,
+    message: string,
+    details: Record<string, unknown> = {},
+    readonly refusedCertificate: RefusedCertificate | null = null,
+  ) {
     super(refusal, message, details);
   }
 }

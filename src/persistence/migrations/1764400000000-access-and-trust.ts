@@ -1,7 +1,8 @@
 /**
  * Who may do what, and which CAs a tenant trusts: API credentials (secret
  * hashes only), the audit log, devices bound to certificates of external and
- * delegated CAs, and per-CA identity rules and registration mode.
+ * delegated CAs, and per-CA identity rules and registration mode; serial
+ * numbers unique per issuing CA.
  */
 import { Table, TableColumn, TableForeignKey, TableIndex, type MigrationInterface, type QueryRunner, type TableColumnOptions } from 'typeorm';
 
@@ -85,9 +86,15 @@ export class AccessAndTrust1764400000000 implements MigrationInterface {
       new TableColumn({ name: 'registration', type: 'varchar', length: '16', isNullable: true }),
       new TableColumn({ name: 'name', type: 'varchar', length: '128', isNullable: true }),
     ]);
+    // Certificates of external and delegated CAs carry serials their own CA chose (often small counters), so a
+    // serial is unique per issuing CA (RFC 5280 §4.1.2.2), no longer across the installation.
+    await queryRunner.dropIndex('certificates', 'uq_certificates_serial');
+    await queryRunner.createIndex('certificates', new TableIndex({ name: 'uq_certificates_authority_serial', columnNames: ['authority_id', 'serial_number'], isUnique: true }));
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.dropIndex('certificates', 'uq_certificates_authority_serial');
+    await queryRunner.createIndex('certificates', new TableIndex({ name: 'uq_certificates_serial', columnNames: ['serial_number'], isUnique: true }));
     await queryRunner.dropColumns('authorities', ['identity_rules', 'registration', 'name']);
     await queryRunner.dropTable('devices');
     await queryRunner.dropTable('audit_log');

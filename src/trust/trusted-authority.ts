@@ -1,0 +1,35 @@
+/**
+ * The CAs whose device certificates ccm accepts, seen from a tenant: its
+ * root CA (ccm's key), delegated intermediates the root certified (the
+ * tenant's key) and external CAs the tenant uploaded (the tenant's PKI).
+ * Lookups are always by (tenant, authority) for callers acting for a tenant,
+ * so an id of another tenant's CA names nothing.
+ */
+import type { Authority, AuthorityKind } from '../authorities/authority.js';
+
+/** The kinds of CA that issue device certificates. */
+export const DEVICE_ISSUING_KINDS = ['tenant-root', 'intermediate', 'external'] as const satisfies readonly AuthorityKind[];
+
+/** The CAs whose keys the tenant holds: ccm records their certificates and binds devices under them. */
+export function isTenantHeldAuthority(authority: Authority): boolean {
+  return authority.kind === 'external' || authority.kind === 'intermediate';
+}
+
+export abstract class TrustedAuthorityRepository {
+  /**
+   * Active and revoked device-issuing CAs named `subject` (RFC 4514 as ccm
+   * prints it), active first, newest first within each: the CAs a leaf's
+   * issuer name may mean. Pending and failed ones have no certificate and are left out.
+   */
+  abstract findBySubject(subject: string): Promise<Authority[]>;
+  /** A device-issuing CA of this tenant; null for another tenant's id, an OCSP responder or the platform CA. */
+  abstract findOfTenant(tenantId: string, authorityId: string): Promise<Authority | null>;
+  /** The tenant's device-issuing CAs in creation order. */
+  abstract listOfTenant(tenantId: string): Promise<Authority[]>;
+  /** Records an external CA (active) or a delegated intermediate before it is signed (pending). */
+  abstract insert(authority: Authority): Promise<void>;
+  /** A pending delegated intermediate whose signing failed: no certificate exists. */
+  abstract markFailed(id: string, at: Date): Promise<void>;
+  /** A delegated intermediate that `issuerAuthorityId` certified with this serial number, for its issuer's OCSP responder. */
+  abstract findDelegatedBySerial(issuerAuthorityId: string, serialNumber: string): Promise<Authority | null>;
+}
