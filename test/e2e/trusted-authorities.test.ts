@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { canonicalSerialNumber } from '../../src/certificates/certificate-queries.js';
 import { Clock } from '../../src/shared/clock.js';
 import { TestInstallation, backendName, type Backend, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { dumpAllRows, type TestDatabase } from '../support/databases.js';
@@ -104,7 +105,7 @@ for (const backend of SUITE_BACKENDS) {
       const serial = randomBytes(12).toString('hex');
       const result = await openssl(['x509', '-req', '-in', csrPath, '-CA', issuer.certPath, '-CAkey', issuer.keyPath, '-set_serial', `0x${serial}`, '-days', '1', '-extfile', extPath]);
       assert.equal(result.code, 0, result.stderr);
-      return { keyPath, certPath: await scratch.write(`${name}.pem`, result.stdout), pem: result.stdout, serial: serial.replace(/^0+/, '') };
+      return { keyPath, certPath: await scratch.write(`${name}.pem`, result.stdout), pem: result.stdout, serial: canonicalSerialNumber(serial) };
     }
 
     async function uploadExternal(ca: KeyPair, registration: 'self' | 'preregistered', key = tenantKey, tenantId = tenant.id): Promise<{ id: string; kind: string; status: string }> {
