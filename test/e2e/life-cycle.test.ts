@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import { FixedClock } from '../../src/shared/clock.js';
 import { TestInstallation, backendName, type Backend, type CcmUnderTest } from '../support/ccm-under-test.js';
+import { readWholeFeed } from '../support/event-feed.js';
 import { assertValidEvent } from '../support/event-schema.js';
 import { openssl, pemBlocks, Scratch } from '../support/openssl.js';
 
@@ -452,15 +453,8 @@ async function createTenant(ccm: CcmUnderTest, name: string): Promise<{ id: stri
   return { id: res.body.id, chainPem: chain.text };
 }
 
-async function feed(ccm: CcmUnderTest): Promise<FeedEvent[]> {
-  const events: FeedEvent[] = [];
-  let after: string | null = null;
-  for (;;) {
-    const page: { items: FeedEvent[]; nextCursor: string | null } = (await ccm.api().get('/v1/events').query({ limit: 1000, ...(after ? { after } : {}) }).expect(200)).body;
-    events.push(...page.items);
-    if (page.items.length < 1000) return events;
-    after = page.nextCursor;
-  }
+function feed(ccm: CcmUnderTest): Promise<FeedEvent[]> {
+  return readWholeFeed<FeedEvent>(ccm);
 }
 
 function binary(res: NodeJS.ReadableStream & { setEncoding(e: string): void }, callback: (error: Error | null, body: Buffer) => void): void {

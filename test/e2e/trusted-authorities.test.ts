@@ -15,6 +15,7 @@ import { canonicalSerialNumber } from '../../src/certificates/certificate-querie
 import { Clock } from '../../src/shared/clock.js';
 import { TestInstallation, backendName, type Backend, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { dumpAllRows, type TestDatabase } from '../support/databases.js';
+import { readWholeFeed } from '../support/event-feed.js';
 import { assertValidEvent } from '../support/event-schema.js';
 import { openssl, pemBlocks, Scratch } from '../support/openssl.js';
 
@@ -112,16 +113,7 @@ for (const backend of SUITE_BACKENDS) {
       return (await ccm.api(key).post(`${authorities(tenantId)}/external`).send({ name: unique('external'), certificatePem: ca.pem, registration }).expect(201)).body;
     }
 
-    async function feed(): Promise<FeedEvent[]> {
-      const events: FeedEvent[] = [];
-      let after: string | null = null;
-      for (;;) {
-        const page: { items: FeedEvent[]; nextCursor: string | null } = (await ccm.api().get('/v1/events').query({ limit: 1000, ...(after ? { after } : {}) }).expect(200)).body;
-        events.push(...page.items);
-        if (page.items.length < 1000) return events;
-        after = page.nextCursor;
-      }
-    }
+    const feed = (): Promise<FeedEvent[]> => readWholeFeed<FeedEvent>(ccm);
 
     async function issuerOf(certPath: string): Promise<string> {
       return (await openssl(['x509', '-in', certPath, '-noout', '-issuer', '-nameopt', 'RFC2253'])).stdout.trim().replace(/^issuer=/, '');
