@@ -83,6 +83,8 @@ export class RevocationEnforcer {
   /** Usernames with re-kicks pending, and which block they belong to (a later unblock cancels them). */
   private readonly pendingRekicks = new Map<string, number>();
   private blockSequence = 0;
+  /** Each tenant's root CA id: the one CA whose certificates the tenant CRL lists. A tenant keeps its root for life. */
+  private readonly tenantRoots = new Map<string, string>();
   private readonly cancellers = new Set<() => void>();
   private closed = false;
 
@@ -138,16 +140,51 @@ export class RevocationEnforcer {
       return 'ignored';
     }
     this.ports.log.debug('event received', { eventId: event.id, eventType: event.type, tenantId: event.tenantId, certificateId: event.certificateId, eventLagMs: this.lagOf(event) });
+    if (event.type === 'certificate.activated') return 'ignored';
+    // Certificates of a tenant's own CAs (uploaded, or delegated with the tenant holding the key) are in no CRL ccm
+    // signs, so no CRL will ever agree with their state: the dynamic-security client alone keeps such a device out.
+    const inTenantCrl = event.authorityId === (await this.tenantRootOf(event.tenantId));
     switch (event.type) {
       case 'certificate.suspended':
       case 'certificate.revoked':
       case 'certificate.reactivated':
-        return this.serialised(event.certificateId!, () => this.reconcileCertificate(event));
+        return this.serialised(event.certificateId!, () => (inTenantCrl ? this.reconcileCertificate(event) : this.reconcileWithoutCrl(event)));
       case 'authority.revoked':
-        return this.enforceAuthorityRevocation(event);
-      case 'certificate.activated':
-        return 'ignored';
+        return inTenantCrl ? this.enforceAuthorityRevocation(event) : this.enforceTenantHeldAuthorityRevocation(event);
     }
+  }
+
+  private async tenantRootOf(tenantId: string): Promise<string> {
+    let root = this.tenantRoots.get(tenantId);
+    if (root === undefined) {
+      root = await this.ports.directory.tenantRootAuthorityId(tenantId);
+      this.tenantRoots.set(tenantId, root);
+    }
+    return root;
+  }
+
+  /** A certificate of a tenant-held CA: its current state in ccm decides, and dynsec enforces it; there is no CRL to wait for. */
+  private async reconcileWithoutCrl(event: CcmEvent): Promise<Outcome> {
+    const status = await this.ports.directory.certificate(event.tenantId, event.certificateId!);
+    const mustBlock = status ? BLOCKING_STATES.has(status.state) : event.type !== 'certificate.reactivated';
+    const username = status?.commonName ?? event.commonName;
+    const fields = { eventId: event.id, eventType: event.type, tenantId: event.tenantId, authorityId: event.authorityId, serialNumber: status?.serialNumber ?? event.serialNumber, username, state: status?.state ?? 'unknown to ccm', crl: 'none (tenant-held CA)' };
+    if (mustBlock) {
+      await this.kick([username], fields, event);
+      return 'blocked';
+    }
+    this.cancelRekicks([username]);
+    if (username) await this.ports.broker.enableClients([username]);
+    this.ports.log.info('device allowed back', { ...fields, eventLagMs: this.lagOf(event) });
+    return 'unblocked';
+  }
+
+  /** A tenant-held CA removed with everything bound under it: kick each device; no CRL lists them. */
+  private async enforceTenantHeldAuthorityRevocation(event: CcmEvent): Promise<Outcome> {
+    const revoked = await this.ports.directory.revokedCertificatesOf(event.tenantId, event.authorityId);
+    const usernames = [...new Set(revoked.map((certificate) => certificate.commonName))];
+    await this.kick(usernames, { eventId: event.id, eventType: event.type, tenantId: event.tenantId, authorityId: event.authorityId, devices: usernames.length, crl: 'none (tenant-held CA)' }, event);
+    return 'blocked';
   }
 
   /** Cancels pending re-kicks. */

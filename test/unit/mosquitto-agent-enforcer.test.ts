@@ -203,6 +203,8 @@ describe('RevocationEnforcer', () => {
     clock = new ManualClock();
     crls = new FakeCrls();
     directory = new FakeDirectory();
+    directory.roots.set(tenantA, authorityA);
+    directory.roots.set(tenantB, randomUUID());
     recorder = new Recorder();
     log = new MemoryLog();
     crls.current.set(tenantA, crl(tenantA));
@@ -408,6 +410,41 @@ describe('RevocationEnforcer', () => {
     const event = eventFor(device, 'authority.revoked', { certificateId: null, reason: 'cACompromise', state: 'revoked', revokedCertificates: 2 });
     assert.equal(await enforcer.handle(event), 'blocked');
     assert.deepEqual(recorder.steps, ['write', 'reload', 'kick sensor-0042,sensor-0043']);
+  });
+
+  describe('certificates of a tenant-held CA (uploaded or delegated), which no CRL of ccm lists', () => {
+    let bound: CertificateStatus;
+    const externalCa = randomUUID();
+
+    beforeEach(() => {
+      bound = { id: randomUUID(), tenantId: tenantA, authorityId: externalCa, serialNumber: '77', commonName: 'byo-sensor', state: 'active' };
+      directory.certificates.set(bound.id, bound);
+    });
+
+    test('a suspension kicks the device at once and waits for no CRL', async () => {
+      const suspended = { ...bound, state: 'suspended' as const };
+      directory.certificates.set(bound.id, suspended);
+      const readsBefore = crls.reads;
+      assert.equal(await enforcer.handle(eventFor(suspended, 'certificate.suspended')), 'blocked');
+      assert.deepEqual(recorder.steps, ['kick byo-sensor']);
+      assert.equal(crls.reads, readsBefore, 'no CRL was fetched for it');
+    });
+
+    test('a reactivation lets the device back in when ccm says it is active, and a stale one does not', async () => {
+      directory.certificates.set(bound.id, { ...bound, state: 'suspended' });
+      assert.equal(await enforcer.handle(eventFor(bound, 'certificate.reactivated')), 'blocked', 'ccm says suspended: the late reactivation changes nothing');
+      directory.certificates.set(bound.id, bound);
+      assert.equal(await enforcer.handle(eventFor(bound, 'certificate.reactivated')), 'unblocked');
+      assert.deepEqual(recorder.steps, ['kick byo-sensor', 'enable byo-sensor']);
+    });
+
+    test('removing the CA kicks every device bound under it, in one batch', async () => {
+      const second: CertificateStatus = { ...bound, id: randomUUID(), serialNumber: '78', commonName: 'byo-sensor-2' };
+      for (const c of [bound, second]) directory.certificates.set(c.id, { ...c, state: 'revoked' });
+      const event = eventFor(bound, 'authority.revoked', { certificateId: null, reason: 'cessationOfOperation', state: 'revoked', revokedCertificates: 2 });
+      assert.equal(await enforcer.handle(event), 'blocked');
+      assert.deepEqual(recorder.steps, ['kick byo-sensor,byo-sensor-2']);
+    });
   });
 
   test('a kick that fails fails the event (BullMQ retries it)', async () => {
