@@ -12,7 +12,7 @@ import { Clock } from '../shared/clock.js';
 import { Forbidden, InvalidRequest, NotFound, Unauthorized } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
 import { TenantRepository } from '../tenants/tenant.js';
-import { assertTenantVisible, BOOTSTRAP_ADMINISTRATOR, type Actor, type Role } from './actor.js';
+import { assertTenantVisible, BOOTSTRAP_ADMINISTRATOR, visibleTenantFilter, type Actor, type Role } from './actor.js';
 import { ApiCredentialRepository, newApiKey, parseApiKey, secretMatches, type ApiCredential, type ApiCredentialFilter } from './api-credential.js';
 import { BootstrapAdministratorKey } from './bootstrap-administrator-key.js';
 
@@ -55,11 +55,8 @@ export class ApiCredentials {
   }
 
   list(actor: Actor, filter: ApiCredentialFilter): Promise<ApiCredential[]> {
-    if (actor.role === 'tenant') {
-      if (filter.tenantId !== undefined) assertTenantVisible(actor, filter.tenantId);
-      return this.credentials.list({ ...filter, tenantId: actor.tenantId! });
-    }
-    return this.credentials.list(filter);
+    const tenantId = visibleTenantFilter(actor, filter.tenantId);
+    return this.credentials.list({ ...filter, ...(tenantId !== undefined ? { tenantId } : {}) });
   }
 
   async get(actor: Actor, id: string): Promise<ApiCredential> {
