@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestInstallation } from '../test/support/ccm-under-test.js';
 import { runLoad, type LoadFigures } from './support/http-load.js';
-import { ServerProcess, freePort } from './support/server-process.js';
+import { ServerProcess, freePort } from '../test/support/server-process.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const WORKLOAD = (args.get('workload') ?? 'csr') as 'csr' | 'keygen';

@@ -7,6 +7,7 @@
  *
  *   npm run build && node dist/bench/suspend-to-disconnect.js [--devices=250] [--suspend=100]
  *       [--reconnect-ms=1000] [--api-concurrency=100] [--agent-concurrency=N] [--database=postgres|sqlite] [--custody=local|vault]
+ *       [--agent-log=FILE]
  *
  * The devices live in a child process of their own (the same script, in
  * fleet mode), so their TLS handshakes do not starve ccm's event loop in
@@ -40,6 +41,8 @@ interface Options {
   readonly redisUrl: string;
   /** The agent's CCM_AGENT_EVENT_CONCURRENCY; its own default when absent. */
   readonly agentConcurrency: number | null;
+  /** Where to write the agent's log lines (JSON lines) for a closer look; none when absent. */
+  readonly agentLog: string | null;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -56,7 +59,7 @@ function parseOptions(argv: readonly string[]): Options {
   const database = (named.get('database') ?? 'postgres') as DatabaseKind;
   const custody = (named.get('custody') ?? 'local') as CustodyKind;
   if (!['postgres', 'sqlite'].includes(database) || !['local', 'vault'].includes(custody)) throw new Error('--database is postgres or sqlite, --custody local or vault');
-  return { devices, suspend, reconnectMs: integer('reconnect-ms', 1000, 0), apiConcurrency: integer('api-concurrency', 100, 1), agentConcurrency: named.has('agent-concurrency') ? integer('agent-concurrency', 16, 1) : null, database, custody, redisUrl: process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
+  return { devices, suspend, reconnectMs: integer('reconnect-ms', 1000, 0), apiConcurrency: integer('api-concurrency', 100, 1), agentConcurrency: named.has('agent-concurrency') ? integer('agent-concurrency', 16, 1) : null, agentLog: named.get('agent-log') ?? null, database, custody, redisUrl: process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes on one machine. */
@@ -165,7 +168,8 @@ class Fleet {
 
 interface Device extends FleetDevice {
   readonly id: string;
-  /** Epoch ms at which ccm's answer to the suspension arrived. */
+  /** Epoch ms at which the suspension request was sent, and at which ccm's answer to it arrived. */
+  suspendSentAt: number | null;
   suspendAnsweredAt: number | null;
 }
 
@@ -217,7 +221,11 @@ async function main(): Promise<void> {
   const run = randomUUID().slice(0, 8);
   console.log(`suspend-to-disconnect: ${options.devices} live mutual-TLS sessions, ${options.suspend} suspended in one burst (API concurrency ${options.apiConcurrency}), devices reconnect every ${options.reconnectMs} ms; ccm on ${options.database} + ${options.custody} custody`);
 
-  const installation = await TestInstallation.create({ database: options.database, custody: options.custody }, { CCM_REDIS_URL: options.redisUrl });
+  const installation = await TestInstallation.create(
+    { database: options.database, custody: options.custody },
+    // The fleet is issued as fast as ccm can; the default per-credential issuance limit would answer 429 past 200.
+    { CCM_REDIS_URL: options.redisUrl, CCM_RATE_LIMIT_ISSUANCE_PER_SECOND: '1000000', CCM_RATE_LIMIT_ISSUANCE_BURST: '1000000' },
+  );
   const cleanups: Array<() => Promise<unknown>> = [() => installation.destroy()];
   try {
     const ccm = await installation.start();
@@ -234,7 +242,7 @@ async function main(): Promise<void> {
         const commonName = `bench-${run}-${String(i).padStart(4, '0')}`;
         const issued = await post<{ id: string; certificatePem: string; privateKeyPem: string }>(ccm, `/v1/tenants/${tenantId}/certificates`, { commonName, ttlSeconds: 3600 });
         if (issued.status !== 201) throw new Error(`issue: ${JSON.stringify(issued.body)}`);
-        return { id: issued.body.id, commonName, certificatePem: issued.body.certificatePem, privateKeyPem: issued.body.privateKeyPem, suspendAnsweredAt: null };
+        return { id: issued.body.id, commonName, certificatePem: issued.body.certificatePem, privateKeyPem: issued.body.privateKeyPem, suspendSentAt: null, suspendAnsweredAt: null };
       },
     );
     console.log(`issued ${devices.length} certificates in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -261,6 +269,8 @@ async function main(): Promise<void> {
       CCM_AGENT_SUBSCRIBER_ID: subscriber.body.id,
       CCM_AGENT_LOG_LEVEL: 'debug',
       ...(options.agentConcurrency ? { CCM_AGENT_EVENT_CONCURRENCY: String(options.agentConcurrency) } : {}),
+      // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": profiles the agent, which runs as its own process.
+      ...(process.env['CCM_BENCH_AGENT_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['CCM_BENCH_AGENT_NODE_OPTIONS'] } : {}),
     });
     cleanups.unshift(() => agent.stop());
 
@@ -275,12 +285,15 @@ async function main(): Promise<void> {
     const bystanders = devices.slice(options.suspend);
     const burstStart = epochNow();
     await pool(targets, options.apiConcurrency, async (device) => {
+      device.suspendSentAt = epochNow();
       const answer = await post<{ state: string }>(ccm, `/v1/tenants/${tenantId}/certificates/${device.id}/suspend`, {});
       if (answer.status !== 200 || answer.body.state !== 'suspended') throw new Error(`suspend ${device.commonName}: ${answer.status} ${JSON.stringify(answer.body)}`);
       device.suspendAnsweredAt = answer.at;
     });
     const burstAnswered = epochNow();
-    const closedAfterSuspension = (report: FleetReport, device: Device): number | undefined => report.closes[device.commonName]!.find((at) => at >= device.suspendAnsweredAt!);
+    // The first close once the request was sent: the agent may kick before ccm's answer reaches the caller (the
+    // answer waits for the audit row, the event does not), which shows as a negative answered → closed time.
+    const closedAfterSuspension = (report: FleetReport, device: Device): number | undefined => report.closes[device.commonName]!.find((at) => at >= device.suspendSentAt!);
     let report = await fleet.report();
     const deadline = Date.now() + 60_000;
     while (targets.some((d) => closedAfterSuspension(report, d) === undefined) && Date.now() < deadline) {
@@ -295,16 +308,22 @@ async function main(): Promise<void> {
       const closed = closedAfterSuspension(report, d);
       return closed === undefined ? [] : [closed - d.suspendAnsweredAt!];
     });
+    const fromSent = targets.flatMap((d) => {
+      const closed = closedAfterSuspension(report, d);
+      return closed === undefined ? [] : [closed - d.suspendSentAt!];
+    });
     const lastClose = Math.max(...targets.map((d) => closedAfterSuspension(report, d) ?? Number.NaN));
     const stillOpen = targets.length - latencies.length;
-    const reconnected = targets.filter((d) => report.connects[d.commonName]!.some((at) => at > d.suspendAnsweredAt!));
+    // Any connect after the kick counts, also one before the answer arrived.
+    const reconnected = targets.filter((d) => report.connects[d.commonName]!.some((at) => at > (closedAfterSuspension(report, d) ?? d.suspendAnsweredAt!)));
     const bystanderDrops = bystanders.filter((d) => report.closes[d.commonName]!.length > 0);
     const logged = (message: string, field: string): number[] => agent.lines.filter((line) => line['msg'] === message).map((line) => Number(line[field]));
     const requests = (pattern: RegExp): number[] => agent.lines.filter((line) => line['msg'] === 'ccm request' && pattern.test(String(line['path']))).map((line) => Number(line['ms']));
 
     console.log('');
     console.log(`API burst: ${targets.length} suspensions answered in ${(burstAnswered - burstStart).toFixed(0)} ms; the last suspended session closed ${(lastClose - burstStart).toFixed(0)} ms after the burst began`);
-    console.log(`suspend answered → connection closed: ${summary(latencies)}`);
+    console.log(`suspend answered → connection closed: ${summary(latencies)}${latencies.some((ms) => ms < 0) ? `; ${latencies.filter((ms) => ms < 0).length} closed before the answer arrived` : ''}`);
+    console.log(`  suspend sent → answered: ${summary(targets.map((d) => d.suspendAnsweredAt! - d.suspendSentAt!))}; suspend sent → connection closed: ${summary(fromSent)}`);
     console.log(`  event committed → put on the subscriber's queue by ccm's relay: ${summary(logged('event delivered', 'relayLagMs'))}`);
     console.log(`  queued → taken by the agent's worker: ${summary(logged('event delivered', 'queueWaitMs'))}`);
     console.log(`  event committed → agent began handling it: ${summary(logged('event received', 'eventLagMs'))}`);
@@ -349,6 +368,7 @@ async function main(): Promise<void> {
     } finally {
       await control.close();
     }
+    if (options.agentLog) await writeFile(options.agentLog, agent.lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
     if (stillOpen > 0 || reconnected.length > 0 || bystanderDrops.length > 0) process.exitCode = 1;
   } finally {
     for (const cleanup of cleanups) await cleanup().catch((error: unknown) => console.error(`cleanup: ${(error as Error).message}`));

@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
  * Service entry point: parse the configuration (a bad setting stops here,
- * naming the variable), build the application, listen.
+ * naming the variable), build the application, listen; with CCM_WORKERS > 1
+ * this process supervises that many workers that each do so (http-workers.ts).
  */
 import { createApplication } from './app.js';
-import { ConfigurationError, parseConfiguration } from './config/configuration.js';
+import { ConfigurationError, parseConfiguration, type Configuration } from './config/configuration.js';
+import { announceListening, isWorkerProcess, superviseWorkers } from './http-workers.js';
 
 async function main(): Promise<void> {
-  let configuration;
+  let configuration: Configuration;
   try {
     configuration = parseConfiguration(process.env);
   } catch (error) {
@@ -17,8 +19,17 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  if (configuration.http.workers > 1 && !isWorkerProcess()) {
+    await superviseWorkers(configuration.http.workers, (message) => process.stderr.write(`ccm: ${message}\n`));
+    process.stdout.write(`ccm listening on ${configuration.http.publicUrl} with ${configuration.http.workers} workers (API docs at ${configuration.http.publicUrl}/docs)\n`);
+    return;
+  }
   const app = await createApplication(configuration);
   await app.listen({ host: configuration.http.host, port: configuration.http.port });
+  if (isWorkerProcess()) {
+    announceListening();
+    return;
+  }
   process.stdout.write(`ccm listening on ${configuration.http.publicUrl} (API docs at ${configuration.http.publicUrl}/docs)\n`);
 }
 

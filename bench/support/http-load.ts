@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ServerProcess } from './server-process.js';
+import type { ServerProcess } from '../../test/support/server-process.js';
 
 const AUTOCANNON = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'node_modules', 'autocannon', 'autocannon.js');
 

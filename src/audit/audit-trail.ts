@@ -76,7 +76,8 @@ export interface StoredAuditEntry {
 }
 
 export abstract class AuditTrail {
-  abstract record(entry: AuditEntry): Promise<void>;
+  /** Writes the entries in one statement, in order (their positions follow it); all or none. */
+  abstract append(entries: readonly AuditEntry[]): Promise<void>;
   /** Entries after `position`, oldest first, at most `limit`, matching every member the filter gives. */
   abstract list(filter: AuditFilter, after: number, limit: number): Promise<StoredAuditEntry[]>;
 }

@@ -10,7 +10,9 @@
  * entry never claims a change that was rolled back. Writing in the same
  * transaction would make every use case carry an audit context for one
  * INSERT that the events outbox already gives for state changes (which have
- * their own, transactional, record there).
+ * their own, transactional, record there). The entry is queued, not written,
+ * when the answer goes out: AuditLog writes in batches off the request path
+ * and drains on an orderly stop (see audit-log.ts).
  *
  * The AuditTrail port is bound to its TypeORM adapter by PersistenceModule.
  */

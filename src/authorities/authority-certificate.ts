@@ -6,6 +6,8 @@ import { subjectKeyIdentifierOf } from '../issuance/certificate-encoder.js';
 import { inspectCertificate } from '../issuance/certificate-inspection.js';
 import { formatDistinguishedName } from '../issuance/distinguished-name.js';
 import { decodePem, encodePem } from '../issuance/pem.js';
+import { readPublicKeyInfo } from '../issuance/public-key.js';
+import { verificationKeyOf, type VerificationKey } from '../issuance/signature-verification.js';
 import type { Authority, AuthorityCertificate } from './authority.js';
 
 export function certificateRecordOf(der: Uint8Array, issuerChainPem: string | null): AuthorityCertificate {
@@ -26,10 +28,16 @@ export interface IssuingCertificate {
   readonly subjectName: Uint8Array;
   readonly subjectKeyIdentifier: Uint8Array;
   readonly subjectPublicKeyInfo: Uint8Array;
+  /** The key ready for verifying what the CA signed (every authentication by PEM checks a signature under it). */
+  readonly verificationKey: VerificationKey;
   readonly notAfter: Date;
 }
 
-/** Parses an authority's certificate once per version of it; issuance reads these on every request. */
+/**
+ * Parses an authority's certificate once per version of it (the key is the
+ * id and the certificate's SHA-256 fingerprint, so a replaced certificate is
+ * a new entry); issuance and authentication read these on every request.
+ */
 export class IssuingCertificateCache {
   private readonly entries = new Map<string, IssuingCertificate>();
 
@@ -41,7 +49,14 @@ export class IssuingCertificateCache {
       const inspected = inspectCertificate(decodePem(authority.certificatePem, ['CERTIFICATE'])[0]!);
       // An imported CA certificate may lack an SKI; then the RFC 5280 §4.2.1.2 method-1 value names the key.
       const subjectKeyIdentifier = inspected.subjectKeyIdentifier ?? subjectKeyIdentifierOf(inspected.subjectPublicKeyInfo);
-      entry = { authority, subjectName: inspected.subjectName, subjectKeyIdentifier, subjectPublicKeyInfo: inspected.subjectPublicKeyInfo, notAfter: inspected.notAfter };
+      entry = {
+        authority,
+        subjectName: inspected.subjectName,
+        subjectKeyIdentifier,
+        subjectPublicKeyInfo: inspected.subjectPublicKeyInfo,
+        verificationKey: verificationKeyOf(readPublicKeyInfo(inspected.subjectPublicKeyInfo)),
+        notAfter: inspected.notAfter,
+      };
       this.entries.set(key, entry);
     }
     return entry;

@@ -53,8 +53,13 @@ export interface IssuedClientCertificate {
 /** 1 to 64 characters (RFC 5280 ub-common-name), no controls, no lone surrogates (they cannot be encoded as UTF8String). */
 const COMMON_NAME = /^[^\u0000-\u001f\u007f\uD800-\uDFFF]{1,64}$/u;
 
+/** Chains kept in memory: one per tenant root, a few KiB each. */
+const CACHED_CHAINS = 1024;
+
 @Injectable()
 export class IssueClientCertificate {
+  private readonly chains = new Map<string, string>();
+
   constructor(
     @Inject(CONFIGURATION) private readonly config: Configuration,
     private readonly tenants: TenantRepository,
@@ -66,6 +71,9 @@ export class IssueClientCertificate {
   ) {}
 
   async execute(command: IssueClientCertificateCommand): Promise<IssuedClientCertificate> {
+    // Both lookups at once: each is a database round trip, and neither depends on the other.
+    const rootLookup = this.authorities.findActiveTenantRoot(command.tenantId);
+    rootLookup.catch(() => undefined); // awaited below, unless the request is refused first
     const tenant = await this.tenants.findById(command.tenantId);
     if (!tenant) throw new NotFound('tenant');
     if (command.csr !== undefined && command.keyAlgorithm !== undefined) {
@@ -98,7 +106,7 @@ export class IssueClientCertificate {
       throw new DomainError('policy-violation', `a renewal keeps the device identity: the subject must be ${command.expectedSubject}`, { field: command.csr !== undefined ? 'csr' : 'commonName', expected: command.expectedSubject });
     }
 
-    const authority = await this.authorities.findActiveTenantRoot(tenant.id);
+    const authority = await rootLookup;
     if (!authority) throw new DomainError('conflict', 'the tenant has no active root CA (it was revoked)');
     // Policy before the record: a refused subject leaves no row behind.
     if (command.csr === undefined) {
@@ -182,8 +190,14 @@ export class IssueClientCertificate {
     };
   }
 
+  /** CA certificates never change once issued, so each chain is read once per authority (a bounded number of them). */
   private async chainOf(authority: Authority): Promise<string> {
-    return chainPemOf(authority, (id) => this.authorities.findById(id));
+    const cached = this.chains.get(authority.id);
+    if (cached !== undefined) return cached;
+    const chain = await chainPemOf(authority, (id) => this.authorities.findById(id));
+    if (this.chains.size >= CACHED_CHAINS) this.chains.delete(this.chains.keys().next().value!);
+    this.chains.set(authority.id, chain);
+    return chain;
   }
 
   private ttlWithinPolicy(tenant: Tenant, requested: number | undefined): number {

@@ -7,6 +7,7 @@
  */
 import { DEVICE_KEY_ALGORITHMS, KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../custody/key-algorithm.js';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { EnvironmentReader, type Environment } from './environment-reader.js';
 
 export interface VariableReference {
@@ -21,6 +22,7 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_PUBLIC_URL', default: 'http://<CCM_HOST>:<CCM_PORT>', description: 'Base URL under which clients reach ccm. Written into every certificate (CRL distribution point), so keep it stable: a changed URL leaves older certificates pointing at the old one.' },
   { name: 'CCM_TLS_CERT_FILE', default: null, description: 'PEM certificate chain of ccm\'s own HTTPS server. With CCM_TLS_KEY_FILE, ccm serves HTTPS and asks clients for a certificate (optional), which EST re-enrollment needs. Unset: plain HTTP, for a TLS-terminating proxy in front.' },
   { name: 'CCM_TLS_KEY_FILE', default: null, description: 'PEM private key of that certificate.' },
+  { name: 'CCM_WORKERS', default: '1', description: 'HTTP worker processes sharing the port (node:cluster), each a full replica; "auto": one per CPU core. Issuance and authentication are CPU-bound, so one worker uses one core. Caches, rate limits and the API key cache are per worker.' },
   { name: 'CCM_BODY_LIMIT_BYTES', default: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
   { name: 'CCM_MAX_HEADER_BYTES', default: '16384', description: 'Largest request head (request line and headers) accepted, in bytes; Node.js answers a larger one with 431 before ccm sees it.' },
   { name: 'CCM_CORS_ORIGINS', default: null, description: 'Comma-separated origins (https://console.example.com) whose pages may call the API from a browser, e.g. to post a CSR made with a key generated in the browser. Exact origins only; "*" is refused. Unset: no CORS headers at all.' },
@@ -47,6 +49,8 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_VAULT_KEY_PREFIX', default: 'ccm-', description: 'vault custody: prefix of every Transit key ccm creates (the Vault policy grants this prefix only).' },
   { name: 'CCM_VAULT_CACERT', default: null, description: 'vault custody: PEM file of the CA that signed Vault\'s TLS certificate.' },
   { name: 'CCM_VAULT_TIMEOUT_MS', default: '5000', description: 'vault custody: timeout of one Vault request, in milliseconds.' },
+  { name: 'CCM_VAULT_SIGN_BATCH_SIZE', default: '64', description: 'vault custody: most signatures sent to Vault in one Transit request (batch_input) when several are asked for at once with the same key; 1 sends each signature alone.' },
+  { name: 'CCM_VAULT_SIGN_BATCH_WAIT_MS', default: '0', description: 'vault custody: how long a signature with no others waiting may wait for company before it is sent alone, in milliseconds. 0: it is sent at once; batches still form while earlier requests are out.' },
   { name: 'CCM_PLATFORM_CA_MODE', default: 'self-signed', description: '"self-signed": the platform CA signs itself on first start. "external": ccm creates the key and waits for a certificate signed by your offline root (see /v1/platform-ca/csr).' },
   { name: 'CCM_PLATFORM_CA_SUBJECT', default: 'CN=ccm platform CA', description: 'Subject of the platform CA in RFC 4514 order, most specific first, as ccm prints subjects: comma-separated ATTR=value pairs (CN, O, OU, C, L, ST), e.g. CN=Acme platform CA,O=Acme,C=DE.' },
   { name: 'CCM_PLATFORM_CA_KEY_ALGORITHM', default: 'ecdsa-p256', description: `Platform CA key: one of ${KEY_ALGORITHMS.join(', ')}.` },
@@ -79,6 +83,10 @@ export type CustodyConfiguration =
       readonly keyPrefix: string;
       readonly caCertPath: string | null;
       readonly requestTimeoutMs: number;
+      /** Most signatures in one Transit `batch_input` request; 1: no batching. */
+      readonly signBatchSize: number;
+      /** Milliseconds a lone signature waits for company; 0: none. */
+      readonly signBatchWaitMs: number;
     };
 
 export interface Configuration {
@@ -91,6 +99,8 @@ export interface Configuration {
     /** Exact origins allowed by CORS; empty: CORS off. */
     readonly corsOrigins: readonly string[];
     readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+    /** Worker processes serving the port (1: this process serves it). */
+    readonly workers: number;
   };
   /** Per credential and per replica (src/access/rate-limits.ts). */
   readonly rateLimits: { readonly issuance: RateLimitSetting; readonly authentication: RateLimitSetting };
@@ -138,6 +148,7 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
   const port = read.integer('CCM_PORT', 8080, 0, 65535);
   const tls = parseTls(read);
   const publicUrl = read.url('CCM_PUBLIC_URL', read.string('CCM_PUBLIC_URL', `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`), ['http:', 'https:']).replace(/\/+$/, '');
+  const workers = read.optional('CCM_WORKERS') === 'auto' ? availableParallelism() : read.integer('CCM_WORKERS', 1, 1, 64);
   const bodyLimitBytes = read.integer('CCM_BODY_LIMIT_BYTES', 65536, 1024, 16 * 1024 * 1024);
   const maxHeaderBytes = read.integer('CCM_MAX_HEADER_BYTES', 16384, 1024, 1024 * 1024);
   const corsOrigins = parseCorsOrigins(read);
@@ -193,7 +204,7 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
 
   if (read.problems.length > 0) throw new ConfigurationError(read.problems);
   return Object.freeze({
-    http: Object.freeze({ host, port, publicUrl, bodyLimitBytes, maxHeaderBytes, corsOrigins, tls }),
+    http: Object.freeze({ host, port, publicUrl, bodyLimitBytes, maxHeaderBytes, corsOrigins, tls, workers }),
     rateLimits: Object.freeze(rateLimits),
     logLevel,
     access: Object.freeze(access),
@@ -284,6 +295,8 @@ function parseCustody(read: EnvironmentReader): CustodyConfiguration {
     keyPrefix,
     caCertPath: read.optional('CCM_VAULT_CACERT') ?? null,
     requestTimeoutMs: read.integer('CCM_VAULT_TIMEOUT_MS', 5000, 100, 120000),
+    signBatchSize: read.integer('CCM_VAULT_SIGN_BATCH_SIZE', 64, 1, 1000),
+    signBatchWaitMs: read.integer('CCM_VAULT_SIGN_BATCH_WAIT_MS', 0, 0, 1000),
   };
 }
 

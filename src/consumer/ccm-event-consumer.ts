@@ -50,6 +50,14 @@ export interface CcmEventConsumerOptions {
   readonly handler: CcmEventHandler;
   /** Events handled at once. Keep 1 unless the handler is order-independent. */
   readonly concurrency?: number;
+  /**
+   * BullMQ workers sharing `concurrency` between them, each on its own Redis
+   * connection (default 1). A worker takes jobs off the queue one round trip
+   * after another, so a burst of events queued together waits for that many
+   * round trips before the last is handled; several workers take it that many
+   * at a time. Like concurrency above 1, only for an order-independent handler.
+   */
+  readonly workers?: number;
   /** BullMQ key prefix; ccm publishes under the default `bull`. */
   readonly prefix?: string;
   /**
@@ -62,25 +70,41 @@ export interface CcmEventConsumerOptions {
 
 export class CcmEventConsumer {
   readonly queue: string;
-  private worker: Worker | null = null;
+  private workers: Worker[] | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(private readonly options: CcmEventConsumerOptions) {
     if (!options.subscriberId) throw new Error('CcmEventConsumer needs a subscriberId');
     const concurrency = options.concurrency ?? 1;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a positive integer, got ${concurrency}`);
+    const workers = options.workers ?? 1;
+    if (!Number.isInteger(workers) || workers < 1 || workers > concurrency) throw new Error(`workers must be an integer from 1 to the concurrency, got ${workers}`);
     this.queue = subscriberQueueName(options.subscriberId);
   }
 
-  /** Connects and starts taking events; resolves once the worker's Redis connection is ready. */
+  /** Connects and starts taking events; resolves once every worker's Redis connection is ready. */
   async start(): Promise<void> {
-    if (this.worker) throw new Error('CcmEventConsumer already started');
+    if (this.workers) throw new Error('CcmEventConsumer already started');
+    const count = this.options.workers ?? 1;
+    const concurrency = this.options.concurrency ?? 1;
+    this.workers = Array.from({ length: count }, (_, i) => this.startWorker(Math.floor(concurrency / count) + (i < concurrency % count ? 1 : 0)));
+    await Promise.all(this.workers.map((worker) => worker.waitUntilReady()));
+  }
+
+  /** Stops taking events, waits for those in hand to finish, and disconnects. Safe to call twice. */
+  close(): Promise<void> {
+    if (!this.workers) return Promise.resolve();
+    this.closing ??= Promise.all(this.workers.map((worker) => worker.close())).then(() => undefined);
+    return this.closing;
+  }
+
+  private startWorker(concurrency: number): Worker {
     const { observer } = this.options;
     // A blocking worker connection must retry commands forever (BullMQ requires maxRetriesPerRequest null).
     const connection: ConnectionOptions = typeof this.options.redis === 'string' ? { url: this.options.redis, maxRetriesPerRequest: null } : this.options.redis;
     const worker = new Worker(this.queue, (job: Job) => this.process(job), {
       connection,
-      concurrency: this.options.concurrency ?? 1,
+      concurrency,
       ...(this.options.prefix ? { prefix: this.options.prefix } : {}),
       ...(this.options.lockDurationMs ? { lockDuration: this.options.lockDurationMs } : {}),
       autorun: true,
@@ -94,15 +118,7 @@ export class CcmEventConsumer {
       const willRetry = job.attemptsMade < delivery.maxAttempts;
       safely(() => observer?.handlerFailed?.(event, error, delivery, willRetry));
     });
-    this.worker = worker;
-    await worker.waitUntilReady();
-  }
-
-  /** Stops taking events, waits for the one in hand to finish, and disconnects. Safe to call twice. */
-  close(): Promise<void> {
-    if (!this.worker) return Promise.resolve();
-    this.closing ??= this.worker.close();
-    return this.closing;
+    return worker;
   }
 
   private async process(job: Job): Promise<void> {

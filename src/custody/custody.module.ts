@@ -26,6 +26,8 @@ export async function openCustody(config: Configuration['custody']): Promise<Key
     keyPrefix: config.keyPrefix,
     auth: config.auth,
     requestTimeoutMs: config.requestTimeoutMs,
+    signBatchSize: config.signBatchSize,
+    signBatchWaitMs: config.signBatchWaitMs,
     ...(config.caCertPath ? { caCertPem: readFileSync(config.caCertPath, 'utf8') } : {}),
   });
 }

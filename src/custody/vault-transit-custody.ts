@@ -3,13 +3,22 @@
  * HashiCorp Vault's Transit engine; ccm builds every TBS structure itself and
  * asks Vault to sign the bytes. The HTTP contract it relies on is
  * shared/vault/transit-api.md; requests go through node-vault with every
- * option explicit, so VAULT_* variables of the host never steer it.
+ * option explicit, so VAULT_* variables of the host never steer it, except
+ * signing, which has its own kept-alive client (vault-sign-client.ts).
+ *
+ * Concurrent signatures with one key leave together as one Transit
+ * `batch_input` request (shared/coalescer.ts): a signature alone goes out at
+ * once, in the plain `input` form, unless a batch wait is set; while a key
+ * has SIGN_BATCHES_IN_FLIGHT_PER_KEY requests out, the next ones queue and
+ * share the following request, up to the batch size.
  */
 import { createPublicKey } from 'node:crypto';
 import NodeVault from 'node-vault';
+import { Coalescer } from '../shared/coalescer.js';
 import { CustodyError, CustodyKeyNotFound, CustodyUnavailable, DomainError } from '../shared/errors.js';
 import { isRsa, signatureSchemeFor, type KeyAlgorithm } from './key-algorithm.js';
 import { KeyCustody, type CustodyKey } from './key-custody.js';
+import { VaultSignClient } from './vault-sign-client.js';
 
 export type VaultAuth =
   | { readonly method: 'token'; readonly token: string }
@@ -27,6 +36,10 @@ export interface VaultTransitCustodyOptions {
   readonly requestTimeoutMs?: number;
   /** PEM of the CA that signed Vault's TLS certificate, when it is not in Node's trust store. */
   readonly caCertPem?: string;
+  /** Most signatures in one Transit request; 1 sends every signature alone. DEFAULT_SIGN_BATCH_SIZE when omitted. */
+  readonly signBatchSize?: number;
+  /** How long a lone signature waits for others to share its request, in milliseconds; 0 (it does not wait) when omitted. */
+  readonly signBatchWaitMs?: number;
 }
 
 export interface VaultHealth {
@@ -54,6 +67,24 @@ const TRANSIT_KEY_NAME = /^\w(?:[\w.-]*\w)?$/;
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 const DEFAULT_TIMEOUT_MS = 5000;
+export const DEFAULT_SIGN_BATCH_SIZE = 64;
+/**
+ * Sign requests one key may have out at once. Batches fill only while this
+ * limit holds signatures back, and a request costs both sides several
+ * ECDSA signatures' worth of CPU, so the limit is small. Not 1: Vault signs
+ * the items of one batch one after another but serves requests in parallel
+ * (it takes only a read lock on the key), so with two out, a second Vault
+ * core works and the next batch is already on its way while the answer to
+ * the first travels back. That matters for RSA keys, whose signatures cost
+ * more than the request.
+ */
+const SIGN_BATCHES_IN_FLIGHT_PER_KEY = 2;
+/**
+ * Larger inputs (a CRL with many entries is megabytes) are signed alone:
+ * their own signing cost dwarfs a request's, and 64 of them in one body
+ * could pass Vault's max_request_size (32 MiB by default).
+ */
+const LARGEST_BATCHED_INPUT_BYTES = 64 * 1024;
 const KEY_CREATION_TIMEOUT_MS = 60_000;
 /** Log in again once this share of the token's lease has passed, well before Vault expires it. */
 const LEASE_RENEW_FRACTION = 0.8;
@@ -74,7 +105,12 @@ interface VaultKeyData {
 export class VaultTransitCustody extends KeyCustody {
   readonly kind = 'vault';
   private readonly vault: NodeVault.client;
+  private readonly signClient: VaultSignClient;
   private readonly mountPath: string;
+  private readonly signBatchSize: number;
+  private readonly signBatchWaitMs: number;
+  /** One per key and algorithm: a Transit batch signs with one key, and its items share one set of parameters. */
+  private readonly signBatches = new Map<string, Coalescer<string, Uint8Array>>();
   /** Keys seen by this process; a key's algorithm never changes, and sign needs it to pick Vault's parameters. */
   private readonly known = new Map<string, CustodyKey>();
   private session: AppRoleSession | null = null;
@@ -83,6 +119,10 @@ export class VaultTransitCustody extends KeyCustody {
   constructor(private readonly options: VaultTransitCustodyOptions) {
     super();
     this.mountPath = (options.mountPath ?? 'transit').replace(/^\/+|\/+$/g, '');
+    this.signBatchSize = options.signBatchSize ?? DEFAULT_SIGN_BATCH_SIZE;
+    this.signBatchWaitMs = options.signBatchWaitMs ?? 0;
+    if (!Number.isInteger(this.signBatchSize) || this.signBatchSize < 1) throw new RangeError('signBatchSize must be an integer of at least 1');
+    if (!Number.isInteger(this.signBatchWaitMs) || this.signBatchWaitMs < 0) throw new RangeError('signBatchWaitMs must be an integer of at least 0');
     this.vault = NodeVault({
       endpoint: options.address.replace(/\/+$/, ''),
       apiVersion: 'v1',
@@ -102,6 +142,11 @@ export class VaultTransitCustody extends KeyCustody {
     // The token travels per request instead (see `request`).
     this.vault.token = '';
     Object.assign(this.vault, { pathPrefix: '', namespace: '' });
+    this.signClient = new VaultSignClient({
+      address: options.address,
+      timeoutMs: options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+      ...(options.caCertPem ? { caCertPem: options.caCertPem } : {}),
+    });
   }
 
   async createKey(name: string, algorithm: KeyAlgorithm): Promise<CustodyKey> {
@@ -145,24 +190,74 @@ export class VaultTransitCustody extends KeyCustody {
 
   async sign(name: string, data: Uint8Array): Promise<Uint8Array> {
     const key = this.known.get(name) ?? (await this.getKey(name));
+    const input = Buffer.from(data).toString('base64');
+    if (this.signBatchSize === 1 || data.length > LARGEST_BATCHED_INPUT_BYTES) return this.signAlone(name, key.algorithm, input);
+    return this.signBatchOf(name, key.algorithm).submit(input);
+  }
+
+  private signBatchOf(name: string, algorithm: KeyAlgorithm): Coalescer<string, Uint8Array> {
+    const id = `${algorithm}:${name}`;
+    let batch = this.signBatches.get(id);
+    if (!batch) {
+      batch = new Coalescer<string, Uint8Array>({
+        maxBatch: this.signBatchSize,
+        maxInFlight: SIGN_BATCHES_IN_FLIGHT_PER_KEY,
+        lingerMs: this.signBatchWaitMs,
+        run: async (inputs) => (inputs.length === 1 ? [await this.signAlone(name, algorithm, inputs[0]!)] : this.signTogether(name, algorithm, inputs)),
+      });
+      this.signBatches.set(id, batch);
+    }
+    return batch;
+  }
+
+  /** One signature in the plain `input` form: the request ccm always sent, with the same failures. */
+  private async signAlone(name: string, algorithm: KeyAlgorithm, input: string): Promise<Uint8Array> {
     const path = `${this.mountPath}/sign/${this.vaultName(name)}`;
-    const body = { input: Buffer.from(data).toString('base64'), ...signParameters(key.algorithm) };
+    const body = { input, ...signParameters(algorithm) };
     let response: unknown;
     try {
-      response = await this.request((requestOptions) => this.vault.write(path, body, requestOptions));
+      response = await this.request((requestOptions) => this.signClient.post(path, body, requestOptions));
     } catch (error) {
-      if (statusOf(error) === 400) {
-        // A missing key is a 400 on this path ("signing key not found"), like any
-        // other refusal; a read tells the two apart by status instead of by text.
-        this.known.delete(name);
-        await this.getKey(name);
-      }
-      throw this.failure(error, `signing with key ${name}`);
+      throw await this.signFailure(error, name);
     }
-    const signature = envelopeData(response) as { signature?: unknown } | undefined;
-    const match = typeof signature?.signature === 'string' ? /^vault:v\d+:([A-Za-z0-9+/]*={0,2})$/.exec(signature.signature) : null;
-    if (!match || match[1]!.length % 4 !== 0) throw new CustodyError(`Vault answered signing with key ${name} with an unexpected signature format`);
-    return new Uint8Array(Buffer.from(match[1]!, 'base64'));
+    const signature = signatureBytes(name, (envelopeData(response) as { signature?: unknown } | undefined)?.signature);
+    if (signature instanceof Error) throw signature;
+    return signature;
+  }
+
+  /**
+   * Several signatures in one `batch_input` request. A failed request fails
+   * every item the way a lone signature fails; an item Vault could not sign
+   * carries its own error in `batch_results` and fails alone.
+   */
+  private async signTogether(name: string, algorithm: KeyAlgorithm, inputs: readonly string[]): Promise<(Uint8Array | Error)[]> {
+    const path = `${this.mountPath}/sign/${this.vaultName(name)}`;
+    const body = { batch_input: inputs.map((input) => ({ input })), ...signParameters(algorithm) };
+    let response: unknown;
+    try {
+      response = await this.request((requestOptions) => this.signClient.post(path, body, requestOptions));
+    } catch (error) {
+      throw await this.signFailure(error, name);
+    }
+    const results = (envelopeData(response) as { batch_results?: unknown } | undefined)?.batch_results;
+    if (!Array.isArray(results) || results.length !== inputs.length) {
+      throw new CustodyError(`Vault answered ${inputs.length} signatures with key ${name} with ${Array.isArray(results) ? results.length : 'no'} results`);
+    }
+    return results.map((result: unknown) => {
+      const item = result as { signature?: unknown; error?: unknown } | null;
+      if (typeof item?.error === 'string' && item.error !== '') return new CustodyError(`Vault refused signing with key ${name}: ${item.error}`);
+      return signatureBytes(name, item?.signature);
+    });
+  }
+
+  private async signFailure(error: unknown, name: string): Promise<DomainError> {
+    if (statusOf(error) === 400) {
+      // A missing key is a 400 on this path ("signing key not found"), like any
+      // other refusal; a read tells the two apart by status instead of by text.
+      this.known.delete(name);
+      await this.getKey(name);
+    }
+    return this.failure(error, `signing with key ${name}`);
   }
 
   /** For readiness: sys/health is unauthenticated and answers (with a body) even when sealed. */
@@ -308,6 +403,13 @@ function spkiOf(name: string, algorithm: KeyAlgorithm, publicKey: string): Uint8
   };
   if (!expected[algorithm](details)) throw new CustodyError(`Vault's public key for key ${name} does not match its type ${algorithm}`);
   return new Uint8Array(spki);
+}
+
+/** The bytes of a `vault:v<N>:<base64>` signature (asn1 marshaling: standard base64). */
+function signatureBytes(name: string, signature: unknown): Uint8Array | CustodyError {
+  const match = typeof signature === 'string' ? /^vault:v\d+:([A-Za-z0-9+/]*={0,2})$/.exec(signature) : null;
+  if (!match || match[1]!.length % 4 !== 0) return new CustodyError(`Vault answered signing with key ${name} with an unexpected signature format`);
+  return new Uint8Array(Buffer.from(match[1]!, 'base64'));
 }
 
 function envelopeData(response: unknown): VaultKeyData | undefined {

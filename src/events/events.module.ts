@@ -7,8 +7,7 @@ import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { Clock } from '../shared/clock.js';
 import { BullmqEventPublisher } from './bullmq-event-publisher.js';
-import { EventOutbox } from './event-outbox.js';
-import { EventSubscriberRepository } from './event-subscriber.js';
+import { EventRelayStore } from './event-relay-store.js';
 import { EventFeed, EventSubscriptions } from './event-subscriptions.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { OutboxWakeup } from './outbox-wakeup.js';
@@ -21,9 +20,9 @@ import { OutboxWakeup } from './outbox-wakeup.js';
     EventFeed,
     {
       provide: OutboxRelay,
-      inject: [CONFIGURATION, EventOutbox, EventSubscriberRepository, OutboxWakeup, Clock],
-      useFactory: (config: Configuration, outbox: EventOutbox, subscribers: EventSubscriberRepository, wakeup: OutboxWakeup, clock: Clock) =>
-        config.events.redisUrl ? new OutboxRelay(outbox, subscribers, new BullmqEventPublisher(config.events.redisUrl), wakeup, clock, config.events.relayPollMs) : null,
+      inject: [CONFIGURATION, EventRelayStore, OutboxWakeup, Clock],
+      useFactory: (config: Configuration, store: EventRelayStore, wakeup: OutboxWakeup, clock: Clock) =>
+        config.events.redisUrl ? new OutboxRelay(store, new BullmqEventPublisher(config.events.redisUrl), wakeup, clock, config.events.relayPollMs) : null,
     },
   ],
   exports: [OutboxWakeup, EventSubscriptions, EventFeed],

@@ -7,9 +7,9 @@
  */
 import { Logger } from '@nestjs/common';
 import type { Clock } from '../shared/clock.js';
-import type { EventOutbox } from './event-outbox.js';
 import type { EventPublisher } from './event-publisher.js';
-import { queueOf, type EventSubscriber, type EventSubscriberRepository } from './event-subscriber.js';
+import type { EventRelayStore } from './event-relay-store.js';
+import { queueOf, type EventSubscriber } from './event-subscriber.js';
 import type { OutboxWakeup } from './outbox-wakeup.js';
 
 const BATCH = 500;
@@ -22,8 +22,7 @@ export class OutboxRelay {
   private failing = false;
 
   constructor(
-    private readonly outbox: EventOutbox,
-    private readonly subscribers: EventSubscriberRepository,
+    private readonly store: EventRelayStore,
     private readonly publisher: EventPublisher,
     private readonly wakeup: OutboxWakeup,
     private readonly clock: Clock,
@@ -41,11 +40,12 @@ export class OutboxRelay {
     this.wakeup.notify();
     await this.loop;
     await this.publisher.close();
+    await this.store.close();
   }
 
   /** One pass over every subscriber; resolves when each is caught up. Throws when publishing fails. */
   async drain(): Promise<void> {
-    for (const subscriber of await this.subscribers.list()) await this.deliver(subscriber);
+    for (const subscriber of await this.store.subscribers()) await this.deliver(subscriber);
   }
 
   private async run(): Promise<void> {
@@ -69,13 +69,13 @@ export class OutboxRelay {
   private async deliver(subscriber: EventSubscriber): Promise<void> {
     let position = subscriber.deliveredPosition;
     for (;;) {
-      const batch = await this.outbox.readAfter(position, BATCH);
+      const batch = await this.store.readAfter(position, BATCH);
       if (batch.length === 0) return;
       const wanted = subscriber.tenantIds ? batch.filter((stored) => subscriber.tenantIds!.includes(stored.event.tenantId)) : batch;
       if (wanted.length > 0) await this.publisher.publish(queueOf(subscriber), wanted.map((stored) => stored.event));
       const next = batch[batch.length - 1]!.position;
       // Another replica advanced first: it published the same events (deduplicated by job id); continue from its position next pass.
-      if (!(await this.subscribers.advance(subscriber.id, position, next, this.clock.now()))) return;
+      if (!(await this.store.advance(subscriber.id, position, next, this.clock.now()))) return;
       position = next;
       if (batch.length < BATCH) return;
     }

@@ -3,20 +3,23 @@
  * PKCS #10 requests. It turns a fully decided request (who, which key, which
  * profile, which validity) into DER and gets it signed; it decides no policy.
  * Everything that lays out certificate bytes stays behind `encodeCertificate`,
- * `encodeCertificationRequest` and `subjectKeyIdentifierOf`, so that the
- * encoding can be swapped for a faster one (templates) without touching
- * callers.
+ * `encodeCertificationRequest` and `subjectKeyIdentifierOf`, so callers do not
+ * know which of the two encodings below made a certificate.
  *
- * The TBSCertificate is assembled from pieces: fields ccm creates are built
- * with the @peculiar/asn1-x509 structures, while the issuer Name and the
- * SubjectPublicKeyInfo are copied in byte for byte (see der.ts for why).
+ * Device client certificates without subject alternative names, the hot path
+ * of issuance, come from a per-issuer `ClientCertificateTemplate`
+ * (certificate-template.ts), cached here. Everything else goes through the
+ * generic encoder, `encodeCertificateGeneric`: the TBSCertificate is assembled
+ * from pieces, fields ccm creates are built with the @peculiar/asn1-x509
+ * structures, while the issuer Name and the SubjectPublicKeyInfo are copied in
+ * byte for byte (see der.ts for why). The template writes exactly the bytes
+ * the generic encoder writes for the same request; the generic encoder is
+ * the reference the template is tested against.
  */
-import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import {
   AccessDescription,
-  AlgorithmIdentifier,
   AuthorityInfoAccessSyntax,
   AuthorityKeyIdentifier,
   BasicConstraints,
@@ -51,11 +54,21 @@ import {
   id_kp_OCSPSigning,
   id_pe_authorityInfoAccess,
 } from '@peculiar/asn1-x509';
-import { signatureSchemeFor, type KeyAlgorithm } from '../custody/key-algorithm.js';
 import { DomainError } from '../shared/errors.js';
-import { DerFramingError, DerTag, contextTag, encodeElement, readSingleElement } from './der.js';
+import {
+  checkedUri,
+  checkedUrl,
+  encodeSignatureValue,
+  readIssuerName,
+  readSubjectPublicKeyInfo,
+  signatureAlgorithmOf,
+  subjectKeyIdentifierFrom,
+  wholeSeconds,
+} from './certificate-fields.js';
+import { ClientCertificateTemplate, type ClientCertificateIssuer } from './certificate-template.js';
+import { DerTag, contextTag, encodeElement, readSingleElement } from './der.js';
 import { encodeDistinguishedName, type DistinguishedName } from './distinguished-name.js';
-import { PublicKeyOid, readPublicKeyInfo, type PublicKeyInfo } from './public-key.js';
+import { PublicKeyOid, type PublicKeyInfo } from './public-key.js';
 import { assertSerialNumber } from './serial-number.js';
 import { readSignatureAlgorithm, verifySignature } from './signature-verification.js';
 import type { Signer } from './signer.js';
@@ -103,8 +116,31 @@ export interface CertificateRequest {
   readonly caIssuersUrls?: readonly string[];
 }
 
+// The CRL and OCSP encoders, and older imports, take the shared field rules from here.
+export { checkedUrl, encodeSignatureValue, readIssuerName, signatureAlgorithmOf, wholeSeconds };
+
 /** Builds, signs and returns the DER certificate. Throws `invalid-request` for a request that cannot be encoded as asked. */
 export async function encodeCertificate(request: CertificateRequest, signer: Signer): Promise<Uint8Array> {
+  if (usesClientCertificateTemplate(request)) {
+    const template = clientCertificateTemplateFor({
+      signatureAlgorithm: signer.algorithm,
+      issuerName: request.issuerName,
+      issuerKeyIdentifier: request.issuerKeyIdentifier,
+      crlDistributionPoints: request.crlDistributionPoints,
+      ocspUrls: request.ocspUrls,
+      caIssuersUrls: request.caIssuersUrls,
+    });
+    return template.issue(request, signer);
+  }
+  return encodeCertificateGeneric(request, signer);
+}
+
+/**
+ * `encodeCertificate` for every profile, without the client template: the
+ * reference the template's output is tested against, and the way to issue
+ * anything the template does not cover.
+ */
+export async function encodeCertificateGeneric(request: CertificateRequest, signer: Signer): Promise<Uint8Array> {
   assertSerialNumber(request.serialNumber);
   const subjectKey = readSubjectPublicKeyInfo(request.subjectPublicKeyInfo);
   const subjectName = encodeDistinguishedName(request.subject);
@@ -172,58 +208,49 @@ export function subjectKeyIdentifierOf(subjectPublicKeyInfo: Uint8Array): Uint8A
   return subjectKeyIdentifierFrom(readSubjectPublicKeyInfo(subjectPublicKeyInfo));
 }
 
-function subjectKeyIdentifierFrom(key: PublicKeyInfo): Uint8Array {
-  return new Uint8Array(createHash('sha1').update(key.publicKey).digest());
+/**
+ * Templates by issuer, so that every caller (issuance, renewal, EST) reuses
+ * them without knowing they exist. Bounded, least recently used out first:
+ * one template per issuing CA and signature algorithm is a few hundred bytes,
+ * and a miss costs about one generic encoding.
+ */
+const CLIENT_CERTIFICATE_TEMPLATES = new Map<string, ClientCertificateTemplate>();
+const MAXIMUM_CLIENT_CERTIFICATE_TEMPLATES = 256;
+
+function clientCertificateTemplateFor(issuer: ClientCertificateIssuer): ClientCertificateTemplate {
+  const key = ClientCertificateTemplate.keyOf(issuer);
+  let template = CLIENT_CERTIFICATE_TEMPLATES.get(key);
+  if (template !== undefined) {
+    // Map iteration order is insertion order: re-inserting marks it recently used.
+    CLIENT_CERTIFICATE_TEMPLATES.delete(key);
+  } else {
+    template = new ClientCertificateTemplate(issuer);
+    if (CLIENT_CERTIFICATE_TEMPLATES.size >= MAXIMUM_CLIENT_CERTIFICATE_TEMPLATES) {
+      CLIENT_CERTIFICATE_TEMPLATES.delete(CLIENT_CERTIFICATE_TEMPLATES.keys().next().value!);
+    }
+  }
+  CLIENT_CERTIFICATE_TEMPLATES.set(key, template);
+  return template;
+}
+
+/**
+ * Whether `encodeCertificate` writes `request` from a client certificate
+ * template: a device client certificate under another CA (a self-signed one's
+ * AKI is its own SKI, which is not constant) whose identity is its subject
+ * alone (SAN values vary per device and are rare).
+ */
+export function usesClientCertificateTemplate(request: CertificateRequest): request is CertificateRequest & { readonly issuerKeyIdentifier: Uint8Array } {
+  return request.profile.kind === 'client' && request.issuerKeyIdentifier !== null && !hasAlternativeNames(request.subjectAltNames);
+}
+
+function hasAlternativeNames(names: SubjectAltNames | undefined): boolean {
+  return names !== undefined && [names.dns, names.uri, names.email, names.ip].some((list) => list !== undefined && list.length > 0);
 }
 
 // [0] EXPLICIT Version ::= v3(2); RFC 5280 §4.1.2.1: extensions require v3.
 const VERSION_3 = Uint8Array.of(0xa0, 0x03, 0x02, 0x01, 0x02);
 // RFC 2986 §4.1: version is 0 (v1).
 const VERSION_1_REQUEST = Uint8Array.of(0x02, 0x01, 0x00);
-
-const SIGNATURE_ALGORITHMS = new Map<KeyAlgorithm, Uint8Array>();
-
-/** RFC 5280 §4.1.1.2: the same AlgorithmIdentifier goes into TBSCertificate.signature and Certificate.signatureAlgorithm. */
-export function signatureAlgorithmOf(algorithm: KeyAlgorithm): Uint8Array {
-  let der = SIGNATURE_ALGORITHMS.get(algorithm);
-  if (der === undefined) {
-    const scheme = signatureSchemeFor(algorithm);
-    const identifier = new AlgorithmIdentifier({ algorithm: scheme.signatureOid });
-    // `null` makes asn1-schema write an explicit NULL; `undefined` leaves the field out.
-    if (scheme.nullParameters) identifier.parameters = null;
-    der = new Uint8Array(AsnConvert.serialize(identifier));
-    SIGNATURE_ALGORITHMS.set(algorithm, der);
-  }
-  return der;
-}
-
-export function encodeSignatureValue(signature: Uint8Array): Uint8Array {
-  if (signature.length === 0) throw new DomainError('custody-error', 'the signer returned an empty signature');
-  // BIT STRING with zero unused bits: every signature format here is whole octets.
-  return encodeElement(DerTag.bitString, Uint8Array.of(0), signature);
-}
-
-function readSubjectPublicKeyInfo(der: Uint8Array): PublicKeyInfo {
-  try {
-    return readPublicKeyInfo(der);
-  } catch (error) {
-    if (error instanceof DerFramingError) throw new DomainError('invalid-request', `subject public key is not a DER SubjectPublicKeyInfo: ${error.message}`);
-    throw error;
-  }
-}
-
-export function readIssuerName(der: Uint8Array): Uint8Array {
-  try {
-    const element = readSingleElement(der);
-    if (element.tag !== DerTag.sequence) throw new DerFramingError('not a SEQUENCE');
-    // RFC 5280 §4.1.2.4: the issuer field MUST contain a non-empty distinguished name.
-    if (element.content.length === 0) throw new DerFramingError('empty');
-    return der;
-  } catch (error) {
-    if (error instanceof DerFramingError) throw new DomainError('invalid-request', `issuer name is not a DER Name: ${error.message}`);
-    throw error;
-  }
-}
 
 /**
  * RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050 (and
@@ -238,15 +265,6 @@ function encodeValidity(notBefore: Date, notAfter: Date): Uint8Array {
   validity.notBefore = timeOf(start);
   validity.notAfter = timeOf(end);
   return new Uint8Array(AsnConvert.serialize(validity));
-}
-
-export function wholeSeconds(date: Date, field: string): Date {
-  const time = date.getTime();
-  if (!Number.isFinite(time)) throw new DomainError('invalid-request', `${field} is not a valid date`);
-  const truncated = new Date(time - (((time % 1000) + 1000) % 1000));
-  const year = truncated.getUTCFullYear();
-  if (year < 1 || year > 9999) throw new DomainError('invalid-request', `${field} is outside the years GeneralizedTime can express`);
-  return truncated;
 }
 
 function timeOf(date: Date): Time {
@@ -396,21 +414,6 @@ function checkedEmail(email: string): string {
   if (at <= 0 || !/^[\x21-\x7e]+$/.test(local) || local.includes('@')) throw new DomainError('invalid-request', `"${email}" is not a valid email address`, { value: email });
   checkedDnsName(email.slice(at + 1), `email address domain in "${email}"`);
   return email;
-}
-
-/** RFC 5280 §4.2.1.6: an absolute URI (RFC 3986) in IA5String, so ASCII only. */
-function checkedUri(uri: string): string {
-  if (!/^[\x21-\x7e]+$/.test(uri) || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(uri) || !URL.canParse(uri)) {
-    throw new DomainError('invalid-request', `"${uri}" is not an absolute ASCII URI`, { value: uri });
-  }
-  return uri;
-}
-
-/** CRL and AIA locations are fetched by relying parties: HTTP (RFC 5280 §4.2.1.13, §4.2.2.1) or LDAP. */
-export function checkedUrl(url: string, what: string): string {
-  checkedUri(url);
-  if (!/^(https?|ldap):/i.test(url)) throw new DomainError('invalid-request', `${what} URL "${url}" must use http, https or ldap`, { value: url });
-  return url;
 }
 
 function checkedIp(ip: string): string {

@@ -12,7 +12,7 @@ import { decodeName, type DistinguishedName } from './distinguished-name.js';
 import { publicKeyHashOf, sha1FingerprintOf, sha256FingerprintOf } from './fingerprint.js';
 import { readPublicKeyInfo, readPublicKeyInfoElement } from './public-key.js';
 import { serialNumberToHex } from './serial-number.js';
-import { readSignatureAlgorithm, verifySignature, type SignatureAlgorithm } from './signature-verification.js';
+import { readSignatureAlgorithm, verifySignature, type SignatureAlgorithm, type VerificationKey } from './signature-verification.js';
 
 /** RFC 5280 §4.2.1.3 bit names, in bit order. */
 export const KEY_USAGE_NAMES = [
@@ -88,19 +88,46 @@ export function inspectCertificate(der: Uint8Array): InspectedCertificate {
   }
 }
 
+/** What finds ccm's record of a presented certificate: its names, serial number and fingerprint. */
+export interface CertificateIdentity {
+  readonly serialNumberHex: string;
+  readonly subject: DistinguishedName;
+  readonly issuer: DistinguishedName;
+  /** SHA-256 of the DER certificate, lowercase hex. */
+  readonly sha256Fingerprint: string;
+}
+
+/**
+ * inspectCertificate without the extensions: for device authentication,
+ * where a certificate that matches ccm's record byte for byte (fingerprint)
+ * had its extensions read when it was recorded, and reading them again on
+ * every connection cost more than the rest of the parse. Throws
+ * `invalid-request` when the parts it reads are malformed.
+ */
+export function readCertificateIdentity(der: Uint8Array): CertificateIdentity {
+  try {
+    const { serialContent, issuerName, subjectName } = readTbsFields(der);
+    return { serialNumberHex: serialNumberToHex(serialContent), subject: decodeName(subjectName), issuer: decodeName(issuerName), sha256Fingerprint: sha256FingerprintOf(der) };
+  } catch (error) {
+    if (error instanceof DerFramingError) throw notACertificate(error.message);
+    throw error;
+  }
+}
+
 /**
  * Whether `certificateDer` is signed by the key in `issuerSubjectPublicKeyInfo`
- * (RFC 5280 §6.1.3 (a)(1)). Also `false` when the two signature
- * AlgorithmIdentifiers differ (§4.1.1.2). Throws `invalid-request` for
+ * (RFC 5280 §6.1.3 (a)(1)), given as DER or read once (verificationKeyOf) by
+ * a caller that verifies many certificates of one CA. Also `false` when the
+ * two signature AlgorithmIdentifiers differ (§4.1.1.2). Throws `invalid-request` for
  * malformed input, `unsupported-algorithm` for a signature algorithm ccm does
  * not verify (e.g. SHA-1 based).
  */
-export function verifyCertificateSignature(certificateDer: Uint8Array, issuerSubjectPublicKeyInfo: Uint8Array): boolean {
+export function verifyCertificateSignature(certificateDer: Uint8Array, issuerSubjectPublicKeyInfo: Uint8Array | VerificationKey): boolean {
   let parts: SignedParts;
   let issuerKey;
   try {
     parts = readSignedParts(certificateDer);
-    issuerKey = readPublicKeyInfo(issuerSubjectPublicKeyInfo);
+    issuerKey = issuerSubjectPublicKeyInfo instanceof Uint8Array ? readPublicKeyInfo(issuerSubjectPublicKeyInfo) : issuerSubjectPublicKeyInfo;
   } catch (error) {
     if (error instanceof DerFramingError) throw notACertificate(error.message);
     throw error;
@@ -135,7 +162,8 @@ function readSignedParts(der: Uint8Array): SignedParts {
   };
 }
 
-function inspect(der: Uint8Array): InspectedCertificate {
+/** The TBSCertificate's fields up to the key, checked for framing; the optional ones (unique ids, extensions) as they are. */
+function readTbsFields(der: Uint8Array) {
   const { tbsFields, signatureAlgorithm } = readSignedParts(der);
   const fields = [...tbsFields];
   if (fields[0]?.tag === contextTag(0, true)) {
@@ -150,6 +178,11 @@ function inspect(der: Uint8Array): InspectedCertificate {
   const subjectName = expectTag(subject, DerTag.sequence, 'subject').bytes;
   const [notBefore, notAfter, ...extraTimes] = readChildren(expectTag(validity, DerTag.sequence, 'validity'));
   if (extraTimes.length > 0) throw new DerFramingError('validity has extra fields');
+  return { signatureAlgorithm, serialContent, issuerName, subjectName, notBefore, notAfter, subjectPublicKeyInfo, optional };
+}
+
+function inspect(der: Uint8Array): InspectedCertificate {
+  const { signatureAlgorithm, serialContent, issuerName, subjectName, notBefore, notAfter, subjectPublicKeyInfo, optional } = readTbsFields(der);
   const publicKey = readPublicKeyInfoElement(expectTag(subjectPublicKeyInfo, DerTag.sequence, 'subjectPublicKeyInfo'));
 
   // issuerUniqueID [1] and subjectUniqueID [2] (implicit, primitive or constructed) may precede extensions [3].

@@ -141,6 +141,27 @@ export function decodeObjectIdentifier(element: DerElement): string {
   return arcs.join('.');
 }
 
+/** X.690 §8.19: the DER OBJECT IDENTIFIER (tag included) for a dotted OID; for the constants encoders compute once at load. */
+export function encodeObjectIdentifier(oid: string): Uint8Array {
+  const arcs = oid.split('.').map((arc) => {
+    if (!/^(0|[1-9][0-9]*)$/.test(arc)) throw new Error(`"${oid}" is not a dotted OID`);
+    return Number(arc);
+  });
+  const [top, second, ...rest] = arcs;
+  if (top === undefined || second === undefined || top > 2 || (top < 2 && second >= 40)) throw new Error(`"${oid}" is not a dotted OID`);
+  const content: number[] = [];
+  for (const arc of [top * 40 + second, ...rest]) {
+    if (!Number.isSafeInteger(arc)) throw new Error(`OID arc ${arc} is too large`);
+    const base128: number[] = [];
+    for (let value = arc; ; value = Math.floor(value / 128)) {
+      base128.unshift((value % 128) | (base128.length === 0 ? 0 : 0x80));
+      if (value < 128) break;
+    }
+    content.push(...base128);
+  }
+  return encodeElement(DerTag.objectIdentifier, Uint8Array.from(content));
+}
+
 /** BIT STRING contents without the unused-bits octet; only whole-octet strings (keys, signatures) are expected here. */
 export function bitStringOctets(element: DerElement, what: string): Uint8Array {
   if (element.tag !== DerTag.bitString) throw new DerFramingError(`${what}: expected a BIT STRING`);

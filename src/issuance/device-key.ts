@@ -1,11 +1,14 @@
 /**
- * Key pairs generated for devices that do not bring a CSR. The private key is
- * returned to the caller once and never kept (DESIGN.md, "The trust chain");
- * this module holds no state.
+ * Key pairs generated for devices that do not bring a CSR, and their
+ * encodings: the PKCS#8 PEM handed to the device and the SubjectPublicKeyInfo
+ * put into its certificate. The private key is returned to the caller once
+ * and never kept (DESIGN.md, "The trust chain"); this module holds no state.
  */
-import { generateKeyPair, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPair, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { DeviceKeyAlgorithm } from '../custody/key-algorithm.js';
+import { DerTag, contextTag, encodeElement, encodeObjectIdentifier } from './der.js';
+import { encodePem } from './pem.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -16,23 +19,98 @@ export interface DeviceKeyPair {
   readonly subjectPublicKeyInfo: Uint8Array;
 }
 
-/** Generates off the event loop (libuv thread pool), since RSA generation takes tens to hundreds of milliseconds. */
+/**
+ * RSA keys are generated off the event loop (libuv thread pool): that takes
+ * tens to hundreds of milliseconds. An EC or Ed25519 key takes 20-50 µs,
+ * less than the hand-off to the pool and back, so those are made in place.
+ */
 export async function generateDeviceKey(algorithm: DeviceKeyAlgorithm): Promise<DeviceKeyPair> {
-  const { publicKey, privateKey } = await generate(algorithm);
-  const privateKeyPem = privateKey.export({ format: 'pem', type: 'pkcs8' });
-  const spki = publicKey.export({ format: 'der', type: 'spki' });
-  return { privateKeyPem: String(privateKeyPem), subjectPublicKeyInfo: new Uint8Array(spki.buffer, spki.byteOffset, spki.length) };
+  return encodeDeviceKeyPair(algorithm, (await generate(algorithm)).privateKey);
+}
+
+/**
+ * The PKCS#8 PEM and SPKI DER of `privateKey`, byte for byte what
+ * `KeyObject.export` writes. With OpenSSL 3 each DER or PEM export runs the
+ * provider encoder chain (150-190 µs apiece, more than generating an EC key),
+ * while a JWK export is a few microseconds; so EC and Ed25519 keys are
+ * exported once as JWK and their DER built here. RSA keys, generated rarely
+ * and slowly anyway, keep the OpenSSL encoders.
+ */
+export function encodeDeviceKeyPair(algorithm: DeviceKeyAlgorithm, privateKey: KeyObject): DeviceKeyPair {
+  if (algorithm === 'rsa-2048') {
+    const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+    return { privateKeyPem: String(privateKey.export({ format: 'pem', type: 'pkcs8' })), subjectPublicKeyInfo: new Uint8Array(spki.buffer, spki.byteOffset, spki.length) };
+  }
+  const jwk = privateKey.export({ format: 'jwk' });
+  const { privateKeyInfo, subjectPublicKeyInfo } = algorithm === 'ed25519' ? ed25519Encodings(jwk) : ellipticCurveEncodings(CURVES[algorithm], jwk);
+  const privateKeyPem = encodePem(privateKeyInfo, 'PRIVATE KEY');
+  // The PEM text is what leaves; the DER copy of the key need not wait in memory to be collected.
+  privateKeyInfo.fill(0);
+  return { privateKeyPem, subjectPublicKeyInfo };
+}
+
+interface Encodings {
+  readonly privateKeyInfo: Uint8Array;
+  readonly subjectPublicKeyInfo: Uint8Array;
+}
+
+const VERSION_0 = Uint8Array.of(0x02, 0x01, 0x00);
+const VERSION_1 = Uint8Array.of(0x02, 0x01, 0x01);
+const NO_UNUSED_BITS = Uint8Array.of(0);
+
+/** RFC 5480 §2.1.1: id-ecPublicKey with the namedCurve OID as parameters, the AlgorithmIdentifier of both the SPKI and the PKCS#8 key. */
+const CURVES = {
+  'ecdsa-p256': { algorithm: ecAlgorithmIdentifier('1.2.840.10045.3.1.7'), coordinateLength: 32 },
+  'ecdsa-p384': { algorithm: ecAlgorithmIdentifier('1.3.132.0.34'), coordinateLength: 48 },
+} as const;
+// RFC 8410 §3: id-Ed25519 with parameters absent.
+const ED25519_ALGORITHM = encodeElement(DerTag.sequence, encodeObjectIdentifier('1.3.101.112'));
+
+function ecAlgorithmIdentifier(curveOid: string): Uint8Array {
+  return encodeElement(DerTag.sequence, encodeObjectIdentifier('1.2.840.10045.2.1'), encodeObjectIdentifier(curveOid));
+}
+
+/**
+ * PKCS#8 PrivateKeyInfo (RFC 5208 §5) around an RFC 5915 ECPrivateKey laid
+ * out as OpenSSL writes it: version 1, the private key padded to the order's
+ * length, no [0] parameters (they are in the PKCS#8 AlgorithmIdentifier;
+ * RFC 5915 §3 lets them be left out), and the [1] publicKey as an
+ * uncompressed point.
+ */
+function ellipticCurveEncodings(curve: (typeof CURVES)[keyof typeof CURVES], jwk: JsonWebKey): Encodings {
+  const length = curve.coordinateLength;
+  const point = encodeElement(DerTag.bitString, NO_UNUSED_BITS, Uint8Array.of(0x04), fixedLength(jwk.x, length), fixedLength(jwk.y, length));
+  const ecPrivateKey = encodeElement(DerTag.sequence, VERSION_1, encodeElement(DerTag.octetString, fixedLength(jwk.d, length)), encodeElement(contextTag(1, true), point));
+  return {
+    privateKeyInfo: encodeElement(DerTag.sequence, VERSION_0, curve.algorithm, encodeElement(DerTag.octetString, ecPrivateKey)),
+    subjectPublicKeyInfo: encodeElement(DerTag.sequence, curve.algorithm, point),
+  };
+}
+
+/** RFC 8410 §7: version 0 (OpenSSL writes no public key), the 32-octet seed as a CurvePrivateKey OCTET STRING inside the privateKey OCTET STRING. */
+function ed25519Encodings(jwk: JsonWebKey): Encodings {
+  return {
+    privateKeyInfo: encodeElement(DerTag.sequence, VERSION_0, ED25519_ALGORITHM, encodeElement(DerTag.octetString, encodeElement(DerTag.octetString, fixedLength(jwk.d, 32)))),
+    subjectPublicKeyInfo: encodeElement(DerTag.sequence, ED25519_ALGORITHM, encodeElement(DerTag.bitString, NO_UNUSED_BITS, fixedLength(jwk.x, 32))),
+  };
+}
+
+/** A JWK member as exactly `length` octets: Node writes them at full length (RFC 7518 §6.2.1.2, §6.2.2.1), which is checked, not assumed. */
+function fixedLength(member: string | undefined, length: number): Uint8Array {
+  const octets = Buffer.from(member ?? '', 'base64url');
+  if (octets.length !== length) throw new Error(`JWK member is ${octets.length} octets, expected ${length}`);
+  return octets;
 }
 
 function generate(algorithm: DeviceKeyAlgorithm): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
   switch (algorithm) {
     case 'ecdsa-p256':
       // Named-curve SPKI (RFC 5480 §2.1.1); explicit parameters would be rejected by many verifiers.
-      return generateKeyPairAsync('ec', { namedCurve: 'P-256', paramEncoding: 'named' });
+      return Promise.resolve(generateKeyPairSync('ec', { namedCurve: 'P-256', paramEncoding: 'named' }));
     case 'ecdsa-p384':
-      return generateKeyPairAsync('ec', { namedCurve: 'P-384', paramEncoding: 'named' });
+      return Promise.resolve(generateKeyPairSync('ec', { namedCurve: 'P-384', paramEncoding: 'named' }));
     case 'ed25519':
-      return generateKeyPairAsync('ed25519');
+      return Promise.resolve(generateKeyPairSync('ed25519'));
     case 'rsa-2048':
       return generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 65537 });
   }

@@ -9,9 +9,9 @@
  * flattened when decoded; ccm never writes them.
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName } from '@peculiar/asn1-x509';
+import { Name } from '@peculiar/asn1-x509';
 import { DomainError } from '../shared/errors.js';
-import { DerFramingError, DerTag, decodeObjectIdentifier, expectTag, readChildren, readSingleElement, type DerElement } from './der.js';
+import { DerFramingError, DerTag, decodeObjectIdentifier, encodeElement, encodeObjectIdentifier, expectTag, readChildren, readSingleElement, type DerElement } from './der.js';
 
 export const NAME_ATTRIBUTES = [
   'CN',
@@ -120,20 +120,29 @@ export function validateDistinguishedName(dn: DistinguishedName): void {
   }
 }
 
+/**
+ * The AttributeType OID element and the value's string tag of each attribute,
+ * encoded once: a name is encoded for every certificate issued, and going
+ * through the asn1-schema object model costs tens of microseconds per name.
+ */
+const ENCODINGS = Object.fromEntries(
+  NAME_ATTRIBUTES.map((attribute) => {
+    const rule = RULES[attribute];
+    const valueTag = rule.stringType === 'utf8' ? DerTag.utf8String : rule.stringType === 'printable' ? DerTag.printableString : DerTag.ia5String;
+    return [attribute, { type: encodeObjectIdentifier(rule.oid), valueTag }];
+  }),
+) as Record<NameAttribute, { readonly type: Uint8Array; readonly valueTag: number }>;
+
 /** The DER Name for `dn`, one attribute per RDN in the given order. Throws `invalid-request` as `validateDistinguishedName` does. */
 export function encodeDistinguishedName(dn: DistinguishedName): Uint8Array {
   validateDistinguishedName(dn);
   const rdns = dn.map(({ attribute, value }) => {
-    const rule = RULES[attribute as NameAttribute];
-    const attributeValue =
-      rule.stringType === 'utf8'
-        ? new AttributeValue({ utf8String: value })
-        : rule.stringType === 'printable'
-          ? new AttributeValue({ printableString: value })
-          : new AttributeValue({ ia5String: value });
-    return new RelativeDistinguishedName([new AttributeTypeAndValue({ type: rule.oid, value: attributeValue })]);
+    const { type, valueTag } = ENCODINGS[attribute as NameAttribute];
+    // PrintableString and IA5String values were checked to be ASCII, whose UTF-8 is one octet per character, as those types want.
+    const attributeValue = encodeElement(valueTag, Buffer.from(value, 'utf8'));
+    return encodeElement(DerTag.set, encodeElement(DerTag.sequence, type, attributeValue));
   });
-  return new Uint8Array(AsnConvert.serialize(new Name(rdns)));
+  return encodeElement(DerTag.sequence, ...rdns);
 }
 
 /** The ASN.1 string type a decoded value came in: policies may accept only some (a device CSR: UTF8String or PrintableString). */

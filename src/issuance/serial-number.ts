@@ -5,8 +5,8 @@
  * value without leading zero octets, the key under which the database, the
  * events and the API refer to a certificate.
  */
-import { randomBytes } from 'node:crypto';
 import { DomainError } from '../shared/errors.js';
+import { randomOctets } from '../shared/random-octets.js';
 
 /**
  * 128 random bits: CA/Browser Forum BR §7.1 asks for at least 64 bits of CSPRNG
@@ -21,7 +21,7 @@ export const MAXIMUM_SERIAL_NUMBER_OCTETS = 20;
 /** A fresh positive, non-zero serial number as DER INTEGER content (16 or 17 octets, fewer when it happens to start with zeros). */
 export function newSerialNumber(): Uint8Array {
   for (;;) {
-    const candidate = minimalPositiveInteger(randomBytes(SERIAL_NUMBER_RANDOM_OCTETS));
+    const candidate = minimalPositiveInteger(randomOctets(SERIAL_NUMBER_RANDOM_OCTETS));
     // RFC 5280 §4.1.2.2 requires a positive integer: zero is not one.
     if (candidate.length > 1 || candidate[0] !== 0) return candidate;
   }

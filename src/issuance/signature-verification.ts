@@ -5,13 +5,13 @@
  * node:crypto; the algorithm comes from the signed object's
  * AlgorithmIdentifier. SHA-1 based algorithms are not accepted.
  */
-import { createPublicKey, verify, constants, type KeyObject } from 'node:crypto';
+import { verify, constants, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { RsaSaPssParams } from '@peculiar/asn1-rsa';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { DomainError } from '../shared/errors.js';
 import { DerFramingError, DerTag, decodeObjectIdentifier, expectTag, readChildren, type DerElement } from './der.js';
-import { PublicKeyOid, type PublicKeyInfo } from './public-key.js';
+import { PublicKeyOid, importPublicKey, type PublicKeyInfo } from './public-key.js';
 
 export interface SignatureAlgorithm {
   readonly oid: string;
@@ -64,6 +64,25 @@ const RSASSA_PSS = '1.2.840.113549.1.1.10';
 const MGF1 = '1.2.840.113549.1.1.8';
 const NULL_PARAMETERS = Uint8Array.of(0x05, 0x00);
 
+/**
+ * A public key with node's KeyObject made once: for a key that verifies many
+ * signatures (a CA's, for every certificate presented to authentication),
+ * where making the KeyObject cost more than the verification itself.
+ */
+export interface VerificationKey {
+  readonly info: PublicKeyInfo;
+  /** null when node:crypto does not take the key (nothing verifies under it). */
+  readonly keyObject: KeyObject | null;
+}
+
+export function verificationKeyOf(info: PublicKeyInfo): VerificationKey {
+  try {
+    return { info, keyObject: importPublicKey(info) };
+  } catch {
+    return { info, keyObject: null };
+  }
+}
+
 interface VerificationPlan {
   readonly hash: Hash | null;
   readonly keyOids: readonly string[];
@@ -75,15 +94,13 @@ interface VerificationPlan {
  * `false` when it does not, including when the key does not fit the algorithm;
  * `unsupported-algorithm` when ccm does not verify that algorithm at all.
  */
-export function verifySignature(algorithm: SignatureAlgorithm, key: PublicKeyInfo, data: Uint8Array, signature: Uint8Array): boolean {
+export function verifySignature(algorithm: SignatureAlgorithm, key: PublicKeyInfo | VerificationKey, data: Uint8Array, signature: Uint8Array): boolean {
   const plan = planFor(algorithm);
-  if (!plan.keyOids.includes(key.algorithmOid)) return false;
-  let publicKey: KeyObject;
-  try {
-    publicKey = createPublicKey({ key: Buffer.from(key.der), format: 'der', type: 'spki' });
-  } catch {
-    return false;
-  }
+  const prepared = 'info' in key ? key : null;
+  const info = prepared?.info ?? (key as PublicKeyInfo);
+  if (!plan.keyOids.includes(info.algorithmOid)) return false;
+  const publicKey = (prepared ?? verificationKeyOf(info)).keyObject;
+  if (publicKey === null) return false;
   try {
     return verify(plan.hash, data, { key: publicKey, ...plan.options }, signature);
   } catch {

@@ -17,6 +17,15 @@
  * accepted only once bound: ccm cannot check a signature it has not seen.
  * A CA removed (revoked) authenticates nothing: its certificates are refused
  * as certificate-revoked, bound or not.
+ *
+ * Per call: one lookup reads the CAs of the issuer name together with what
+ * each recorded under the serial (TrustedAuthorityRepository), so the state
+ * that decides is the database's at that moment, never a cached copy: a
+ * suspension counts at the next authentication, on every replica. What is
+ * kept between calls never changes for a given CA certificate: its parsed
+ * key (IssuingCertificateCache, per certificate fingerprint). A presented
+ * certificate ccm has a record of byte for byte is read only as far as
+ * finding that record needs; its signature is checked every time.
  */
 import { Injectable } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
@@ -25,7 +34,7 @@ import { mapDeviceIdentity, type DeviceIdentity } from '../authorities/identity-
 import { canonicalSerialNumber } from '../certificates/certificate-queries.js';
 import { CertificateRepository, type ClientCertificate } from '../certificates/client-certificate.js';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
-import { inspectCertificate, verifyCertificateSignature, type InspectedCertificate } from '../issuance/certificate-inspection.js';
+import { inspectCertificate, readCertificateIdentity, verifyCertificateSignature, type CertificateIdentity, type InspectedCertificate } from '../issuance/certificate-inspection.js';
 import { DerFramingError } from '../issuance/der.js';
 import { commonNameOf, formatDistinguishedName, parseFormattedDistinguishedName } from '../issuance/distinguished-name.js';
 import { decodePem } from '../issuance/pem.js';
@@ -35,7 +44,7 @@ import { AuthenticationRefused, DomainError, InvalidRequest, type Authentication
 import { newId } from '../shared/identifiers.js';
 import { DeviceRepository } from '../trust/device.js';
 import { dnsNameConstraintsOf, dnsNameOutsideConstraints, type DnsNameConstraints } from '../trust/dns-name-constraints.js';
-import { isTenantHeldAuthority, TrustedAuthorityRepository } from '../trust/trusted-authority.js';
+import { isTenantHeldAuthority, TrustedAuthorityRepository, type IssuerCandidate } from '../trust/trusted-authority.js';
 import { transitionOf } from './certificate-transition.js';
 import { applyTransition } from './change-certificate-state.js';
 import { certificateEvent } from './life-cycle-events.js';
@@ -53,12 +62,21 @@ export interface AuthenticatedDevice {
   readonly deviceType: string | null;
 }
 
+interface PresentedLeaf {
+  readonly der: Uint8Array;
+  readonly identity: CertificateIdentity;
+  /** The whole reading; null when ccm has a record of this very certificate (same fingerprint), read in full when recorded. */
+  readonly inspected: InspectedCertificate | null;
+}
+
 /** What the caller presented, resolved to the CA of ccm's that issued it. */
 interface Presented {
   readonly authority: Authority;
   readonly serialNumber: string;
   /** The certificate itself; null on the cheap path (issuer and serial only). */
-  readonly leaf: { readonly der: Uint8Array; readonly inspected: InspectedCertificate } | null;
+  readonly leaf: PresentedLeaf | null;
+  /** ccm's record of that serial number under that CA, read with it; null when there is none. */
+  readonly record: ClientCertificate | null;
 }
 
 /** last_used_at is a hint for operators, not an audit trail: write it at most this often per certificate. */
@@ -90,7 +108,7 @@ export class AuthenticateDevice {
   async execute(command: AuthenticationCommand): Promise<AuthenticatedDevice> {
     const presented = await this.resolve(command);
     const now = this.clock.now();
-    const recorded = await this.recorded(presented);
+    const recorded = this.recorded(presented);
     if (!recorded) {
       // Only a certificate of a tenant-held CA, seen whole, can be new to ccm and still be good.
       if (!isTenantHeldAuthority(presented.authority) || presented.leaf === null) throw this.unknown(presented);
@@ -119,7 +137,7 @@ export class AuthenticateDevice {
    */
   async identify(command: AuthenticationCommand): Promise<ClientCertificate> {
     const presented = await this.resolve(command);
-    const recorded = await this.recorded(presented);
+    const recorded = this.recorded(presented);
     if (!recorded) throw this.unknown(presented);
     this.checkStanding(recorded, presented.authority, this.clock.now());
     return recorded;
@@ -132,35 +150,42 @@ export class AuthenticateDevice {
   private async fromCertificate(pem: string): Promise<Presented> {
     // The first block is the device's; any chain after it is ignored, since ccm holds the CA certificates itself.
     const [leafDer] = decodePem(pem, ['CERTIFICATE']);
-    const inspected = inspectCertificate(leafDer!);
-    const subject = formatDistinguishedName(inspected.issuer);
-    const candidates = await this.trusted.findBySubject(subject);
+    const identity = readCertificateIdentity(leafDer!);
+    const subject = formatDistinguishedName(identity.issuer);
+    // The CAs of that name and what each recorded under the serial, in one round trip: the record is only read, never cached.
+    const candidates = await this.trusted.findBySubjectWithRecord(subject, identity.serialNumberHex);
+    // A device reconnecting presents a certificate ccm has a record of byte for byte: its extensions were read when it was
+    // recorded. Anything else is read in full first, so a malformed certificate is a 400 before any refusal, as always.
+    const known = (candidate: IssuerCandidate) => candidate.certificate?.fingerprintSha256 === identity.sha256Fingerprint;
+    let inspected = candidates.some(known) ? null : inspectCertificate(leafDer!);
     if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${subject}"`);
     // Active CAs come first: a CA removed and uploaded again is found as the one in force.
-    const authority = candidates.find((candidate) => verifyCertificateSignature(leafDer!, this.issuers.of(candidate).subjectPublicKeyInfo));
-    if (!authority) throw new AuthenticationRefused('certificate-signature-invalid', 'the certificate was not signed by the CA it names');
-    return { authority, serialNumber: inspected.serialNumberHex, leaf: { der: leafDer!, inspected } };
+    const signer = candidates.find((candidate) => verifyCertificateSignature(leafDer!, this.issuers.of(candidate.authority).verificationKey));
+    if (!signer) throw new AuthenticationRefused('certificate-signature-invalid', 'the certificate was not signed by the CA it names');
+    // The record may be under another CA of that name and key (one removed, then uploaded again): then this one sees it first.
+    if (inspected === null && !known(signer)) inspected = inspectCertificate(leafDer!);
+    return { authority: signer.authority, serialNumber: identity.serialNumberHex, leaf: { der: leafDer!, identity, inspected }, record: signer.certificate };
   }
 
   private async fromIssuerAndSerial(issuer: string, serialNumber: string): Promise<Presented> {
     if (!/^(0x)?[0-9a-fA-F:]{1,64}$/.test(serialNumber)) throw new InvalidRequest('serialNumber must be hexadecimal', { field: 'serialNumber' });
     const serial = canonicalSerialNumber(serialNumber.replace(/:/g, ''));
-    const candidates = await this.trusted.findBySubject(issuer);
+    const candidates = await this.trusted.findBySubjectWithRecord(issuer, serial);
     if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${issuer}"`);
     // Without the certificate, only the record tells which CA of that name issued it. External CAs choose their own
     // serials, so two of them with one name may both have it: then the certificate itself is needed.
-    const holders: Authority[] = [];
-    for (const candidate of candidates) if (await this.certificates.findByAuthorityAndSerial(candidate.id, serial)) holders.push(candidate);
+    const holders = candidates.filter((candidate) => candidate.certificate !== null);
     if (holders.length > 1) {
       throw new AuthenticationRefused('certificate-unknown', 'several CAs of this name have a certificate with this serial number; send the certificate (certificatePem) instead');
     }
-    return { authority: holders[0] ?? candidates[0]!, serialNumber: serial, leaf: null };
+    const { authority, certificate } = holders[0] ?? candidates[0]!;
+    return { authority, serialNumber: serial, leaf: null, record: certificate };
   }
 
   /** ccm's record of the presented certificate under its CA, or null; a record of another certificate with the same serial is refused. */
-  private async recorded(presented: Presented): Promise<ClientCertificate | null> {
-    const certificate = await this.certificates.findByAuthorityAndSerial(presented.authority.id, presented.serialNumber);
-    if (certificate && presented.leaf !== null && certificate.fingerprintSha256 !== presented.leaf.inspected.sha256Fingerprint) {
+  private recorded(presented: Presented): ClientCertificate | null {
+    const certificate = presented.record;
+    if (certificate && presented.leaf !== null && certificate.fingerprintSha256 !== presented.leaf.identity.sha256Fingerprint) {
       throw new AuthenticationRefused('certificate-unknown', 'ccm has a record of another certificate with this issuer and serial number', {}, refusedUnder(presented.authority, presented.serialNumber));
     }
     return certificate;
@@ -219,12 +244,13 @@ export class AuthenticateDevice {
       if (!device) throw new AuthenticationRefused('device-not-registered', 'the device this certificate was bound to is no longer registered', {}, refusedCertificate(certificate));
       return { identity: device.identity, deviceType: device.deviceType };
     }
-    const subject = presented.leaf?.inspected.subject ?? parseFormattedDistinguishedName(certificate.subject);
+    const subject = presented.leaf?.identity.subject ?? parseFormattedDistinguishedName(certificate.subject);
     return withRefusedCertificate(() => mapDeviceIdentity(subject, presented.authority.identityRules), refusedCertificate(certificate));
   }
 
-  private async firstSight(authority: Authority, leaf: NonNullable<Presented['leaf']>, now: Date): Promise<AuthenticatedDevice> {
-    const { inspected } = leaf;
+  private async firstSight(authority: Authority, leaf: PresentedLeaf, now: Date): Promise<AuthenticatedDevice> {
+    // Never null here (a certificate new to ccm was read in full), but reading it again costs nothing on this path.
+    const inspected = leaf.inspected ?? inspectCertificate(leaf.der);
     const refusal = refusedUnder(authority, inspected.serialNumberHex);
     if (authority.status !== 'active') throw this.authorityRevoked(authority, inspected.serialNumberHex);
     this.checkIssuerValidity(authority, inspected.serialNumberHex, now);

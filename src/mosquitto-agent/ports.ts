@@ -56,6 +56,8 @@ export abstract class BrokerControl {
   abstract disableClients(usernames: readonly string[]): Promise<void>;
   /** Marks the clients enabled again; clients that do not exist are left alone. */
   abstract enableClients(usernames: readonly string[]): Promise<void>;
+  /** Resolves once the broker is done with what it had been asked before the call, a reload included. */
+  abstract settled(): Promise<void>;
 }
 
 /** Time, for the decision logic: tests drive it by hand. */

@@ -19,6 +19,10 @@
  *   reload in the loop iteration that handles the kick or earlier, so the
  *   device's next connection meets the new CRL; it is kicked again after
  *   each configured delay anyway, while it is still meant to be out.
+ * - A reload is signalled only once the broker is done with the one asked
+ *   for before: Mosquitto clears its reload flag when a reload ends, so a
+ *   SIGHUP that arrives during one is lost, and the file written for it would
+ *   not be read until the next change.
  * - Order for an unblock: install CRL, reload, then enableClient.
  * - Many events are handled at once (the consumer's concurrency), but one
  *   certificate's events one at a time. Work of events in flight together is
@@ -67,6 +71,9 @@ export class CrlBehindStateError extends Error {
 
 export type Outcome = 'ignored' | 'blocked' | 'unblocked';
 
+/** How long a reload signal waits at most for the broker to finish the previous reload. */
+const RELOAD_SETTLE_LIMIT_MS = 1000;
+
 const BLOCKING_STATES = new Set(['suspended', 'revoked']);
 
 export class RevocationEnforcer {
@@ -77,6 +84,9 @@ export class RevocationEnforcer {
   private readonly queuedCrls = new Map<string, TenantCrl>();
   private readonly installWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void; why: string }> = [];
   private installRunning = false;
+  /** The broker being done with the last reload this agent asked for (see installNow). */
+  private reloadSettled: Promise<void> = Promise.resolve();
+  private reloadSettling = false;
   private readonly crlFetches = new Map<string, { inFlight: Promise<TenantCrl> | null; next: Promise<TenantCrl> | null }>();
   /** The tail of each certificate's chain of handlers (events are handled concurrently, but one at a time per certificate). */
   private readonly perCertificate = new Map<string, Promise<void>>();
@@ -84,7 +94,7 @@ export class RevocationEnforcer {
   private readonly pendingRekicks = new Map<string, number>();
   private blockSequence = 0;
   /** Each tenant's root CA id: the one CA whose certificates the tenant CRL lists. A tenant keeps its root for life. */
-  private readonly tenantRoots = new Map<string, string>();
+  private readonly tenantRoots = new Map<string, Promise<string>>();
   private readonly cancellers = new Set<() => void>();
   private closed = false;
 
@@ -107,6 +117,8 @@ export class RevocationEnforcer {
    * Mosquitto refuse all of that tenant's devices, so there is no partial start.
    */
   async installAll(): Promise<void> {
+    // Asked now so that the first event does not wait for it; a failure is asked again by that event.
+    for (const tenantId of this.settings.tenantIds) this.tenantRootOf(tenantId).catch(() => undefined);
     const results = await Promise.allSettled(this.settings.tenantIds.map((tenantId) => this.ports.crls.currentCrl(tenantId)));
     const failures = results.flatMap((result, i) => (result.status === 'rejected' ? [`${this.settings.tenantIds[i]}: ${(result.reason as Error).message}`] : []));
     if (failures.length > 0) throw new Error(`cannot install the CRLs: ${failures.join('; ')}`);
@@ -155,10 +167,15 @@ export class RevocationEnforcer {
   }
 
   private async tenantRootOf(tenantId: string): Promise<string> {
+    // The promise is kept, not the answer: the events of a burst arrive together, and before it was settled each
+    // of them asked ccm again (65 requests in one burst, each queued behind the burst's own API calls).
     let root = this.tenantRoots.get(tenantId);
     if (root === undefined) {
-      root = await this.ports.directory.tenantRootAuthorityId(tenantId);
+      root = this.ports.directory.tenantRootAuthorityId(tenantId);
       this.tenantRoots.set(tenantId, root);
+      root.catch(() => {
+        if (this.tenantRoots.get(tenantId) === root) this.tenantRoots.delete(tenantId);
+      });
     }
     return root;
   }
@@ -199,11 +216,20 @@ export class RevocationEnforcer {
     const attempts = this.settings.consistencyAttempts ?? 10;
     const started = performance.now();
     let status: CertificateStatus | null = null;
-    let crl = this.newest(await this.freshCrl(event.tenantId));
     // Fast path: the CRL already says what the event says. The CRL is never older than one installed before, so
-    // a later transition of this certificate that was already handled would show in it.
+    // a later transition of this certificate that was already handled would show in it. In a burst the CRL request
+    // in flight usually lists the event's certificate already (the event was committed before the request reached
+    // ccm), so a block tries it first; only when it does not is a request that starts after this event awaited.
+    // Not an unblock: that CRL may predate a suspension whose event is still to come, and the device must not be
+    // let in on it even for a moment. A block on it errs the other way, and the later event undoes it.
     let mustBlock = event.type !== 'certificate.reactivated';
+    const inFlight = mustBlock ? this.crlInFlight(event.tenantId) : null;
+    let crl = this.newest(await (inFlight ?? this.freshCrl(event.tenantId)));
     let consistent = crlLists(crl, event.serialNumber) === mustBlock;
+    if (!consistent && inFlight) {
+      crl = this.newest(await this.freshCrl(event.tenantId));
+      consistent = crlLists(crl, event.serialNumber) === mustBlock;
+    }
     let reads = 1;
     // Slow path: the CRL disagrees with the event, either because it is behind or because the certificate moved
     // on since. The certificate's current state decides; the CRL is read again until it agrees with it.
@@ -346,12 +372,35 @@ export class RevocationEnforcer {
       next.set(crl.tenantId, crl);
     }
     const bundle = this.settings.tenantIds.flatMap((tenantId) => (next.has(tenantId) ? [next.get(tenantId)!.pem] : [])).join('');
+    const started = performance.now();
     if (bundle !== this.lastBundle) await this.ports.crlFile.install(bundle);
     for (const [tenantId, crl] of next) this.installed.set(tenantId, crl);
     if (bundle === this.lastBundle) return;
     this.lastBundle = bundle;
+    const written = performance.now();
+    // Mosquitto clears its reload flag when a reload ends, so a SIGHUP that lands while one runs is lost, and that
+    // reload may have read the file written before this one: in a burst, five suspended devices got back in that
+    // way, kicked after a signal that was never acted on. A signal therefore waits for the broker to be done with
+    // the reload asked for before (bounded: a broker that does not answer must not hold CRLs back).
+    if (this.reloadSettling) {
+      await new Promise<void>((resolve) => {
+        const cancel = this.ports.clock.schedule(RELOAD_SETTLE_LIMIT_MS, resolve);
+        void this.reloadSettled.then(() => {
+          cancel();
+          resolve();
+        });
+      });
+    }
     const reloaded = await this.ports.reloader.reload();
-    const summary = { why, tenants: next.size, revokedSerials: [...next.values()].reduce((n, crl) => n + crl.revokedSerials.size, 0) };
+    if (reloaded) {
+      const settled = this.ports.broker.settled().catch(() => undefined);
+      this.reloadSettled = settled;
+      this.reloadSettling = true;
+      void settled.then(() => {
+        if (this.reloadSettled === settled) this.reloadSettling = false;
+      });
+    }
+    const summary = { why, tenants: next.size, revokedSerials: [...next.values()].reduce((n, crl) => n + crl.revokedSerials.size, 0), writeMs: round(written - started), signalMs: round(performance.now() - written) };
     if (reloaded) this.ports.log.info('CRLs installed, Mosquitto reloading', summary);
     else this.ports.log.warn('CRLs installed, but no running Mosquitto to reload (it reads them when it starts)', summary);
   }
@@ -388,6 +437,12 @@ export class RevocationEnforcer {
       return start();
     });
     return current.next;
+  }
+
+  /** The tenant's CRL request under way, if any (whenever it started); a failed one counts as none. */
+  private crlInFlight(tenantId: string): Promise<TenantCrl> | null {
+    const inFlight = this.crlFetches.get(tenantId)?.inFlight;
+    return inFlight ? inFlight.catch(() => this.freshCrl(tenantId)) : null;
   }
 
   private settleFetch(tenantId: string, slot: { inFlight: Promise<TenantCrl> | null; next: Promise<TenantCrl> | null }, fetch: Promise<TenantCrl>): void {

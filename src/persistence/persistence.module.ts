@@ -12,6 +12,7 @@ import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { EnrollmentCredentialRepository } from '../enrollment/enrollment-credential.js';
 import { EventOutbox } from '../events/event-outbox.js';
+import { EventRelayStore } from '../events/event-relay-store.js';
 import { EventSubscriberRepository } from '../events/event-subscriber.js';
 import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
 import { RevocationListStore } from '../revocation/revocation-list-store.js';
@@ -26,6 +27,7 @@ import { TypeormAuthorityRepository } from './typeorm-authority.repository.js';
 import { TypeormCertificateRepository } from './typeorm-certificate.repository.js';
 import { TypeormDeviceRepository } from './typeorm-device.repository.js';
 import { TypeormEnrollmentCredentialRepository } from './typeorm-enrollment-credential.repository.js';
+import { TypeormEventRelayStore } from './typeorm-event-relay-store.js';
 import { TypeormEventSubscriberRepository } from './typeorm-event-subscriber.repository.js';
 import { TypeormLifeCycleStore } from './typeorm-life-cycle.store.js';
 import { TypeormEventOutbox } from './typeorm-outbox.js';
@@ -44,6 +46,7 @@ import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.r
     { provide: LifeCycleStore, useClass: TypeormLifeCycleStore },
     { provide: EventOutbox, useClass: TypeormEventOutbox },
     { provide: EventSubscriberRepository, useClass: TypeormEventSubscriberRepository },
+    { provide: EventRelayStore, useClass: TypeormEventRelayStore },
     { provide: RevocationListStore, useClass: TypeormRevocationListStore },
     { provide: EnrollmentCredentialRepository, useClass: TypeormEnrollmentCredentialRepository },
     { provide: ApiCredentialRepository, useClass: TypeormApiCredentialRepository },
@@ -51,7 +54,7 @@ import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.r
     { provide: DeviceRepository, useClass: TypeormDeviceRepository },
     { provide: AuditTrail, useClass: TypeormAuditTrail },
   ],
-  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository],
+  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, EventRelayStore, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}

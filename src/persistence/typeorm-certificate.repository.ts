@@ -4,7 +4,45 @@ import { DataSource, In, MoreThan, type FindOptionsWhere } from 'typeorm';
 import { CertificateRepository, LISTED_STATES, type CertificateFilter, type ClientCertificate } from '../certificates/client-certificate.js';
 import type { Page } from '../tenants/tenant.js';
 import { CertificateRow } from './entities.js';
+import { BatchedStatement, valueRows, type Dialect } from './sql-batches.js';
 import { Transactions } from './transactions.js';
+
+/** Every column of `certificates`, in the order `pendingRowValues` gives them. */
+const CERTIFICATE_COLUMNS = [
+  'id', 'tenant_id', 'authority_id', 'serial_number', 'state', 'fingerprint_sha256', 'fingerprint_sha1', 'subject', 'common_name',
+  'subject_alt_names', 'not_before', 'not_after', 'key_algorithm', 'public_key_sha256', 'key_source', 'issued_at', 'first_used_at',
+  'last_used_at', 'revoked_at', 'revocation_reason', 'suspended_at', 'crl_shard', 'created_at', 'updated_at',
+] as const;
+
+const iso = (date: Date | null): string | null => (date === null ? null : date.toISOString());
+
+/** The same text the entity's column transformers write (columns.ts), so rows read back alike whichever path wrote them. */
+function pendingRowValues(certificate: ClientCertificate): unknown[] {
+  return [
+    certificate.id, certificate.tenantId, certificate.authorityId, certificate.serialNumber, certificate.state,
+    certificate.fingerprintSha256, certificate.fingerprintSha1, certificate.subject, certificate.commonName,
+    JSON.stringify(certificate.subjectAltNames), iso(certificate.notBefore), iso(certificate.notAfter), certificate.keyAlgorithm,
+    certificate.publicKeySha256, certificate.keySource, iso(certificate.issuedAt), iso(certificate.firstUsedAt), iso(certificate.lastUsedAt),
+    iso(certificate.revokedAt), certificate.revocationReason, iso(certificate.suspendedAt), certificate.crlShard, iso(certificate.createdAt),
+    iso(certificate.updatedAt),
+  ];
+}
+
+interface IssuedMark {
+  readonly id: string;
+  readonly sha256: string;
+  readonly sha1: string;
+  readonly at: Date;
+}
+
+const insertPendingRows = (dialect: Dialect, rows: number) =>
+  `INSERT INTO certificates (${CERTIFICATE_COLUMNS.join(', ')}) VALUES ${valueRows(dialect, rows, CERTIFICATE_COLUMNS.length)}`;
+
+// A CTE names the VALUES columns the same way in both dialects (SQLite has no `AS v(a, b)` column aliases).
+const markIssuedRows = (dialect: Dialect, rows: number) =>
+  `WITH issued (id, fingerprint_sha256, fingerprint_sha1, issued_at) AS (VALUES ${valueRows(dialect, rows, 4)}) ` +
+  `UPDATE certificates SET state = 'inactive', fingerprint_sha256 = issued.fingerprint_sha256, fingerprint_sha1 = issued.fingerprint_sha1, ` +
+  `issued_at = issued.issued_at, updated_at = issued.issued_at FROM issued WHERE certificates.id = issued.id AND certificates.state = 'pending'`;
 
 export function toClientCertificate(row: CertificateRow): ClientCertificate {
   return {
@@ -37,22 +75,25 @@ export function toClientCertificate(row: CertificateRow): ClientCertificate {
 
 @Injectable()
 export class TypeormCertificateRepository extends CertificateRepository {
+  // Issuance records each certificate twice (pending before it is signed, issued after); concurrent issuances share both writes.
+  private readonly pendingInserts: BatchedStatement<ClientCertificate>;
+  private readonly issuedMarks: BatchedStatement<IssuedMark>;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly transactions: Transactions,
   ) {
     super();
+    this.pendingInserts = new BatchedStatement(dataSource, transactions, insertPendingRows, pendingRowValues);
+    this.issuedMarks = new BatchedStatement(dataSource, transactions, markIssuedRows, (mark: IssuedMark) => [mark.id, mark.sha256, mark.sha1, mark.at.toISOString()]);
   }
 
-  async insertPending(certificate: ClientCertificate): Promise<void> {
-    const row = Object.assign(new CertificateRow(), certificate, { subjectAltNames: { ...certificate.subjectAltNames } });
-    await this.transactions.run((manager) => manager.insert(CertificateRow, row));
+  insertPending(certificate: ClientCertificate): Promise<void> {
+    return this.pendingInserts.submit(certificate);
   }
 
-  async markIssued(id: string, fingerprints: { sha256: string; sha1: string }, at: Date): Promise<void> {
-    await this.transactions.run((manager) =>
-      manager.update(CertificateRow, { id, state: 'pending' }, { state: 'inactive', fingerprintSha256: fingerprints.sha256, fingerprintSha1: fingerprints.sha1, issuedAt: at, updatedAt: at }),
-    );
+  markIssued(id: string, fingerprints: { sha256: string; sha1: string }, at: Date): Promise<void> {
+    return this.issuedMarks.submit({ id, sha256: fingerprints.sha256, sha1: fingerprints.sha1, at });
   }
 
   async markFailed(id: string, at: Date): Promise<void> {

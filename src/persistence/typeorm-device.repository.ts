@@ -11,6 +11,7 @@ import type { Page } from '../tenants/tenant.js';
 import { DeviceRepository, type Device, type DeviceCertificateRevocation, type FirstSight, type FirstSightRequest } from '../trust/device.js';
 import { DomainError } from '../shared/errors.js';
 import { AuthorityRow, CertificateRow, DeviceRow } from './entities.js';
+import { EntityColumns, PreparedQuery } from './prepared-query.js';
 import { toClientCertificate } from './typeorm-certificate.repository.js';
 import { appendToOutbox } from './typeorm-outbox.js';
 import { Transactions } from './transactions.js';
@@ -31,6 +32,9 @@ function toDevice(row: DeviceRow): Device {
 
 @Injectable()
 export class TypeormDeviceRepository extends DeviceRepository {
+  /** Built on first use, once the entity metadata exists. */
+  private boundDevice: { readonly query: PreparedQuery; readonly columns: EntityColumns<DeviceRow> } | null = null;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly transactions: Transactions,
@@ -85,9 +89,14 @@ export class TypeormDeviceRepository extends DeviceRepository {
     return row ? toDevice(row) : null;
   }
 
+  // Every authentication of a device of a tenant-held CA: a prepared statement on ix_devices_certificate.
   async findByCertificate(certificateId: string): Promise<Device | null> {
-    const row = await this.dataSource.getRepository(DeviceRow).findOneBy({ certificateId });
-    return row ? toDevice(row) : null;
+    if (!this.boundDevice) {
+      const columns = new EntityColumns(this.dataSource, DeviceRow, 'd');
+      this.boundDevice = { columns, query: new PreparedQuery(this.dataSource, `SELECT ${columns.select} FROM devices d WHERE d.certificate_id = $1`) };
+    }
+    const [row] = await this.boundDevice.query.rows([certificateId]);
+    return row ? toDevice(this.boundDevice.columns.read(row)!) : null;
   }
 
   async list(tenantId: string, authorityId: string, after: string | null, limit: number): Promise<Page<Device>> {

@@ -14,7 +14,16 @@ import { OutboxRow } from './entities.js';
 const OUTBOX_LOCK = 0x63636d01;
 
 export async function appendToOutbox(manager: EntityManager, event: CcmEvent): Promise<void> {
-  if (manager.connection.options.type === 'postgres') await manager.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
+  if (manager.connection.options.type === 'postgres') {
+    // Lock and insert in one statement (the row is formed, and its position drawn, only once the lock is held): the
+    // lock serialises every transaction that announces an event until it commits, so each round trip held under it
+    // is paid once per event by all of them; in a burst of 100 suspensions of one CA that set the API's pace.
+    await manager.query(
+      'INSERT INTO outbox (id, type, tenant_id, authority_id, certificate_id, occurred_at, payload) SELECT $1, $2, $3, $4, $5, $6, $7 FROM (SELECT pg_advisory_xact_lock($8)) AS outbox_lock',
+      [event.id, event.type, event.tenantId, event.authorityId, event.certificateId, new Date(event.time).toISOString(), JSON.stringify(event), OUTBOX_LOCK],
+    );
+    return;
+  }
   await manager.insert(OutboxRow, {
     id: event.id,
     type: event.type,

@@ -2,13 +2,37 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, In, IsNull, Not } from 'typeorm';
 import type { Authority } from '../authorities/authority.js';
-import { DEVICE_ISSUING_KINDS, TrustedAuthorityRepository } from '../trust/trusted-authority.js';
-import { AuthorityRow } from './entities.js';
+import { DEVICE_ISSUING_KINDS, TrustedAuthorityRepository, type IssuerCandidate } from '../trust/trusted-authority.js';
+import { AuthorityRow, CertificateRow } from './entities.js';
+import { Coalescer } from '../shared/coalescer.js';
+import { EntityColumns, PreparedQuery } from './prepared-query.js';
 import { toAuthority, toAuthorityRow } from './typeorm-authority.repository.js';
+import { toClientCertificate } from './typeorm-certificate.repository.js';
 import { Transactions } from './transactions.js';
+
+/** Lookups in one PostgreSQL statement at most, and statements out at once (the pool has 20 connections for everything). */
+const MAXIMUM_LOOKUP_BATCH = 100;
+const LOOKUP_BATCHES_IN_FLIGHT = 2;
+
+interface CandidateKey {
+  readonly subject: string;
+  readonly serialNumber: string;
+}
+
+/** Built on first use: the entity metadata exists once the DataSource is initialised. */
+interface CandidateQuery {
+  readonly authority: EntityColumns<AuthorityRow>;
+  readonly certificate: EntityColumns<CertificateRow>;
+  /** PostgreSQL: the lookups that arrive while earlier ones are out leave together, as one statement. */
+  readonly batches: Coalescer<CandidateKey, IssuerCandidate[]> | null;
+  /** SQLite: one statement per lookup; the database is in this process, there is no round trip to share. */
+  readonly single: PreparedQuery | null;
+}
 
 @Injectable()
 export class TypeormTrustedAuthorityRepository extends TrustedAuthorityRepository {
+  private candidateQuery: CandidateQuery | null = null;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly transactions: Transactions,
@@ -23,6 +47,17 @@ export class TypeormTrustedAuthorityRepository extends TrustedAuthorityRepositor
     });
     const authorities = rows.map(toAuthority);
     return [...authorities.filter((a) => a.status === 'active'), ...authorities.filter((a) => a.status !== 'active')];
+  }
+
+  /**
+   * Every device authentication: a prepared statement (ix_authorities_subject, then uq_certificates_authority_serial
+   * per CA). On PostgreSQL concurrent lookups share one: each is still read after its request arrived, so a change
+   * committed before that is seen, and the round trips and per-statement work are shared by the batch.
+   */
+  async findBySubjectWithRecord(subject: string, serialNumber: string): Promise<IssuerCandidate[]> {
+    const lookup = (this.candidateQuery ??= this.prepareCandidateQuery());
+    if (lookup.batches) return lookup.batches.submit({ subject, serialNumber });
+    return activeFirst((await lookup.single!.rows([subject, serialNumber])).map((row) => candidate(lookup.authority.read(row)!, lookup.certificate.read(row))));
   }
 
   async findOfTenant(tenantId: string, authorityId: string): Promise<Authority | null> {
@@ -47,4 +82,49 @@ export class TypeormTrustedAuthorityRepository extends TrustedAuthorityRepositor
     const row = await this.dataSource.getRepository(AuthorityRow).findOneBy({ issuerAuthorityId, serialNumber, kind: 'intermediate', status: In(['active', 'revoked']) });
     return row ? toAuthority(row) : null;
   }
+
+  private prepareCandidateQuery(): CandidateQuery {
+    const authority = new EntityColumns(this.dataSource, AuthorityRow, 'a');
+    const certificate = new EntityColumns(this.dataSource, CertificateRow, 'c');
+    const kinds = DEVICE_ISSUING_KINDS.map((kind) => `'${kind}'`).join(', ');
+    // pending and failed rows are bookkeeping of an issuance, not certificates anyone holds (as CertificateRepository's finds).
+    const recorded = `c.authority_id = a.id AND c.state NOT IN ('pending', 'failed')`;
+    const trusted = `a.kind IN (${kinds}) AND a.status IN ('active', 'revoked') AND a.certificate_pem IS NOT NULL`;
+    if (this.dataSource.options.type !== 'postgres') {
+      const single = new PreparedQuery(
+        this.dataSource,
+        `SELECT ${authority.select}, ${certificate.select} FROM authorities a LEFT JOIN certificates c ON ${recorded} AND c.serial_number = $2 ` +
+          `WHERE a.subject = $1 AND ${trusted} ORDER BY a.created_at DESC, a.id DESC`,
+      );
+      return { authority, certificate, batches: null, single };
+    }
+    const batch = new PreparedQuery(
+      this.dataSource,
+      // Each row as one JSON value: three result fields rather than fifty.
+      'SELECT k.i AS "k_i", to_json(a) AS "a", to_json(c) AS "c" ' +
+        'FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(subject, serial_number, i) JOIN authorities a ON a.subject = k.subject ' +
+        `LEFT JOIN certificates c ON ${recorded} AND c.serial_number = k.serial_number WHERE ${trusted} ORDER BY k.i, a.created_at DESC, a.id DESC`,
+    );
+    const batches = new Coalescer<CandidateKey, IssuerCandidate[]>({
+      maxBatch: MAXIMUM_LOOKUP_BATCH,
+      maxInFlight: LOOKUP_BATCHES_IN_FLIGHT,
+      run: async (keys) => {
+        const rows = await batch.rows([keys.map((key) => key.subject), keys.map((key) => key.serialNumber)]);
+        const found: IssuerCandidate[][] = keys.map(() => []);
+        // WITH ORDINALITY counts from 1; node-postgres gives the bigint as text.
+        for (const row of rows) found[Number(row['k_i']) - 1]!.push(candidate(authority.readJson(row['a'])!, certificate.readJson(row['c'])));
+        return found.map(activeFirst);
+      },
+    });
+    return { authority, certificate, batches, single: null };
+  }
+}
+
+function candidate(authority: AuthorityRow, certificate: CertificateRow | null): IssuerCandidate {
+  return { authority: toAuthority(authority), certificate: certificate ? toClientCertificate(certificate) : null };
+}
+
+/** findBySubject's order: the CAs in force first (a CA removed and uploaded again is found as the one in force), newest first within each. */
+function activeFirst(candidates: IssuerCandidate[]): IssuerCandidate[] {
+  return [...candidates.filter((c) => c.authority.status === 'active'), ...candidates.filter((c) => c.authority.status !== 'active')];
 }

@@ -15,6 +15,13 @@ export interface CoalescerOptions<I, O> {
   /** How long a lone item waits for company before it leaves anyway; 0: it does not wait. */
   readonly lingerMs?: number;
   /**
+   * Let a lone item wait until the end of the current event-loop turn
+   * (setImmediate), so that the requests read from the sockets in the same
+   * turn leave together. For writers whose cost is per batch and synchronous,
+   * like an SQLite commit, where nothing else arrives while a batch is out.
+   */
+  readonly gatherTurn?: boolean;
+  /**
    * Handles one batch. Resolves with one outcome per item, in order: a value,
    * or an Error for that item alone. A rejection fails every item of the batch.
    */
@@ -33,6 +40,7 @@ export class Coalescer<I, O> {
   private queue: Waiting<I, O>[] = [];
   private inFlight = 0;
   private lingering: NodeJS.Timeout | null = null;
+  private gathering: NodeJS.Immediate | null = null;
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: CoalescerOptions<I, O>) {
@@ -61,6 +69,10 @@ export class Coalescer<I, O> {
   private pump(): void {
     while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
       const linger = this.options.lingerMs ?? 0;
+      if (this.options.gatherTurn && linger === 0 && this.queue.length < this.options.maxBatch) {
+        this.gathering ??= setImmediate(() => this.flushLinger());
+        return;
+      }
       if (linger > 0 && this.queue.length < this.options.maxBatch) {
         this.lingering ??= setTimeout(() => this.flushLinger(), linger);
         return;
@@ -71,7 +83,9 @@ export class Coalescer<I, O> {
 
   private flushLinger(): void {
     if (this.lingering) clearTimeout(this.lingering);
+    if (this.gathering) clearImmediate(this.gathering);
     this.lingering = null;
+    this.gathering = null;
     while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) this.send(this.queue.splice(0, this.options.maxBatch));
   }
 
@@ -99,7 +113,7 @@ export class Coalescer<I, O> {
       .finally(() => {
         this.inFlight -= 1;
         if (this.queue.length > 0) {
-          if (this.lingering) this.flushLinger();
+          if (this.lingering || this.gathering) this.flushLinger();
           else this.pump();
         }
         if (this.queue.length === 0 && this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();

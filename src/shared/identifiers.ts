@@ -3,13 +3,13 @@
  * pagination by id lists records in creation order and index inserts stay
  * at the right edge of the B-tree.
  */
-import { randomBytes } from 'node:crypto';
+import { randomOctets } from './random-octets.js';
 
 let lastMs = 0;
 let sequence = 0;
 
 export function newId(now: number = Date.now()): string {
-  const bytes = randomBytes(16);
+  const bytes = randomOctets(16);
   // Within one millisecond, a counter in rand_a keeps ids from one process ordered (RFC 9562 §6.2 method 1).
   if (now <= lastMs) {
     sequence = (sequence + 1) & 0xfff;

@@ -6,6 +6,7 @@
  * so an id of another tenant's CA names nothing.
  */
 import type { Authority, AuthorityKind } from '../authorities/authority.js';
+import type { ClientCertificate } from '../certificates/client-certificate.js';
 
 /** The kinds of CA that issue device certificates. */
 export const DEVICE_ISSUING_KINDS = ['tenant-root', 'intermediate', 'external'] as const satisfies readonly AuthorityKind[];
@@ -15,6 +16,13 @@ export function isTenantHeldAuthority(authority: Authority): boolean {
   return authority.kind === 'external' || authority.kind === 'intermediate';
 }
 
+/** A CA a leaf's issuer name may mean, and ccm's record of one serial number under it. */
+export interface IssuerCandidate {
+  readonly authority: Authority;
+  /** null: no record (a pending or failed issuance is none either). */
+  readonly certificate: ClientCertificate | null;
+}
+
 export abstract class TrustedAuthorityRepository {
   /**
    * Active and revoked device-issuing CAs named `subject` (RFC 4514 as ccm
@@ -22,6 +30,13 @@ export abstract class TrustedAuthorityRepository {
    * issuer name may mean. Pending and failed ones have no certificate and are left out.
    */
   abstract findBySubject(subject: string): Promise<Authority[]>;
+  /**
+   * findBySubject's CAs, in its order, each with its record of
+   * `serialNumber`: device authentication's lookup in one round trip. Both
+   * are read as they are now, never from a cache (a suspension must count at
+   * the next authentication).
+   */
+  abstract findBySubjectWithRecord(subject: string, serialNumber: string): Promise<IssuerCandidate[]>;
   /** A device-issuing CA of this tenant; null for another tenant's id, an OCSP responder or the platform CA. */
   abstract findOfTenant(tenantId: string, authorityId: string): Promise<Authority | null>;
   /** The tenant's device-issuing CAs in creation order. */

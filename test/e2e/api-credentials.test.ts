@@ -62,6 +62,7 @@ describe('API credentials on PostgreSQL', () => {
     const secret = key.slice(`ccm_${id}_`.length);
     const rows = await installation.database.query<{ secret_hash: string }>(`SELECT secret_hash FROM api_credentials WHERE id = '${id}'`);
     assert.equal(rows[0]!.secret_hash, createHash('sha256').update(secret).digest('hex'));
+    await ccm.auditWritten();
     const everything = JSON.stringify(await dumpAllRows(installation.database));
     assert.equal(everything.includes(secret), false, 'the secret is nowhere in the database');
     assert.equal(everything.includes(ccm.adminKey), false, 'nor is the bootstrap key');

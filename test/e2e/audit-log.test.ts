@@ -317,6 +317,7 @@ describe('audit log on PostgreSQL', () => {
   });
 
   test('the audit table, every column of every row, holds no private key, certificate, API key or enrollment secret', async () => {
+    await ccm.auditWritten();
     const table = (await dumpAllRows(installation.database)).find((t) => t.table === 'audit_log');
     assert.ok(table && table.rows.length > 20, `the tests left entries (${table?.rows.length})`);
     const text = JSON.stringify(table.rows);

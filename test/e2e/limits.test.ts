@@ -128,6 +128,7 @@ describe('limits on SQLite + local custody', () => {
 
   test('a request head over CCM_MAX_HEADER_BYTES gets 431 problem+json and changes nothing', async () => {
     const key = await ccm.createApiKey('tenant', tenant.id, 'header-key');
+    await ccm.auditWritten();
     const before = await dumpAllRows(installation.database);
     const answer = await rawPost(ccm.url, `/v1/tenants/${tenant.id}/certificates`, { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-padding': 'a'.repeat(9000) }, '{}');
     assert.equal(answer.status, 431);

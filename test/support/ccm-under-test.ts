@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { createApplication } from '../../src/app.js';
+import { AuditLog } from '../../src/audit/audit-log.js';
 import { parseConfiguration, type Configuration } from '../../src/config/configuration.js';
 import type { Clock } from '../../src/shared/clock.js';
 import { createPostgresDatabase, createSqliteDatabase, type TestDatabase } from './databases.js';
@@ -108,6 +109,11 @@ export class CcmUnderTest {
     const response = await this.api().post('/v1/api-credentials').send({ name, role, ...(tenantId ? { tenantId } : {}) });
     if (response.status !== 201) throw new Error(`creating a ${role} key answered ${response.status}: ${response.text}`);
     return (response.body as { key: string }).key;
+  }
+
+  /** Resolves once every audit entry this instance has recorded is in the table: they are written after the answers, in batches. */
+  auditWritten(): Promise<void> {
+    return this.app.get(AuditLog).flushed();
   }
 
   async close(): Promise<void> {

@@ -72,3 +72,17 @@ describe('Coalescer', () => {
     assert.deepEqual(await all, [1, 2, 3]);
   });
 });
+
+describe('Coalescer gathering a turn', () => {
+  it('sends what is submitted within one event-loop turn as one batch', async () => {
+    const batches: number[][] = [];
+    const coalescer = new Coalescer<number, number>({ maxBatch: 10, maxInFlight: 1, gatherTurn: true, run: async (items) => (batches.push([...items]), [...items]) });
+    const first = [1, 2, 3].map((item) => coalescer.submit(item));
+    assert.deepEqual(batches, [], 'nothing leaves before the turn ends');
+    assert.deepEqual(await Promise.all(first), [1, 2, 3]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = [4, 5].map((item) => coalescer.submit(item));
+    assert.deepEqual(await Promise.all(second), [4, 5]);
+    assert.deepEqual(batches, [[1, 2, 3], [4, 5]]);
+  });
+});

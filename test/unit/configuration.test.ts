@@ -39,6 +39,17 @@ test('vault custody requires its address and the credentials of its auth method'
   assert.equal(ok.custody.kind === 'vault' && ok.custody.address, 'https://vault:8200');
 });
 
+test('vault sign batching defaults to 64 signatures per request and no wait; a bad size or wait stops start-up naming the variable', () => {
+  const vault = { CCM_CUSTODY: 'vault', CCM_VAULT_ADDR: 'https://vault:8200', CCM_VAULT_TOKEN: 't' };
+  const defaults = parseConfiguration(vault).custody;
+  assert.deepEqual(defaults.kind === 'vault' && [defaults.signBatchSize, defaults.signBatchWaitMs], [64, 0]);
+  const set = parseConfiguration({ ...vault, CCM_VAULT_SIGN_BATCH_SIZE: '1', CCM_VAULT_SIGN_BATCH_WAIT_MS: '5' }).custody;
+  assert.deepEqual(set.kind === 'vault' && [set.signBatchSize, set.signBatchWaitMs], [1, 5]);
+  const problems = problemsOf({ ...vault, CCM_VAULT_SIGN_BATCH_SIZE: '0', CCM_VAULT_SIGN_BATCH_WAIT_MS: 'soon' });
+  assert.ok(problems.some((p) => p.startsWith('CCM_VAULT_SIGN_BATCH_SIZE must be an integer from 1 to 1000')), JSON.stringify(problems));
+  assert.ok(problems.some((p) => p.startsWith('CCM_VAULT_SIGN_BATCH_WAIT_MS must be an integer from 0 to 1000')), JSON.stringify(problems));
+});
+
 test('every bad value is reported at once, each naming its variable', () => {
   const problems = problemsOf({
     CCM_PORT: 'eighty',

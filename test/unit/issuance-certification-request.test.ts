@@ -2,7 +2,7 @@
  * CSR parsing: good requests from ccm's own encoder and from `openssl req`
  * for every accepted key, and each way a request is refused.
  */
-import { createPublicKey, generateKeyPair, sign, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPair, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { MAXIMUM_CERTIFICATION_REQUEST_SIZE, parseCertificationRequest } from '.
 import { DerTag, encodeElement } from '../../src/issuance/der.js';
 import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
 import { decodeSinglePem, encodePem } from '../../src/issuance/pem.js';
+import { importPublicKey, readPublicKeyInfo } from '../../src/issuance/public-key.js';
 import type { Signer } from '../../src/issuance/signer.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -158,6 +159,50 @@ describe('parseCertificationRequest', () => {
     assert.equal(parseCertificationRequest(genuine).keyAlgorithm, 'ecdsa-p256');
   });
 
+  /** A well-formed request for `spki`, whatever it holds, signed by some other key: the key is judged before the signature. */
+  function requestFor(spki: Uint8Array): Uint8Array {
+    const signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const requestInfo = encodeElement(DerTag.sequence, Uint8Array.of(0x02, 0x01, 0x00), encodeDistinguishedName(SUBJECT), spki, Uint8Array.of(0xa0, 0x00));
+    const ecdsaWithSha256 = Buffer.from('300a06082a8648ce3d040302', 'hex');
+    return encodeElement(DerTag.sequence, requestInfo, ecdsaWithSha256, encodeElement(DerTag.bitString, Uint8Array.of(0), sign('sha256', requestInfo, signingKey)));
+  }
+
+  it('malformed-csr for an EC point that is not on its curve, or not a point', async () => {
+    for (const curve of ['P-256', 'P-384'] as const) {
+      const spki = spkiOf(await newPrivateKey(curve === 'P-256' ? 'ecdsa-p256' : 'ecdsa-p384'));
+      const offCurve = Uint8Array.from(spki);
+      offCurve[offCurve.length - 1]! ^= 0x01;
+      rejectedWith(requestFor(offCurve), 'malformed-csr', /public key is invalid/);
+      const coordinates = curve === 'P-256' ? 32 : 48;
+      // x = 2^n - 1 lies beyond the field prime: no curve point has it.
+      const outsideField = Uint8Array.from(spki);
+      outsideField.fill(0xff, spki.length - 2 * coordinates, spki.length - coordinates);
+      rejectedWith(requestFor(outsideField), 'malformed-csr', /public key is invalid/);
+    }
+    // An uncompressed point one octet short, the point at infinity, and the hybrid form RFC 5480 §2.2 does not allow.
+    const p256 = spkiOf(await newPrivateKey('ecdsa-p256'));
+    const algorithm = p256.subarray(2, 2 + 21);
+    const short = encodeElement(DerTag.sequence, algorithm, encodeElement(DerTag.bitString, Uint8Array.of(0), p256.subarray(p256.length - 65, p256.length - 1)));
+    rejectedWith(requestFor(short), 'malformed-csr', /public key is invalid/);
+    const infinity = encodeElement(DerTag.sequence, algorithm, encodeElement(DerTag.bitString, Uint8Array.of(0, 0)));
+    rejectedWith(requestFor(infinity), 'malformed-csr', /public key is invalid/);
+    const hybrid = Uint8Array.from(p256);
+    hybrid[hybrid.length - 65] = 0x06 | (hybrid[hybrid.length - 1]! & 1);
+    rejectedWith(requestFor(hybrid), 'malformed-csr', /public key is invalid/);
+  });
+
+  it('accepts a P-256 key given as a compressed point, keeping its SubjectPublicKeyInfo as sent', async () => {
+    const privateKey = await newPrivateKey('ecdsa-p256');
+    const point = spkiOf(privateKey).subarray(-65);
+    const compressed = Uint8Array.from(Buffer.concat([Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'), Buffer.of(2 + (point[64]! & 1)), point.subarray(1, 33)]));
+    const parsed = parseCertificationRequest(await encodeCertificationRequest(SUBJECT, compressed, signerWith('ecdsa-p256', privateKey)));
+    assert.equal(parsed.keyAlgorithm, 'ecdsa-p256');
+    assert.deepEqual(parsed.subjectPublicKeyInfo, compressed);
+    const flipped = Uint8Array.from(compressed);
+    flipped[flipped.length - 33]! ^= 0x01; // the other y: the same x, the negated point, another key
+    rejectedWith(requestFor(flipped), 'bad-csr-signature');
+  });
+
   it('malformed-csr for truncated input, garbage and trailing bytes', async () => {
     const privateKey = await newPrivateKey('ecdsa-p256');
     const der = await encodeCertificationRequest(SUBJECT, spkiOf(privateKey), signerWith('ecdsa-p256', privateKey));
@@ -202,5 +247,24 @@ describe('parseCertificationRequest', () => {
 
   it('unsupported-algorithm for a SHA-1 signature', () => {
     rejectedWith(opensslRequest(['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], ['-sha1']), 'unsupported-algorithm', /SHA1/);
+  });
+});
+
+describe('importPublicKey', () => {
+  it('makes the same key as a DER import does, for many P-256, P-384 and Ed25519 keys', () => {
+    for (let i = 0; i < 20; i++) {
+      for (const pair of [generateKeyPairSync('ec', { namedCurve: 'P-256' }), generateKeyPairSync('ec', { namedCurve: 'P-384' }), generateKeyPairSync('ed25519')]) {
+        const der = pair.publicKey.export({ format: 'der', type: 'spki' });
+        const imported = importPublicKey(readPublicKeyInfo(new Uint8Array(der)));
+        assert.ok(imported.equals(pair.publicKey));
+        assert.deepEqual(imported.export({ format: 'der', type: 'spki' }), der);
+      }
+    }
+  });
+
+  it('imports RSA and P-521 keys from DER', () => {
+    for (const pair of [generateKeyPairSync('rsa', { modulusLength: 1024 }), generateKeyPairSync('ec', { namedCurve: 'P-521' })]) {
+      assert.ok(importPublicKey(readPublicKeyInfo(new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' })))).equals(pair.publicKey));
+    }
   });
 });

@@ -1,10 +1,10 @@
 /** Device key generation and the fingerprints ccm records. */
-import { createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEVICE_KEY_ALGORITHMS } from '../../src/custody/key-algorithm.js';
-import { generateDeviceKey } from '../../src/issuance/device-key.js';
+import { DEVICE_KEY_ALGORITHMS, type DeviceKeyAlgorithm } from '../../src/custody/key-algorithm.js';
+import { encodeDeviceKeyPair, generateDeviceKey } from '../../src/issuance/device-key.js';
 import { publicKeyHashOf, sha1FingerprintOf, sha256FingerprintOf } from '../../src/issuance/fingerprint.js';
 import { keyAlgorithmOf, readPublicKeyInfo } from '../../src/issuance/public-key.js';
 
@@ -27,6 +27,47 @@ describe('generateDeviceKey', () => {
       }
     });
   }
+
+  const generators: Array<[DeviceKeyAlgorithm, () => KeyObject, number]> = [
+    ['ecdsa-p256', () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, 300],
+    ['ecdsa-p384', () => generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey, 150],
+    ['ed25519', () => generateKeyPairSync('ed25519').privateKey, 300],
+    ['rsa-2048', () => generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65537 }).privateKey, 2],
+  ];
+  for (const [algorithm, generate, count] of generators) {
+    it(`encodes ${count} ${algorithm} keys to exactly the PKCS#8 PEM and SPKI DER OpenSSL writes`, () => {
+      for (let i = 0; i < count; i++) {
+        const privateKey = generate();
+        const encoded = encodeDeviceKeyPair(algorithm, privateKey);
+        assert.equal(encoded.privateKeyPem, privateKey.export({ format: 'pem', type: 'pkcs8' }));
+        assert.equal(Buffer.from(encoded.subjectPublicKeyInfo).toString('hex'), createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).toString('hex'));
+      }
+    });
+  }
+
+  it('pads a private key with leading zero octets to full length, as OpenSSL does', () => {
+    for (const [curveOid, length] of [['06082a8648ce3d030107', 32], ['06052b81040022', 48]] as const) {
+      const d = Buffer.alloc(length, 0);
+      d[length - 1] = 0x2a; // a scalar of one significant octet
+      const algorithm = Buffer.from(`06072a8648ce3d0201${curveOid}`, 'hex');
+      const ecPrivateKey = Buffer.concat([Buffer.from([0x30, d.length + 5, 0x02, 0x01, 0x01, 0x04, d.length]), d]);
+      const pkcs8 = Buffer.concat([Buffer.from([0x30, 0x03 + 2 + algorithm.length + 2 + ecPrivateKey.length, 0x02, 0x01, 0x00, 0x30, algorithm.length]), algorithm, Buffer.from([0x04, ecPrivateKey.length]), ecPrivateKey]);
+      // OpenSSL works out the missing public key when it loads the key; going through JWK makes it a key with a public key, as generated ones are.
+      const privateKey = createPrivateKey({ key: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' }), format: 'jwk' });
+      const encoded = encodeDeviceKeyPair(length === 32 ? 'ecdsa-p256' : 'ecdsa-p384', privateKey);
+      assert.equal(encoded.privateKeyPem, privateKey.export({ format: 'pem', type: 'pkcs8' }));
+      assert.equal(Buffer.from(encoded.subjectPublicKeyInfo).toString('hex'), createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).toString('hex'));
+    }
+  });
+
+  it('writes PEM that openssl pkey reads, with the public key it belongs to', async () => {
+    for (const algorithm of DEVICE_KEY_ALGORITHMS) {
+      const key = await generateDeviceKey(algorithm);
+      const publicDer = execFileSync('openssl', ['pkey', '-pubout', '-outform', 'DER'], { input: key.privateKeyPem, stdio: ['pipe', 'pipe', 'pipe'] });
+      assert.equal(publicDer.toString('hex'), Buffer.from(key.subjectPublicKeyInfo).toString('hex'), algorithm);
+      execFileSync('openssl', ['pkey', '-check', '-noout'], { input: key.privateKeyPem, stdio: ['pipe', 'pipe', 'pipe'] });
+    }
+  });
 
   it('never returns the same key twice', async () => {
     const [a, b] = await Promise.all([generateDeviceKey('ecdsa-p256'), generateDeviceKey('ecdsa-p256')]);

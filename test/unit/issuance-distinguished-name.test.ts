@@ -4,10 +4,22 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Name } from '@peculiar/asn1-x509';
+import { AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName } from '@peculiar/asn1-x509';
 import { DomainError } from '../../src/shared/errors.js';
-import { commonNameOf, decodeName, encodeDistinguishedName, formatDistinguishedName, validateDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
+import {
+  attributeOidOf,
+  commonNameOf,
+  decodeName,
+  decodeNameEntries,
+  encodeDistinguishedName,
+  formatDistinguishedName,
+  validateDistinguishedName,
+  type DistinguishedName,
+  type NameAttribute,
+} from '../../src/issuance/distinguished-name.js';
+import { distinguishedName } from '../support/name-arbitraries.js';
 
 function tlv(tag: number, content: Uint8Array | string): Buffer {
   const bytes = typeof content === 'string' ? Buffer.from(content, 'hex') : Buffer.from(content);
@@ -21,6 +33,34 @@ function nameWith(oidHex: string, valueTag: number, value: Uint8Array): Uint8Arr
 }
 
 const CN_OID = '550403';
+
+const STRING_TYPES: Record<NameAttribute, 'utf8' | 'printable' | 'ia5'> = {
+  CN: 'utf8',
+  SN: 'utf8',
+  serialNumber: 'printable',
+  C: 'printable',
+  L: 'utf8',
+  ST: 'utf8',
+  O: 'utf8',
+  OU: 'utf8',
+  title: 'utf8',
+  givenName: 'utf8',
+  pseudonym: 'utf8',
+  emailAddress: 'ia5',
+  DC: 'ia5',
+  UID: 'utf8',
+};
+
+/** The name as the asn1-x509 object model serializes it: the encoding ccm wrote before it wrote DER directly, kept as the reference. */
+function encodedByAsn1Schema(dn: DistinguishedName): Uint8Array {
+  const rdns = dn.map(({ attribute, value }) => {
+    const stringType = STRING_TYPES[attribute as NameAttribute];
+    const attributeValue =
+      stringType === 'utf8' ? new AttributeValue({ utf8String: value }) : stringType === 'printable' ? new AttributeValue({ printableString: value }) : new AttributeValue({ ia5String: value });
+    return new RelativeDistinguishedName([new AttributeTypeAndValue({ type: attributeOidOf(attribute as NameAttribute), value: attributeValue })]);
+  });
+  return new Uint8Array(AsnConvert.serialize(new Name(rdns)));
+}
 
 function invalid(run: () => unknown, message: RegExp): void {
   assert.throws(run, (error: unknown) => error instanceof DomainError && error.kind === 'invalid-request' && message.test(error.message));
@@ -47,6 +87,42 @@ describe('encodeDistinguishedName', () => {
     assert.equal(name[4]![0]!.value.ia5String, 'ops@example.com');
     assert.equal(name[5]![0]!.value.utf8String, 'Gerät-Ω');
     assert.deepEqual(decodeName(der), dn);
+  });
+
+  it('writes the bytes the asn1-x509 object model writes, for any name it accepts (property)', () => {
+    fc.assert(
+      fc.property(distinguishedName({ maxLength: 12 }), (dn) => {
+        assert.equal(Buffer.from(encodeDistinguishedName(dn)).toString('hex'), Buffer.from(encodedByAsn1Schema(dn)).toString('hex'));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('reads back what it writes, string types included (property)', () => {
+    fc.assert(
+      fc.property(distinguishedName(), (dn) => {
+        const decoded = decodeNameEntries(encodeDistinguishedName(dn));
+        assert.deepEqual(
+          decoded.map(({ attribute, value }) => ({ attribute, value })),
+          dn,
+        );
+        assert.deepEqual(
+          decoded.map(({ stringType }) => stringType),
+          dn.map(({ attribute }) => STRING_TYPES[attribute as NameAttribute]),
+        );
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('writes long-form lengths for values and names past 127 and 255 octets', () => {
+    for (const dn of [
+      [{ attribute: 'SN' as const, value: '😀'.repeat(40) }],
+      [{ attribute: 'givenName' as const, value: 'é'.repeat(300) }],
+      Array.from({ length: 30 }, () => ({ attribute: 'OU' as const, value: 'Ω'.repeat(64) })),
+    ]) {
+      assert.equal(Buffer.from(encodeDistinguishedName(dn)).toString('hex'), Buffer.from(encodedByAsn1Schema(dn)).toString('hex'));
+    }
   });
 
   it('encodes the empty name as an empty SEQUENCE', () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AtomicCrlFile } from '../../src/mosquitto-agent/crl-file.js';
-import { CrlRejectedError, crlLists, isOlderThan, normaliseSerial, verifiedTenantCrl } from '../../src/mosquitto-agent/crl.js';
+import { CrlRejectedError, crlLists, isOlderThan, normaliseSerial, quicklyVerifiedTenantCrl, thoroughlyVerifiedTenantCrl, verifiedTenantCrl } from '../../src/mosquitto-agent/crl.js';
 import { JsonLineLog } from '../../src/mosquitto-agent/json-log.js';
 import { SighupReloader } from '../../src/mosquitto-agent/process-signaller.js';
 import { ThrowawayPki } from '../support/mosquitto.js';
@@ -62,6 +62,39 @@ describe('CRL checks', () => {
     assert.equal(isOlderThan(older, newer), true);
     assert.equal(isOlderThan(newer, older), false);
     assert.equal(isOlderThan(newer, newer), false);
+  });
+
+  test('the quick check reads what the thorough one reads', async () => {
+    const entries = Array.from({ length: 500 }, (_, i) => ({ serialNumber: (0x10_0000 + i * 7919).toString(16).padStart(i % 3 === 0 ? 8 : 6, '0'), reason: i % 2 === 0 ? 6 : 1 }));
+    for (const pem of [await pki.crl(), await pki.crl({ entries: entries.slice(0, 2), crlNumber: 70000 }), await pki.crl({ entries, thisUpdate: new Date('2049-12-31T23:59:00Z'), nextUpdate: new Date('2050-01-02T00:00:00Z') })]) {
+      const block = pem.trim();
+      const quick = quicklyVerifiedTenantCrl(TENANT, block, caPem);
+      assert.ok(quick, 'vouched for');
+      assert.deepEqual(quick, await thoroughlyVerifiedTenantCrl(TENANT, block, caPem));
+    }
+  });
+
+  test('a CRL too large for the thorough parser (asn1js stops at 10,000 nodes, ~1,000 entries) is read', async () => {
+    const entries = Array.from({ length: 2000 }, (_, i) => ({ serialNumber: (0x1000_0000 + i).toString(16), reason: 6 }));
+    const pem = await pki.crl({ entries });
+    await assert.rejects(thoroughlyVerifiedTenantCrl(TENANT, pem.trim(), caPem), /node count/);
+    const crl = await verifiedTenantCrl(TENANT, pem, caPem);
+    assert.equal(crl.revokedSerials.size, 2000);
+    assert.ok(crlLists(crl, '10000000') && crlLists(crl, (0x1000_0000 + 1999).toString(16)));
+  });
+
+  test('the quick check vouches for no CRL the thorough one refuses', async () => {
+    const stranger = await ThrowawayPki.create('someone else');
+    const good = (await pki.crl({ entries: [{ serialNumber: '0a' }] })).trim();
+    const der = Buffer.from(good.replace(/-----[A-Z0-9 ]+-----/g, ''), 'base64');
+    const flipped = Buffer.from(der);
+    flipped[flipped.indexOf(Buffer.from([0x02, 0x01, 0x0a])) + 2] = 0x0b; // the listed serial, inside the signed part
+    const rewrap = (bytes: Buffer): string => `-----BEGIN X509 CRL-----\n${bytes.toString('base64')}\n-----END X509 CRL-----`;
+    for (const block of [(await impostor.crl()).trim(), (await stranger.crl()).trim(), rewrap(flipped), rewrap(der.subarray(0, der.length - 3)), '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----']) {
+      assert.equal(quicklyVerifiedTenantCrl(TENANT, block, caPem), null);
+      await assert.rejects(thoroughlyVerifiedTenantCrl(TENANT, block, caPem), CrlRejectedError);
+    }
+    assert.equal(quicklyVerifiedTenantCrl(TENANT, good, 'not a certificate'), null);
   });
 
   test('serials are compared as ccm prints them: lower case, no leading zeros', () => {

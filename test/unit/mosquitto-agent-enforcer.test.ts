@@ -53,12 +53,15 @@ class FakeCrls extends CrlSource {
   readonly queued = new Map<string, TenantCrl[]>();
   failing = new Set<string>();
   reads = 0;
+  /** While set, answers wait for it (a slow ccm); what they answer is decided when asked. */
+  hold: Promise<void> | null = null;
   async currentCrl(tenantId: string): Promise<TenantCrl> {
     this.reads += 1;
     if (this.failing.has(tenantId)) throw new Error(`ccm unreachable for ${tenantId}`);
     const next = this.queued.get(tenantId)?.shift();
     const crl = next ?? this.current.get(tenantId);
     if (!crl) throw new Error(`no CRL for ${tenantId}`);
+    if (this.hold) await this.hold;
     return crl;
   }
 }
@@ -83,6 +86,8 @@ class Recorder {
   readonly files: string[] = [];
   brokerRunning = true;
   brokerFails = 0;
+  /** What the broker's settled() waits for: a reload still running. */
+  settling: Promise<void> = Promise.resolve();
 }
 
 class FakeCrlFile extends CrlFile {
@@ -118,6 +123,9 @@ class FakeBroker extends BrokerControl {
   }
   async enableClients(usernames: readonly string[]): Promise<void> {
     this.recorder.steps.push(`enable ${usernames.join(',')}`);
+  }
+  async settled(): Promise<void> {
+    await this.recorder.settling;
   }
 }
 
@@ -312,9 +320,76 @@ describe('RevocationEnforcer', () => {
     crls.reads = 0;
     const outcomes = await Promise.all(events.map((event) => enforcer.handle(event)));
     assert.deepEqual(new Set(outcomes), new Set(['blocked']));
-    assert.equal(crls.reads, 2, 'the first event\'s request at once, then one shared by the seven that came while it ran');
+    assert.equal(crls.reads, 1, 'the first event\'s request, which the seven that came while it ran find their certificates in');
     assert.equal(recorder.steps.filter((s) => s === 'write').length, 1);
     assert.equal(recorder.steps.filter((s) => s.startsWith('kick')).length, 8);
+  });
+
+  test('an event the CRL request in flight predates waits for a request that starts after it', async () => {
+    const [first, second] = [0, 1].map((i): CertificateStatus => ({ ...device, id: randomUUID(), serialNumber: `e${i}`, commonName: `sensor-2${i}` }));
+    for (const certificate of [first!, second!]) directory.certificates.set(certificate.id, certificate);
+    let release!: () => void;
+    crls.hold = new Promise((resolve) => (release = resolve));
+    crls.reads = 0;
+    const handledFirst = enforcer.handle(eventFor(transition(first!, 'suspended'), 'certificate.suspended'));
+    while (crls.reads === 0) await new Promise((resolve) => setImmediate(resolve));
+    const handledSecond = enforcer.handle(eventFor(transition(second!, 'suspended'), 'certificate.suspended'));
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    crls.hold = null;
+    release();
+    assert.deepEqual(await Promise.all([handledFirst, handledSecond]), ['blocked', 'blocked']);
+    assert.equal(crls.reads, 2);
+    assert.match(recorder.files.at(-1)!, /\[e0 e1\]/, 'the installed CRL lists both');
+    assert.ok(recorder.steps.lastIndexOf('kick sensor-21') > recorder.steps.lastIndexOf('write'), 'the second device is kicked only after a CRL listing it is written');
+  });
+
+  test('a reload is signalled only once the broker is done with the previous one (Mosquitto drops a SIGHUP during a reload)', async () => {
+    let finish!: () => void;
+    recorder.settling = new Promise((resolve) => (finish = resolve));
+    const [first, second] = [0, 1].map((i): CertificateStatus => ({ ...device, id: randomUUID(), serialNumber: `c${i}`, commonName: `sensor-4${i}` }));
+    for (const certificate of [first!, second!]) directory.certificates.set(certificate.id, certificate);
+    assert.equal(await enforcer.handle(eventFor(transition(first!, 'suspended'), 'certificate.suspended')), 'blocked');
+    assert.deepEqual(recorder.steps, ['write', 'reload', 'kick sensor-40']);
+    const handled = enforcer.handle(eventFor(transition(second!, 'suspended'), 'certificate.suspended'));
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(recorder.steps, ['write', 'reload', 'kick sensor-40', 'write'], 'written, but not signalled while the first reload runs');
+    finish();
+    assert.equal(await handled, 'blocked');
+    assert.deepEqual(recorder.steps, ['write', 'reload', 'kick sensor-40', 'write', 'reload', 'kick sensor-41']);
+  });
+
+  test('a broker that never says it is done holds the next reload back 1 s at most', async () => {
+    recorder.settling = new Promise(() => undefined);
+    const [first, second] = [0, 1].map((i): CertificateStatus => ({ ...device, id: randomUUID(), serialNumber: `b${i}`, commonName: `sensor-5${i}` }));
+    for (const certificate of [first!, second!]) directory.certificates.set(certificate.id, certificate);
+    await enforcer.handle(eventFor(transition(first!, 'suspended'), 'certificate.suspended'));
+    const handled = enforcer.handle(eventFor(transition(second!, 'suspended'), 'certificate.suspended'));
+    while (recorder.steps.filter((step) => step === 'write').length < 2) await new Promise((resolve) => setImmediate(resolve));
+    await clock.advance(999);
+    assert.equal(recorder.steps.filter((step) => step === 'reload').length, 1);
+    await clock.advance(1);
+    assert.equal(await handled, 'blocked');
+    assert.equal(recorder.steps.filter((step) => step === 'reload').length, 2);
+  });
+
+  test('an unblock never acts on the CRL request in flight: it may predate a suspension still to be handled', async () => {
+    const [other, returning] = [0, 1].map((i): CertificateStatus => ({ ...device, id: randomUUID(), serialNumber: `d${i}`, commonName: `sensor-3${i}` }));
+    for (const certificate of [other!, returning!]) directory.certificates.set(certificate.id, certificate);
+    let release!: () => void;
+    crls.hold = new Promise((resolve) => (release = resolve));
+    crls.reads = 0;
+    const handledOther = enforcer.handle(eventFor(transition(other!, 'suspended'), 'certificate.suspended'));
+    while (crls.reads === 0) await new Promise((resolve) => setImmediate(resolve));
+    // The request in flight does not list `returning`; by now it has been suspended again after the reactivation
+    // whose (late) event comes first.
+    const stale = eventFor({ ...returning!, state: 'active' }, 'certificate.reactivated');
+    transition(returning!, 'suspended');
+    const handledStale = enforcer.handle(stale);
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    crls.hold = null;
+    release();
+    assert.deepEqual(await Promise.all([handledOther, handledStale]), ['blocked', 'blocked']);
+    assert.ok(!recorder.steps.some((step) => step.startsWith('enable')), 'never let in');
   });
 
   test('a CRL that never catches up: the device is kicked anyway and the event fails, to be retried', async () => {

@@ -72,6 +72,8 @@ export class AccessAndTrust1764400000000 implements MigrationInterface {
         indices: [
           new TableIndex({ name: 'uq_devices_authority_identity', columnNames: ['authority_id', 'identity'], isUnique: true }),
           new TableIndex({ name: 'ix_devices_tenant', columnNames: ['tenant_id', 'id'] }),
+          // Authentication finds the device a certificate is bound to on every connection of a device of a tenant-held CA.
+          new TableIndex({ name: 'ix_devices_certificate', columnNames: ['certificate_id'] }),
         ],
         foreignKeys: [
           new TableForeignKey({ name: 'fk_devices_tenant', columnNames: ['tenant_id'], referencedTableName: 'tenants', referencedColumnNames: ['id'] }),

@@ -70,6 +70,26 @@ export class ServerProcess {
     return this.output;
   }
 
+  /** Process ids of every descendant still alive (ccm's workers), children before grandchildren. */
+  descendants(): number[] {
+    return processTree(this.pid).slice(1);
+  }
+
+  /** User + system CPU seconds used so far by one process of the tree. */
+  static cpuSecondsOf(pid: number): number {
+    return cpuTicksOf(pid) / CLOCK_TICKS_PER_SECOND;
+  }
+
+  /** Resolves with the exit code once the process has exited. */
+  exited(): Promise<number | null> {
+    if (this.child.exitCode !== null) return Promise.resolve(this.child.exitCode);
+    return new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  signal(name: NodeJS.Signals): void {
+    this.child.kill(name);
+  }
+
   /** User + system CPU seconds used so far by this process and every descendant still alive. */
   cpuSeconds(): number {
     let ticks = 0;

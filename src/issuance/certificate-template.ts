@@ -1,0 +1,287 @@
+/**
+ * Per-issuer templates for device TLS client certificates, the hot path of
+ * issuance. A `ClientCertificateTemplate` owns the encoding of a client
+ * certificate (profile 'client', no subject alternative names) under one
+ * issuer: everything that depends only on the issuer and the signature
+ * algorithm (version, AlgorithmIdentifier, issuer Name, the profile
+ * extensions, AKI, CRL distribution points, AIA) is encoded once when the
+ * template is built, and each certificate then costs a few copies: serial,
+ * validity, subject, SubjectPublicKeyInfo and SKI are spliced in.
+ *
+ * The output is byte for byte what the generic encoder
+ * (`encodeCertificateGeneric` in certificate-encoder.ts) writes for the same
+ * request, and every check it makes is made here too (per template for the
+ * issuer's parts, per certificate for the rest); the property tests in
+ * issuance-certificate-template.test.ts hold the two together. The generic
+ * encoder builds its fields with @peculiar/asn1-x509 objects, which costs
+ * hundreds of microseconds per certificate; this module writes DER directly.
+ */
+import { createHash } from 'node:crypto';
+import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import { DomainError } from '../shared/errors.js';
+import { checkedUrl, encodeSignatureValue, readIssuerName, readSubjectPublicKeyInfo, signatureAlgorithmOf, wholeSeconds } from './certificate-fields.js';
+import { DerTag, contextTag, encodeElement, encodeLength, encodeObjectIdentifier } from './der.js';
+import { encodeDistinguishedName, type DistinguishedName } from './distinguished-name.js';
+import { PublicKeyOid } from './public-key.js';
+import { assertSerialNumber } from './serial-number.js';
+import type { Signer } from './signer.js';
+
+/** What a template is built from: everything in a client certificate that is the same for all devices of one issuer. */
+export interface ClientCertificateIssuer {
+  /** The issuer key's algorithm; fixes the signature AlgorithmIdentifier. */
+  readonly signatureAlgorithm: KeyAlgorithm;
+  /** DER of the issuer certificate's subject Name, copied byte for byte. */
+  readonly issuerName: Uint8Array;
+  /** The issuer's subject key identifier, written as the AKI keyIdentifier. */
+  readonly issuerKeyIdentifier: Uint8Array;
+  readonly crlDistributionPoints?: readonly string[];
+  readonly ocspUrls?: readonly string[];
+  readonly caIssuersUrls?: readonly string[];
+}
+
+/** What differs from one device certificate to the next. */
+export interface ClientCertificateFields {
+  /** DER INTEGER content: positive, minimal, at most 20 octets. */
+  readonly serialNumber: Uint8Array;
+  readonly subject: DistinguishedName;
+  /** DER SubjectPublicKeyInfo of the device key, copied byte for byte. */
+  readonly subjectPublicKeyInfo: Uint8Array;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+// [0] EXPLICIT Version ::= v3(2); RFC 5280 §4.1.2.1: extensions require v3.
+const VERSION_3 = Uint8Array.of(0xa0, 0x03, 0x02, 0x01, 0x02);
+const BOOLEAN_TRUE = Uint8Array.of(0x01, 0x01, 0xff);
+// §4.2.1.9: cA DEFAULT FALSE is omitted in DER (X.690 §11.5), leaving an empty SEQUENCE.
+const END_ENTITY_BASIC_CONSTRAINTS = Uint8Array.of(0x30, 0x00);
+// §4.2.1.3 KeyUsage named bits, trailing zero bits dropped (X.690 §11.2.2): digitalSignature(0) alone, 7 unused bits...
+const KEY_USAGE = Uint8Array.of(0x03, 0x02, 0x07, 0x80);
+// ...and digitalSignature(0) + keyEncipherment(2) for RSA keys, which TLS 1.2 static RSA may use for key transport: 5 unused bits.
+const KEY_USAGE_RSA = Uint8Array.of(0x03, 0x02, 0x05, 0xa0);
+// §4.2.1.12: ExtKeyUsageSyntax with id-kp-clientAuth alone.
+const CLIENT_EXTENDED_KEY_USAGE = encodeElement(DerTag.sequence, encodeObjectIdentifier('1.3.6.1.5.5.7.3.2'));
+const SHA1_LENGTH = 20;
+
+const OID = {
+  basicConstraints: encodeObjectIdentifier('2.5.29.19'),
+  keyUsage: encodeObjectIdentifier('2.5.29.15'),
+  extKeyUsage: encodeObjectIdentifier('2.5.29.37'),
+  subjectKeyIdentifier: encodeObjectIdentifier('2.5.29.14'),
+  authorityKeyIdentifier: encodeObjectIdentifier('2.5.29.35'),
+  cRLDistributionPoints: encodeObjectIdentifier('2.5.29.31'),
+  authorityInfoAccess: encodeObjectIdentifier('1.3.6.1.5.5.7.1.1'),
+  ocsp: encodeObjectIdentifier('1.3.6.1.5.5.7.48.1'),
+  caIssuers: encodeObjectIdentifier('1.3.6.1.5.5.7.48.2'),
+};
+
+/** GeneralName uniformResourceIdentifier: [6] IMPLICIT IA5String; checkedUrl has made sure the text is ASCII. */
+function uriName(url: string): Uint8Array {
+  return encodeElement(contextTag(6, false), Buffer.from(url, 'latin1'));
+}
+
+/** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE (left out when false, X.690 §11.5), extnValue OCTET STRING }. */
+function extension(oid: Uint8Array, critical: boolean, value: Uint8Array): Uint8Array {
+  return critical
+    ? encodeElement(DerTag.sequence, oid, BOOLEAN_TRUE, encodeElement(DerTag.octetString, value))
+    : encodeElement(DerTag.sequence, oid, encodeElement(DerTag.octetString, value));
+}
+
+/** The [3] extensions field of one key kind, with the SKI still to be written at `subjectKeyIdentifierOffset`. */
+interface ExtensionsBlock {
+  readonly der: Uint8Array;
+  readonly subjectKeyIdentifierOffset: number;
+}
+
+export class ClientCertificateTemplate {
+  readonly signatureAlgorithm: KeyAlgorithm;
+  private readonly signatureAlgorithmDer: Uint8Array;
+  /** The AlgorithmIdentifier, then the issuer Name: the two constant fields between serial and validity. */
+  private readonly algorithmAndIssuer: Uint8Array;
+  private readonly extensions: ExtensionsBlock;
+  private readonly extensionsForRsa: ExtensionsBlock;
+
+  /** The cache key under which a template for `issuer` can be reused: equal keys, equal templates. */
+  static keyOf(issuer: ClientCertificateIssuer): string {
+    // JSON keeps the URL lists apart however their text looks, so an invalid list can never share a valid list's (checked) template.
+    return [
+      issuer.signatureAlgorithm,
+      Buffer.from(issuer.issuerName.buffer, issuer.issuerName.byteOffset, issuer.issuerName.length).toString('hex'),
+      Buffer.from(issuer.issuerKeyIdentifier.buffer, issuer.issuerKeyIdentifier.byteOffset, issuer.issuerKeyIdentifier.length).toString('hex'),
+      JSON.stringify([issuer.crlDistributionPoints ?? [], issuer.ocspUrls ?? [], issuer.caIssuersUrls ?? []]),
+    ].join(' ');
+  }
+
+  /** Checks the issuer's parts as the generic encoder does and encodes them; throws `invalid-request`. */
+  constructor(issuer: ClientCertificateIssuer) {
+    // Copies: the caller's buffers may change after the template is cached.
+    const issuerName = Uint8Array.from(readIssuerName(issuer.issuerName));
+    if (issuer.issuerKeyIdentifier.length === 0) throw new DomainError('invalid-request', 'issuer key identifier is empty');
+    const crlUrls = (issuer.crlDistributionPoints ?? []).map((url) => checkedUrl(url, 'CRL distribution point'));
+    const ocspUrls = (issuer.ocspUrls ?? []).map((url) => checkedUrl(url, 'OCSP'));
+    const caIssuersUrls = (issuer.caIssuersUrls ?? []).map((url) => checkedUrl(url, 'CA issuers'));
+    this.signatureAlgorithm = issuer.signatureAlgorithm;
+    this.signatureAlgorithmDer = signatureAlgorithmOf(issuer.signatureAlgorithm);
+    this.algorithmAndIssuer = concat([this.signatureAlgorithmDer, issuerName]);
+
+    // After the SKI, in the generic encoder's order: AKI, (no SAN), CRL DP, AIA.
+    const trailing: Uint8Array[] = [
+      // §4.2.1.1: keyIdentifier only, so re-issuing the issuer keeps it valid.
+      extension(OID.authorityKeyIdentifier, false, encodeElement(DerTag.sequence, encodeElement(contextTag(0, false), issuer.issuerKeyIdentifier))),
+    ];
+    if (crlUrls.length > 0) {
+      // §4.2.1.13: one DistributionPoint whose fullName [0] lists alternative locations of the same CRL.
+      const fullName = encodeElement(contextTag(0, true), ...crlUrls.map(uriName));
+      const points = encodeElement(DerTag.sequence, encodeElement(DerTag.sequence, encodeElement(contextTag(0, true), fullName)));
+      trailing.push(extension(OID.cRLDistributionPoints, false, points));
+    }
+    const accessDescriptions = [
+      ...ocspUrls.map((url) => encodeElement(DerTag.sequence, OID.ocsp, uriName(url))),
+      ...caIssuersUrls.map((url) => encodeElement(DerTag.sequence, OID.caIssuers, uriName(url))),
+    ];
+    // §4.2.2.1: MUST be non-critical.
+    if (accessDescriptions.length > 0) trailing.push(extension(OID.authorityInfoAccess, false, encodeElement(DerTag.sequence, ...accessDescriptions)));
+    this.extensions = extensionsBlock(KEY_USAGE, trailing);
+    this.extensionsForRsa = extensionsBlock(KEY_USAGE_RSA, trailing);
+  }
+
+  /**
+   * The DER TBSCertificate for one device. Throws `invalid-request` for what
+   * the generic encoder refuses: a bad serial, a SubjectPublicKeyInfo that is
+   * not DER, a subject outside the name rules or empty (no SAN to stand in),
+   * times that are not dates, outside 1..9999, or in the wrong order.
+   */
+  encodeTbsCertificate(fields: ClientCertificateFields): Uint8Array {
+    assertSerialNumber(fields.serialNumber);
+    const subjectKey = readSubjectPublicKeyInfo(fields.subjectPublicKeyInfo);
+    const subjectName = encodeDistinguishedName(fields.subject);
+    if (fields.subject.length === 0) {
+      throw new DomainError('invalid-request', 'a certificate needs a subject or at least one subject alternative name (RFC 5280 §4.1.2.6)');
+    }
+    const notBefore = wholeSeconds(fields.notBefore, 'notBefore');
+    const notAfter = wholeSeconds(fields.notAfter, 'notAfter');
+    if (notAfter.getTime() < notBefore.getTime()) throw new DomainError('invalid-request', 'notAfter is before notBefore');
+    const extensions = subjectKey.algorithmOid === PublicKeyOid.rsaEncryption ? this.extensionsForRsa : this.extensions;
+
+    const serial = fields.serialNumber;
+    const notBeforeLength = timeLength(notBefore);
+    const validityContentLength = notBeforeLength + timeLength(notAfter);
+    const contentLength =
+      VERSION_3.length +
+      2 +
+      serial.length +
+      this.algorithmAndIssuer.length +
+      2 +
+      validityContentLength +
+      subjectName.length +
+      subjectKey.der.length +
+      extensions.der.length;
+    const header = encodeLength(contentLength);
+    const out = new Uint8Array(1 + header.length + contentLength);
+    out[0] = DerTag.sequence;
+    out.set(header, 1);
+    let offset = 1 + header.length;
+    out.set(VERSION_3, offset);
+    offset += VERSION_3.length;
+    out[offset++] = DerTag.integer;
+    out[offset++] = serial.length; // at most 20 octets: the short length form
+    out.set(serial, offset);
+    offset += serial.length;
+    out.set(this.algorithmAndIssuer, offset);
+    offset += this.algorithmAndIssuer.length;
+    out[offset++] = DerTag.sequence;
+    out[offset++] = validityContentLength; // at most 34 octets: the short length form
+    writeTime(out, offset, notBefore);
+    offset += notBeforeLength;
+    writeTime(out, offset, notAfter);
+    offset += validityContentLength - notBeforeLength;
+    out.set(subjectName, offset);
+    offset += subjectName.length;
+    out.set(subjectKey.der, offset);
+    offset += subjectKey.der.length;
+    out.set(extensions.der, offset);
+    // §4.2.1.2: the SKI is SHA-1 of the subjectPublicKey bits, as subjectKeyIdentifierFrom computes it.
+    out.set(createHash('sha1').update(subjectKey.publicKey).digest(), offset + extensions.subjectKeyIdentifierOffset);
+    return out;
+  }
+
+  /** The signed certificate: the TBSCertificate, the AlgorithmIdentifier again (RFC 5280 §4.1.1.2) and the signature. */
+  encodeCertificate(tbsCertificate: Uint8Array, signature: Uint8Array): Uint8Array {
+    return encodeElement(DerTag.sequence, tbsCertificate, this.signatureAlgorithmDer, encodeSignatureValue(signature));
+  }
+
+  /** Encodes, has `signer` sign and returns the DER certificate; `signer` must hold the issuer key of the template's algorithm. */
+  async issue(fields: ClientCertificateFields, signer: Signer): Promise<Uint8Array> {
+    if (signer.algorithm !== this.signatureAlgorithm) {
+      throw new Error(`a ${this.signatureAlgorithm} client certificate template cannot be signed by a ${signer.algorithm} key`);
+    }
+    const tbsCertificate = this.encodeTbsCertificate(fields);
+    return this.encodeCertificate(tbsCertificate, await signer.sign(tbsCertificate));
+  }
+}
+
+function extensionsBlock(keyUsage: Uint8Array, trailing: readonly Uint8Array[]): ExtensionsBlock {
+  const leading = [
+    // §4.2.1.9: MAY be critical in end-entity certificates; critical so no verifier mistakes a device for a CA.
+    extension(OID.basicConstraints, true, END_ENTITY_BASIC_CONSTRAINTS),
+    // §4.2.1.3: TLS client authentication signs the handshake.
+    extension(OID.keyUsage, true, keyUsage),
+    // §4.2.1.12: restricts the key to TLS client authentication; non-critical as is customary.
+    extension(OID.extKeyUsage, false, CLIENT_EXTENDED_KEY_USAGE),
+  ];
+  // §4.2.1.2: SHOULD appear in end-entity certificates. A SHA-1 is always 20 octets, so the value's place in the block is fixed.
+  const subjectKeyIdentifier = extension(OID.subjectKeyIdentifier, false, encodeElement(DerTag.octetString, new Uint8Array(SHA1_LENGTH)));
+  const throughSubjectKeyIdentifier = [...leading, subjectKeyIdentifier];
+  const der = encodeElement(contextTag(3, true), encodeElement(DerTag.sequence, ...throughSubjectKeyIdentifier, ...trailing));
+  const headersLength = der.length - totalLength(throughSubjectKeyIdentifier) - totalLength(trailing);
+  return { der, subjectKeyIdentifierOffset: headersLength + totalLength(throughSubjectKeyIdentifier) - SHA1_LENGTH };
+}
+
+function totalLength(parts: readonly Uint8Array[]): number {
+  return parts.reduce((sum, part) => sum + part.length, 0);
+}
+
+/** UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ (RFC 5280 §4.1.2.5.1-2), with tag and length. */
+function timeLength(date: Date): number {
+  return isUtcTimeYear(date.getUTCFullYear()) ? 15 : 17;
+}
+
+/** RFC 5280 §4.1.2.5: UTCTime through 2049; GeneralizedTime from 2050 and before 1950, which UTCTime cannot express. */
+function isUtcTimeYear(year: number): boolean {
+  return year >= 1950 && year <= 2049;
+}
+
+function writeTime(out: Uint8Array, offset: number, date: Date): void {
+  const year = date.getUTCFullYear();
+  let position = offset;
+  if (isUtcTimeYear(year)) {
+    out[position++] = DerTag.utcTime;
+    out[position++] = 13;
+    position = writeDigits(out, position, year % 100, 2);
+  } else {
+    out[position++] = DerTag.generalizedTime;
+    out[position++] = 15;
+    position = writeDigits(out, position, year, 4);
+  }
+  position = writeDigits(out, position, date.getUTCMonth() + 1, 2);
+  position = writeDigits(out, position, date.getUTCDate(), 2);
+  position = writeDigits(out, position, date.getUTCHours(), 2);
+  position = writeDigits(out, position, date.getUTCMinutes(), 2);
+  position = writeDigits(out, position, date.getUTCSeconds(), 2);
+  out[position] = 0x5a; // 'Z': always UTC
+}
+
+function writeDigits(out: Uint8Array, offset: number, value: number, width: number): number {
+  for (let i = width - 1, rest = value; i >= 0; i--, rest = Math.floor(rest / 10)) out[offset + i] = 0x30 + (rest % 10);
+  return offset + width;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(totalLength(parts));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
