@@ -37,6 +37,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TestInstallation } from '../test/support/ccm-under-test.js';
 import { runLoad, type LoadFigures, type LoadRequest } from './support/http-load.js';
 import { ServerProcess, freePort } from '../test/support/server-process.js';
+import { getJson, postJson } from './support/api-calls.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const DATABASE = (args.get('database') ?? 'postgres') as 'postgres' | 'sqlite';
@@ -48,18 +49,6 @@ const WORKERS = args.get('workers');
 const CPU_PROFILE_DIRECTORY = args.get('cpu-prof');
 const EXIT_AFTER_SHUTDOWN = join(dirname(fileURLToPath(import.meta.url)), 'support', 'exit-after-shutdown.js');
 const CCM_MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'main.js');
-
-async function postJson<T>(url: string, body: object, authorization: string): Promise<T> {
-  const response = await fetch(url, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as T;
-}
-
-async function getJson<T>(url: string, authorization: string): Promise<T> {
-  const response = await fetch(url, { headers: { authorization } });
-  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as T;
-}
 
 /**
  * N certificate rows under one CA in one statement. Serials and fingerprints

@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { TestInstallation } from '../test/support/ccm-under-test.js';
 import { runLoad, type LoadFigures } from './support/http-load.js';
 import { ServerProcess, freePort } from '../test/support/server-process.js';
+import { getJson, postJson } from './support/api-calls.js';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const WORKLOAD = (args.get('workload') ?? 'csr') as 'csr' | 'keygen';
@@ -49,18 +50,6 @@ function ensureCfssl(): void {
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-async function postJson<T>(url: string, body: object, authorization: string): Promise<T> {
-  const response = await fetch(url, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as T;
-}
-
-async function getJson<T>(url: string, authorization: string): Promise<T> {
-  const response = await fetch(url, { headers: { authorization } });
-  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as T;
 }
 
 /** A CA for cfssl shaped like ccm's tenant root: P-256, same subject, CA:TRUE, keyCertSign + cRLSign. */

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
 import { DomainError } from '../shared/errors.js';
 import { checkedUrl, encodeSignatureValue, readIssuerName, readSubjectPublicKeyInfo, signatureAlgorithmOf, wholeSeconds } from './certificate-fields.js';
-import { DerTag, contextTag, encodeElement, encodeLength, encodeObjectIdentifier } from './der.js';
+import { DerTag, contextTag, encodeElement, encodeLength, encodeObjectIdentifier, encodedTimeLength, writeTime } from './der.js';
 import { encodeDistinguishedName, type DistinguishedName } from './distinguished-name.js';
 import { PublicKeyOid } from './public-key.js';
 import { assertSerialNumber } from './serial-number.js';
@@ -164,8 +164,8 @@ export class ClientCertificateTemplate {
     const extensions = subjectKey.algorithmOid === PublicKeyOid.rsaEncryption ? this.extensionsForRsa : this.extensions;
 
     const serial = fields.serialNumber;
-    const notBeforeLength = timeLength(notBefore);
-    const validityContentLength = notBeforeLength + timeLength(notAfter);
+    const notBeforeLength = encodedTimeLength(notBefore);
+    const validityContentLength = notBeforeLength + encodedTimeLength(notAfter);
     const contentLength =
       VERSION_3.length +
       2 +
@@ -239,41 +239,6 @@ function extensionsBlock(keyUsage: Uint8Array, trailing: readonly Uint8Array[]):
 
 function totalLength(parts: readonly Uint8Array[]): number {
   return parts.reduce((sum, part) => sum + part.length, 0);
-}
-
-/** UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ (RFC 5280 §4.1.2.5.1-2), with tag and length. */
-function timeLength(date: Date): number {
-  return isUtcTimeYear(date.getUTCFullYear()) ? 15 : 17;
-}
-
-/** RFC 5280 §4.1.2.5: UTCTime through 2049; GeneralizedTime from 2050 and before 1950, which UTCTime cannot express. */
-function isUtcTimeYear(year: number): boolean {
-  return year >= 1950 && year <= 2049;
-}
-
-function writeTime(out: Uint8Array, offset: number, date: Date): void {
-  const year = date.getUTCFullYear();
-  let position = offset;
-  if (isUtcTimeYear(year)) {
-    out[position++] = DerTag.utcTime;
-    out[position++] = 13;
-    position = writeDigits(out, position, year % 100, 2);
-  } else {
-    out[position++] = DerTag.generalizedTime;
-    out[position++] = 15;
-    position = writeDigits(out, position, year, 4);
-  }
-  position = writeDigits(out, position, date.getUTCMonth() + 1, 2);
-  position = writeDigits(out, position, date.getUTCDate(), 2);
-  position = writeDigits(out, position, date.getUTCHours(), 2);
-  position = writeDigits(out, position, date.getUTCMinutes(), 2);
-  position = writeDigits(out, position, date.getUTCSeconds(), 2);
-  out[position] = 0x5a; // 'Z': always UTC
-}
-
-function writeDigits(out: Uint8Array, offset: number, value: number, width: number): number {
-  for (let i = width - 1, rest = value; i >= 0; i--, rest = Math.floor(rest / 10)) out[offset + i] = 0x30 + (rest % 10);
-  return offset + width;
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {

@@ -191,3 +191,43 @@ export function encodeElement(tag: number, ...parts: readonly Uint8Array[]): Uin
   }
   return out;
 }
+
+/** RFC 5280 §4.1.2.5 (and §5.1.2.4 for CRLs): UTCTime for 1950 through 2049, GeneralizedTime otherwise; whole seconds, "Z". */
+export function usesUtcTime(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return year >= 1950 && year <= 2049;
+}
+
+/** Tag, length and YYMMDDHHMMSSZ (13) or YYYYMMDDHHMMSSZ (15). */
+export function encodedTimeLength(date: Date): number {
+  return usesUtcTime(date) ? 15 : 17;
+}
+
+/** Writes the Time element for `date` (whole seconds, year 1..9999, as wholeSeconds returns) at `offset`; returns the offset after it. */
+export function writeTime(out: Uint8Array, offset: number, date: Date): number {
+  const year = date.getUTCFullYear();
+  if (usesUtcTime(date)) {
+    out[offset++] = DerTag.utcTime;
+    out[offset++] = 13;
+    offset = writeDigits(out, offset, year % 100, 2);
+  } else {
+    out[offset++] = DerTag.generalizedTime;
+    out[offset++] = 15;
+    offset = writeDigits(out, offset, year, 4);
+  }
+  offset = writeDigits(out, offset, date.getUTCMonth() + 1, 2);
+  offset = writeDigits(out, offset, date.getUTCDate(), 2);
+  offset = writeDigits(out, offset, date.getUTCHours(), 2);
+  offset = writeDigits(out, offset, date.getUTCMinutes(), 2);
+  offset = writeDigits(out, offset, date.getUTCSeconds(), 2);
+  out[offset++] = 0x5a; // 'Z'
+  return offset;
+}
+
+function writeDigits(out: Uint8Array, offset: number, value: number, count: number): number {
+  for (let position = offset + count - 1; position >= offset; position--) {
+    out[position] = 0x30 + (value % 10);
+    value = Math.floor(value / 10);
+  }
+  return offset + count;
+}

@@ -40,7 +40,10 @@ export class DatabaseTransactions extends Transactions {
       this.gathering ??= setImmediate(() => {
         this.gathering = null;
         const group = this.waiting.splice(0);
-        this.groups = this.groups.then(() => this.commitGroup(group));
+        // commitGroup settles every unit itself; the chain must survive anything it throws, or later groups would never run.
+        this.groups = this.groups.then(() => this.commitGroup(group)).catch((error: unknown) => {
+          for (const unit of group) unit.reject(error);
+        });
       });
     });
   }

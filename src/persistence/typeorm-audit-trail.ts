@@ -13,6 +13,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, MoreThan, type FindOptionsWhere } from 'typeorm';
 import { AuditTrail, type AuditAction, type AuditEntry, type AuditFilter, type AuditOutcome, type AuditTargetType, type StoredAuditEntry } from '../audit/audit-trail.js';
 import { AuditLogRow } from './entities.js';
+import { dialectOf, valueRows } from './sql-batches.js';
 import { Transactions } from './transactions.js';
 
 /** Every column but the generated position, in the order rowValues gives them. */
@@ -29,9 +30,9 @@ export class TypeormAuditTrail extends AuditTrail {
 
   async append(entries: readonly AuditEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const postgres = this.dataSource.options.type === 'postgres';
-    const rows = entries.map((_, row) => `(${COLUMNS.map((_, column) => (postgres ? `$${row * COLUMNS.length + column + 1}` : '?')).join(', ')})`);
-    const sql = `INSERT INTO audit_log (${COLUMNS.join(', ')}) VALUES ${rows.join(', ')}`;
+    const dialect = dialectOf(this.dataSource);
+    const postgres = dialect === 'postgres';
+    const sql = `INSERT INTO audit_log (${COLUMNS.join(', ')}) VALUES ${valueRows(dialect, entries.length, COLUMNS.length)}`;
     const values = entries.flatMap(rowValues);
     // PostgreSQL: one statement is its own transaction. SQLite: its one connection may be inside another use case's
     // transaction right now; queued behind it, the entries cannot be rolled back with it.

@@ -237,6 +237,39 @@ describe('CcmEventConsumer on BullMQ', () => {
   test('a concurrency below 1 is refused at construction', () => {
     assert.throws(() => new CcmEventConsumer({ redis: REDIS_URL, subscriberId: 'x', handler: async () => undefined, concurrency: 0 }), /concurrency/);
   });
+
+  test('several workers share the concurrency and handle every event once; close stops them all', async () => {
+    const subscriberId = randomUUID();
+    const queue = queueFor(subscriberId);
+    const seen = new Map<string, number>();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const consumer = await startConsumer(
+      subscriberId,
+      async (event) => {
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        seen.set(event.id, (seen.get(event.id) ?? 0) + 1);
+        inFlight -= 1;
+      },
+      { concurrency: 6, workers: 3 },
+    );
+    const events = Array.from({ length: 40 }, () => sampleEvent());
+    await queue.addBulk(events.map((event) => ({ name: event.type, data: event, opts: { ...FAST_RETRY, jobId: event.id } })));
+    await until(() => seen.size === events.length);
+    assert.ok([...seen.values()].every((count) => count === 1));
+    assert.ok(maxInFlight > 1 && maxInFlight <= 6, `at most the concurrency in flight (saw ${maxInFlight})`);
+    await consumer.close();
+    const late = sampleEvent();
+    await queue.add(late.type, late, { ...FAST_RETRY, jobId: late.id });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(await queue.getJobState(late.id), 'waiting');
+  });
+
+  test('more workers than the concurrency is refused at construction', () => {
+    assert.throws(() => new CcmEventConsumer({ redis: REDIS_URL, subscriberId: 'x', handler: async () => undefined, concurrency: 2, workers: 3 }), /workers/);
+  });
 });
 
 async function waitForState(queue: Queue, jobId: string, wanted: string, timeoutMs = 10_000): Promise<string> {
