@@ -4,7 +4,7 @@
  * put into its certificate. The private key is returned to the caller once
  * and never kept (DESIGN.md, "The trust chain"); this module holds no state.
  */
-import { createPublicKey, generateKeyPair, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createECDH, createPublicKey, generateKeyPair, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { DeviceKeyAlgorithm } from '../custody/key-algorithm.js';
 import { DerTag, contextTag, encodeElement, encodeObjectIdentifier } from './der.js';
@@ -20,12 +20,42 @@ export interface DeviceKeyPair {
 }
 
 /**
- * RSA keys are generated off the event loop (libuv thread pool): that takes
- * tens to hundreds of milliseconds. An EC or Ed25519 key takes 20-50 µs,
- * less than the hand-off to the pool and back, so those are made in place.
+ * EC keys are made with node:crypto's ECDH, which hands back the raw scalar
+ * and point without a KeyObject, and encoded here (see encodeDeviceKeyPair
+ * for why not through a generated KeyObject). Ed25519 and RSA keys are
+ * generated as KeyObjects and exported with OpenSSL's encoders; RSA off the
+ * event loop (libuv thread pool), since that takes tens to hundreds of ms.
  */
 export async function generateDeviceKey(algorithm: DeviceKeyAlgorithm): Promise<DeviceKeyPair> {
-  return encodeDeviceKeyPair(algorithm, (await generate(algorithm)).privateKey);
+  if (algorithm === 'ecdsa-p256' || algorithm === 'ecdsa-p384') return ellipticCurveKeyPair(algorithm);
+  const { privateKey } = algorithm === 'ed25519' ? generateKeyPairSync('ed25519') : await generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 65537 });
+  return opensslEncodings(privateKey);
+}
+
+function ellipticCurveKeyPair(algorithm: 'ecdsa-p256' | 'ecdsa-p384'): DeviceKeyPair {
+  const curve = CURVES[algorithm];
+  const ecdh = createECDH(algorithm === 'ecdsa-p256' ? 'prime256v1' : 'secp384r1');
+  ecdh.generateKeys();
+  const scalar = ecdh.getPrivateKey();
+  // The scalar comes without leading zero octets; the encodings want it at the order's length.
+  const padded = Buffer.concat([Buffer.alloc(curve.coordinateLength - scalar.length), scalar]);
+  scalar.fill(0);
+  const point = ecdh.getPublicKey(null, 'uncompressed');
+  const coordinates = { d: padded.toString('base64url'), x: point.subarray(1, 1 + curve.coordinateLength).toString('base64url'), y: point.subarray(1 + curve.coordinateLength).toString('base64url') };
+  padded.fill(0);
+  return pemAndSpki(ellipticCurveEncodings(curve, coordinates));
+}
+
+function opensslEncodings(privateKey: KeyObject): DeviceKeyPair {
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  return { privateKeyPem: String(privateKey.export({ format: 'pem', type: 'pkcs8' })), subjectPublicKeyInfo: new Uint8Array(spki.buffer, spki.byteOffset, spki.length) };
+}
+
+function pemAndSpki({ privateKeyInfo, subjectPublicKeyInfo }: Encodings): DeviceKeyPair {
+  const privateKeyPem = encodePem(privateKeyInfo, 'PRIVATE KEY');
+  // The PEM text is what leaves; the DER copy of the key need not wait in memory to be collected.
+  privateKeyInfo.fill(0);
+  return { privateKeyPem, subjectPublicKeyInfo };
 }
 
 /**
@@ -35,18 +65,18 @@ export async function generateDeviceKey(algorithm: DeviceKeyAlgorithm): Promise<
  * while a JWK export is a few microseconds; so EC and Ed25519 keys are
  * exported once as JWK and their DER built here. RSA keys, generated rarely
  * and slowly anyway, keep the OpenSSL encoders.
+ *
+ * Only for keys that were imported, never for one fresh from
+ * generateKeyPair(Sync): Node 20 holds the key's mutex while it builds the
+ * JWK object, a garbage collection in between can destroy the key's
+ * generation job, and that job's destructor takes the same mutex. The
+ * process then hangs for good (seen under load: the stack shows
+ * ExportJWKEcKey → GC → ~KeyGenJob → pthread_mutex_lock).
  */
 export function encodeDeviceKeyPair(algorithm: DeviceKeyAlgorithm, privateKey: KeyObject): DeviceKeyPair {
-  if (algorithm === 'rsa-2048') {
-    const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
-    return { privateKeyPem: String(privateKey.export({ format: 'pem', type: 'pkcs8' })), subjectPublicKeyInfo: new Uint8Array(spki.buffer, spki.byteOffset, spki.length) };
-  }
+  if (algorithm === 'rsa-2048') return opensslEncodings(privateKey);
   const jwk = privateKey.export({ format: 'jwk' });
-  const { privateKeyInfo, subjectPublicKeyInfo } = algorithm === 'ed25519' ? ed25519Encodings(jwk) : ellipticCurveEncodings(CURVES[algorithm], jwk);
-  const privateKeyPem = encodePem(privateKeyInfo, 'PRIVATE KEY');
-  // The PEM text is what leaves; the DER copy of the key need not wait in memory to be collected.
-  privateKeyInfo.fill(0);
-  return { privateKeyPem, subjectPublicKeyInfo };
+  return pemAndSpki(algorithm === 'ed25519' ? ed25519Encodings(jwk) : ellipticCurveEncodings(CURVES[algorithm], jwk));
 }
 
 interface Encodings {
@@ -102,16 +132,3 @@ function fixedLength(member: string | undefined, length: number): Uint8Array {
   return octets;
 }
 
-function generate(algorithm: DeviceKeyAlgorithm): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
-  switch (algorithm) {
-    case 'ecdsa-p256':
-      // Named-curve SPKI (RFC 5480 §2.1.1); explicit parameters would be rejected by many verifiers.
-      return Promise.resolve(generateKeyPairSync('ec', { namedCurve: 'P-256', paramEncoding: 'named' }));
-    case 'ecdsa-p384':
-      return Promise.resolve(generateKeyPairSync('ec', { namedCurve: 'P-384', paramEncoding: 'named' }));
-    case 'ed25519':
-      return Promise.resolve(generateKeyPairSync('ed25519'));
-    case 'rsa-2048':
-      return generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 65537 });
-  }
-}

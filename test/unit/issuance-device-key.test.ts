@@ -1,5 +1,5 @@
 /** Device key generation and the fingerprints ccm records. */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createECDH, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,10 +28,21 @@ describe('generateDeviceKey', () => {
     });
   }
 
+  // Imported, not generated: encodeDeviceKeyPair must never see a key fresh from generateKeyPair (a Node 20 deadlock; see its comment).
+  const ecKey = (curve: string, crv: string, length: number) => () => {
+    const ecdh = createECDH(curve);
+    ecdh.generateKeys();
+    const point = ecdh.getPublicKey(null, 'uncompressed');
+    const scalar = ecdh.getPrivateKey();
+    const d = Buffer.concat([Buffer.alloc(length - scalar.length), scalar]).toString('base64url');
+    return createPrivateKey({ key: { kty: 'EC', crv, d, x: point.subarray(1, 1 + length).toString('base64url'), y: point.subarray(1 + length).toString('base64url') }, format: 'jwk' });
+  };
+  // RFC 8410 PKCS#8 with a random seed: OpenSSL derives the public key on import.
+  const ed25519Key = () => createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), randomBytes(32)]), format: 'der', type: 'pkcs8' });
   const generators: Array<[DeviceKeyAlgorithm, () => KeyObject, number]> = [
-    ['ecdsa-p256', () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, 300],
-    ['ecdsa-p384', () => generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey, 150],
-    ['ed25519', () => generateKeyPairSync('ed25519').privateKey, 300],
+    ['ecdsa-p256', ecKey('prime256v1', 'P-256', 32), 300],
+    ['ecdsa-p384', ecKey('secp384r1', 'P-384', 48), 150],
+    ['ed25519', ed25519Key, 300],
     ['rsa-2048', () => generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65537 }).privateKey, 2],
   ];
   for (const [algorithm, generate, count] of generators) {
