@@ -58,7 +58,7 @@
  * requests were answered other than expected: a failed load is no soak.
  */
 import 'reflect-metadata'; // @peculiar/x509 resolves its providers through tsyringe, which needs it
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, webcrypto } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { AsnConvert } from '@peculiar/asn1-schema';
@@ -186,13 +186,17 @@ ws.close();
 `;
 
 /** ccm's V8 heap in use right after a full collection, in MiB; null when the inspector cannot be reached. */
-function collectGarbage(inspectorPort: number): number | null {
-  const run = spawnSync(process.execPath, ['--experimental-websocket', '--no-warnings', '--input-type=module', '-e', COLLECT_AND_MEASURE, String(inspectorPort)], { encoding: 'utf8', timeout: 30_000 });
-  try {
-    return (JSON.parse(run.stdout) as { usedSize: number }).usedSize / 1024 / 1024;
-  } catch {
-    return null;
-  }
+function collectGarbage(inspectorPort: number): Promise<number | null> {
+  // Never synchronously: this process must go on reading ccm's output (ccm blocks writing to a full pipe) and loading it.
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--experimental-websocket', '--no-warnings', '--input-type=module', '-e', COLLECT_AND_MEASURE, String(inspectorPort)], { encoding: 'utf8', timeout: 30_000 }, (error, stdout) => {
+      try {
+        resolve(error ? null : (JSON.parse(stdout) as { usedSize: number }).usedSize / 1024 / 1024);
+      } catch {
+        resolve(null);
+      }
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -381,9 +385,9 @@ async function main(): Promise<void> {
     };
 
     const samples: Sample[] = [];
-    const measure = (seconds: number): Sample => {
+    const measure = async (seconds: number): Promise<Sample> => {
       const rssMiB = ccm.rssMiB();
-      const heapMiB = inspectorPort ? collectGarbage(inspectorPort) : null;
+      const heapMiB = inspectorPort ? await collectGarbage(inspectorPort) : null;
       return { seconds, rssMiB, settledRssMiB: heapMiB === null ? null : ccm.rssMiB(), heapMiB, cpuSeconds: ccm.cpuSeconds(), requests };
     };
     const mib = (value: number | null): string => (value === null ? '     -' : value.toFixed(1).padStart(6));
@@ -394,7 +398,7 @@ async function main(): Promise<void> {
       const first = performance.now();
       for (;;) {
         const seconds = (performance.now() - first) / 1000;
-        samples.push(measure(seconds));
+        samples.push(await measure(seconds));
         print(samples.at(-1)!);
         const next = first + (samples.length * SAMPLE_SECONDS * 1000);
         if (next > deadline + 1) break;
@@ -403,9 +407,9 @@ async function main(): Promise<void> {
     })();
     console.log(`load running; samples after the ${WARMUP_SECONDS} s warm-up:`);
     await Promise.all([...Array.from({ length: LOOPS }, (_, i) => loop(i)), sampler]);
-    // The end sample is taken when the load stops, not after it.
-    const end = measure((performance.now() - started) / 1000 - WARMUP_SECONDS);
-    if (end.seconds - samples.at(-1)!.seconds > 1) {
+    // The end sample is taken when the load stops, not after it (unless the last regular one was just taken).
+    if ((performance.now() - started) / 1000 - WARMUP_SECONDS - samples.at(-1)!.seconds > SAMPLE_SECONDS / 2) {
+      const end = await measure((performance.now() - started) / 1000 - WARMUP_SECONDS);
       samples.push(end);
       print(end);
     }
@@ -450,6 +454,7 @@ async function main(): Promise<void> {
       judge('RSS after a full GC', samples.map((sample) => sample.settledRssMiB!), true);
       judge('V8 heap in use after a full GC', samples.map((sample) => sample.heapMiB!), true);
     }
+    if (errors > 0) console.log(`ccm's last output:\n${ccm.log.slice(-3000)}`);
     if (errors > ERROR_LIMIT * total) failures.push(`${errors} of ${total} requests were not answered as expected (limit ${ERROR_LIMIT * 100}%)`);
     if (measuredSeconds < SAMPLE_SECONDS * 4) failures.push('too few samples for a verdict: run longer');
     console.log(failures.length === 0 ? 'verdict: memory steady' : `verdict: FAILED: ${failures.join('; ')}`);
