@@ -5,7 +5,7 @@ import { AuthorityRepository, type Authority, type AuthorityCertificate, type De
 import type { IdentityRules } from '../authorities/identity-rules.js';
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
 import { AuthorityRow } from './entities.js';
-import { dialectOf } from './sql-batches.js';
+import { EntityColumns, PreparedQuery } from './prepared-query.js';
 import { Transactions } from './transactions.js';
 import { isUniqueViolation } from './unique-violation.js';
 
@@ -44,65 +44,10 @@ export function toAuthorityRow(authority: Authority): AuthorityRow {
   });
 }
 
-/** An `authorities` row as plain SQL returns it: column names, text times. */
-interface AuthorityColumns {
-  readonly id: string;
-  readonly tenant_id: string | null;
-  readonly kind: string;
-  readonly singleton: string | null;
-  readonly status: string;
-  readonly custody_key_name: string;
-  readonly key_algorithm: string;
-  readonly subject: string;
-  readonly serial_number: string | null;
-  readonly certificate_pem: string | null;
-  readonly issuer_chain_pem: string | null;
-  readonly fingerprint_sha256: string | null;
-  readonly not_before: string | null;
-  readonly not_after: string | null;
-  readonly issuer_authority_id: string | null;
-  readonly revoked_at: string | null;
-  readonly revocation_reason: string | null;
-  readonly revocation_version: number | string;
-  readonly identity_rules: string | null;
-  readonly registration: string | null;
-  readonly name: string | null;
-  readonly created_at: string;
-  readonly updated_at: string;
-}
-
-const dateOrNull = (text: string | null): Date | null => (text === null ? null : new Date(text));
-
-function authorityRowOf(columns: AuthorityColumns): AuthorityRow {
-  return Object.assign(new AuthorityRow(), {
-    id: columns.id,
-    tenantId: columns.tenant_id,
-    kind: columns.kind,
-    singleton: columns.singleton,
-    status: columns.status,
-    custodyKeyName: columns.custody_key_name,
-    keyAlgorithm: columns.key_algorithm,
-    subject: columns.subject,
-    serialNumber: columns.serial_number,
-    certificatePem: columns.certificate_pem,
-    issuerChainPem: columns.issuer_chain_pem,
-    fingerprintSha256: columns.fingerprint_sha256,
-    notBefore: dateOrNull(columns.not_before),
-    notAfter: dateOrNull(columns.not_after),
-    issuerAuthorityId: columns.issuer_authority_id,
-    revokedAt: dateOrNull(columns.revoked_at),
-    revocationReason: columns.revocation_reason,
-    revocationVersion: Number(columns.revocation_version),
-    identityRules: columns.identity_rules,
-    registration: columns.registration,
-    name: columns.name,
-    createdAt: new Date(columns.created_at),
-    updatedAt: new Date(columns.updated_at),
-  });
-}
-
 @Injectable()
 export class TypeormAuthorityRepository extends AuthorityRepository {
+  private activeRoot: { readonly query: PreparedQuery; readonly columns: EntityColumns<AuthorityRow> } | null = null;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly transactions: Transactions,
@@ -125,14 +70,15 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
     return row ? toAuthority(row) : null;
   }
 
-  // On every issuance: plain SQL, since TypeORM's query building cost more than the lookup itself.
+  // On every issuance: a prepared statement, since TypeORM's query building cost more than the lookup itself.
   async findActiveTenantRoot(tenantId: string): Promise<Authority | null> {
-    const marker = dialectOf(this.dataSource) === 'postgres' ? '$1' : '?';
-    const rows = (await this.dataSource.query(
-      `SELECT * FROM authorities WHERE tenant_id = ${marker} AND kind = 'tenant-root' AND status = 'active' ORDER BY created_at DESC LIMIT 1`,
-      [tenantId],
-    )) as AuthorityColumns[];
-    return rows[0] ? toAuthority(authorityRowOf(rows[0])) : null;
+    const lookup = (this.activeRoot ??= ((columns) => ({
+      columns,
+      query: new PreparedQuery(this.dataSource, `SELECT ${columns.select} FROM authorities a WHERE a.tenant_id = $1 AND a.kind = 'tenant-root' AND a.status = 'active' ORDER BY a.created_at DESC LIMIT 1`),
+    }))(new EntityColumns(this.dataSource, AuthorityRow, 'a')));
+    const [row] = await lookup.query.rows([tenantId]);
+    const authority = row ? lookup.columns.read(row) : null;
+    return authority ? toAuthority(authority) : null;
   }
 
   async findLatestResponder(issuerAuthorityId: string): Promise<Authority | null> {
