@@ -32,6 +32,8 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_RATE_LIMIT_AUTHENTICATION_BURST', default: '4000', description: 'Authentication calls one credential may make at once before the per-second rate applies.' },
   { name: 'CCM_ADMIN_API_KEY', default: null, description: 'Bootstrap administrator API key (at least 32 characters), presented as Authorization: Bearer <key>. Use it to create the other keys (POST /v1/api-credentials). When unset, ccm generates one into CCM_ADMIN_API_KEY_FILE.' },
   { name: 'CCM_ADMIN_API_KEY_FILE', default: './data/admin-api-key', description: 'Where ccm keeps the generated bootstrap administrator key when CCM_ADMIN_API_KEY is unset: created on first start with mode 0600, refused when others can read it.' },
+  { name: 'CCM_METRICS_PORT', default: null, description: 'TCP port of a separate plain-HTTP listener that serves Prometheus metrics at /metrics, without authentication (keep it on a scrape network). Unset: no metrics listener.' },
+  { name: 'CCM_METRICS_HOST', default: '127.0.0.1', description: 'Address the metrics listener binds to (0.0.0.0 for a scraper in another container or pod).' },
   { name: 'CCM_LOG_LEVEL', default: 'log', description: 'One of error, warn, log, debug, verbose.' },
   { name: 'DATABASE_URL', default: null, description: 'PostgreSQL URL (postgres://user:pass@host:5432/db). When unset, the embedded SQLite file is used.' },
   { name: 'CCM_SQLITE_PATH', default: './data/ccm.sqlite', description: 'SQLite database file, used when DATABASE_URL is unset.' },
@@ -102,6 +104,8 @@ export interface Configuration {
     /** Worker processes serving the port (1: this process serves it). */
     readonly workers: number;
   };
+  /** The Prometheus listener; null: none. */
+  readonly metrics: { readonly host: string; readonly port: number } | null;
   /** Per credential and per replica (src/access/rate-limits.ts). */
   readonly rateLimits: { readonly issuance: RateLimitSetting; readonly authentication: RateLimitSetting };
   readonly logLevel: LogLevel;
@@ -156,6 +160,8 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
     issuance: Object.freeze({ perSecond: read.integer('CCM_RATE_LIMIT_ISSUANCE_PER_SECOND', 100, 0, 1_000_000), burst: read.integer('CCM_RATE_LIMIT_ISSUANCE_BURST', 200, 1, 1_000_000) }),
     authentication: Object.freeze({ perSecond: read.integer('CCM_RATE_LIMIT_AUTHENTICATION_PER_SECOND', 2000, 0, 1_000_000), burst: read.integer('CCM_RATE_LIMIT_AUTHENTICATION_BURST', 4000, 1, 1_000_000) }),
   };
+  const metricsPort = read.optional('CCM_METRICS_PORT') === undefined ? null : read.integer('CCM_METRICS_PORT', 0, 0, 65535);
+  const metrics = metricsPort === null ? null : Object.freeze({ host: read.string('CCM_METRICS_HOST', '127.0.0.1'), port: metricsPort });
   const logLevel = read.oneOf<LogLevel>('CCM_LOG_LEVEL', ['error', 'warn', 'log', 'debug', 'verbose'], 'log');
 
   const adminApiKey = read.optional('CCM_ADMIN_API_KEY') ?? null;
@@ -206,6 +212,7 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
   return Object.freeze({
     http: Object.freeze({ host, port, publicUrl, bodyLimitBytes, maxHeaderBytes, corsOrigins, tls, workers }),
     rateLimits: Object.freeze(rateLimits),
+    metrics,
     logLevel,
     access: Object.freeze(access),
     database: Object.freeze(database),
