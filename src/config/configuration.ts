@@ -42,11 +42,14 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_LOCAL_KEK', default: null, description: 'local custody: key-encryption key, 32 bytes in base64. Takes precedence over CCM_LOCAL_KEK_FILE.' },
   { name: 'CCM_LOCAL_KEK_FILE', default: '<CCM_LOCAL_KEY_DIR>/kek', description: 'local custody: file holding the key-encryption key (base64); must be mode 0600. Created when absent and CCM_LOCAL_KEK is unset.' },
   { name: 'CCM_VAULT_ADDR', default: null, description: 'vault custody: Vault address, e.g. https://vault:8200. Required when CCM_CUSTODY=vault.' },
-  { name: 'CCM_VAULT_AUTH', default: 'token', description: 'vault custody: "token" or "approle".' },
+  { name: 'CCM_VAULT_AUTH', default: 'token', description: 'vault custody: "token", "approle" or "kubernetes" (a pod\'s service account token, Vault\'s Kubernetes auth method).' },
   { name: 'CCM_VAULT_TOKEN', default: null, description: 'vault custody: token, required when CCM_VAULT_AUTH=token.' },
   { name: 'CCM_VAULT_ROLE_ID', default: null, description: 'vault custody: AppRole role_id, required when CCM_VAULT_AUTH=approle.' },
   { name: 'CCM_VAULT_SECRET_ID', default: null, description: 'vault custody: AppRole secret_id, required when CCM_VAULT_AUTH=approle.' },
   { name: 'CCM_VAULT_APPROLE_MOUNT', default: 'approle', description: 'vault custody: mount path of the AppRole auth method.' },
+  { name: 'CCM_VAULT_KUBERNETES_ROLE', default: null, description: 'vault custody: Vault role to log in as, required when CCM_VAULT_AUTH=kubernetes.' },
+  { name: 'CCM_VAULT_KUBERNETES_MOUNT', default: 'kubernetes', description: 'vault custody: mount path of the Kubernetes auth method.' },
+  { name: 'CCM_VAULT_KUBERNETES_TOKEN_FILE', default: '/var/run/secrets/kubernetes.io/serviceaccount/token', description: 'vault custody: file holding the pod\'s service account token (JWT); read again at every login, since Kubernetes rotates projected tokens.' },
   { name: 'CCM_VAULT_TRANSIT_MOUNT', default: 'transit', description: 'vault custody: mount path of the Transit secrets engine.' },
   { name: 'CCM_VAULT_KEY_PREFIX', default: 'ccm-', description: 'vault custody: prefix of every Transit key ccm creates (the Vault policy grants this prefix only).' },
   { name: 'CCM_VAULT_CACERT', default: null, description: 'vault custody: PEM file of the CA that signed Vault\'s TLS certificate.' },
@@ -80,7 +83,10 @@ export type CustodyConfiguration =
   | {
       readonly kind: 'vault';
       readonly address: string;
-      readonly auth: { readonly method: 'token'; readonly token: string } | { readonly method: 'approle'; readonly roleId: string; readonly secretId: string; readonly mountPath: string };
+      readonly auth:
+        | { readonly method: 'token'; readonly token: string }
+        | { readonly method: 'approle'; readonly roleId: string; readonly secretId: string; readonly mountPath: string }
+        | { readonly method: 'kubernetes'; readonly role: string; readonly mountPath: string; readonly jwtFile: string };
       readonly transitMount: string;
       readonly keyPrefix: string;
       readonly caCertPath: string | null;
@@ -282,16 +288,23 @@ function parseCustody(read: EnvironmentReader): CustodyConfiguration {
   }
   const why = 'when CCM_CUSTODY=vault';
   const address = read.url('CCM_VAULT_ADDR', read.required('CCM_VAULT_ADDR', why), ['http:', 'https:']);
-  const method = read.oneOf('CCM_VAULT_AUTH', ['token', 'approle'] as const, 'token');
+  const method = read.oneOf('CCM_VAULT_AUTH', ['token', 'approle', 'kubernetes'] as const, 'token');
   const auth =
     method === 'token'
       ? { method, token: read.required('CCM_VAULT_TOKEN', 'when CCM_VAULT_AUTH=token') }
-      : {
-          method,
-          roleId: read.required('CCM_VAULT_ROLE_ID', 'when CCM_VAULT_AUTH=approle'),
-          secretId: read.required('CCM_VAULT_SECRET_ID', 'when CCM_VAULT_AUTH=approle'),
-          mountPath: read.string('CCM_VAULT_APPROLE_MOUNT', 'approle'),
-        };
+      : method === 'approle'
+        ? {
+            method,
+            roleId: read.required('CCM_VAULT_ROLE_ID', 'when CCM_VAULT_AUTH=approle'),
+            secretId: read.required('CCM_VAULT_SECRET_ID', 'when CCM_VAULT_AUTH=approle'),
+            mountPath: read.string('CCM_VAULT_APPROLE_MOUNT', 'approle'),
+          }
+        : {
+            method,
+            role: read.required('CCM_VAULT_KUBERNETES_ROLE', 'when CCM_VAULT_AUTH=kubernetes'),
+            mountPath: read.string('CCM_VAULT_KUBERNETES_MOUNT', 'kubernetes'),
+            jwtFile: read.string('CCM_VAULT_KUBERNETES_TOKEN_FILE', '/var/run/secrets/kubernetes.io/serviceaccount/token'),
+          };
   const keyPrefix = read.string('CCM_VAULT_KEY_PREFIX', 'ccm-');
   if (!/^[\w][\w.-]*$/.test(keyPrefix)) read.problems.push('CCM_VAULT_KEY_PREFIX may hold only letters, digits, "_", "-" and "." and must start with a letter, digit or "_"');
   return {

@@ -14,6 +14,12 @@ export interface CustodyKey {
   readonly publicKeyDer: Uint8Array;
 }
 
+/** Whether custody can sign now; `reason` is log-safe (no token, no key material). */
+export interface CustodyReadiness {
+  readonly ready: boolean;
+  readonly reason?: string;
+}
+
 export abstract class KeyCustody {
   /** `local` or `vault`: shown by readiness and the start-up log. */
   abstract readonly kind: string;
@@ -36,4 +42,7 @@ export abstract class KeyCustody {
    * 64-byte signature for Ed25519.
    */
   abstract sign(name: string, data: Uint8Array): Promise<Uint8Array>;
+
+  /** For readiness probes: cheap, never throws, answers within the adapter's request timeout. */
+  abstract readiness(): Promise<CustodyReadiness>;
 }

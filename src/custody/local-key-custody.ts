@@ -6,13 +6,13 @@
  * reads the keys. Vault custody is the production adapter.
  */
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CustodyError, CustodyKeyNotFound } from '../shared/errors.js';
 import { readOrCreateOwnerOnlySecret } from '../shared/owner-only-file.js';
 import { isKeyAlgorithm, signatureSchemeFor, type KeyAlgorithm } from './key-algorithm.js';
-import { KeyCustody, type CustodyKey } from './key-custody.js';
+import { KeyCustody, type CustodyKey, type CustodyReadiness } from './key-custody.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -81,6 +81,16 @@ export class LocalKeyCustody extends KeyCustody {
     const stored = await this.tryLoad(name);
     if (!stored) throw new CustodyError(`key ${name} vanished after creation`);
     return this.sameAlgorithm(stored.key, algorithm);
+  }
+
+  /** Keys are created and read as files here: ready while the directory can be read and written. */
+  async readiness(): Promise<CustodyReadiness> {
+    try {
+      await fs.access(this.directory, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
+      return { ready: true };
+    } catch (error) {
+      return { ready: false, reason: `key directory ${this.directory} is not accessible (${(error as NodeJS.ErrnoException).code ?? 'error'})` };
+    }
   }
 
   async getKey(name: string): Promise<CustodyKey> {

@@ -17,12 +17,13 @@ import NodeVault from 'node-vault';
 import { Coalescer } from '../shared/coalescer.js';
 import { CustodyError, CustodyKeyNotFound, CustodyUnavailable, DomainError } from '../shared/errors.js';
 import { isRsa, signatureSchemeFor, type KeyAlgorithm } from './key-algorithm.js';
-import { KeyCustody, type CustodyKey } from './key-custody.js';
+import { KeyCustody, type CustodyKey, type CustodyReadiness } from './key-custody.js';
 import { VaultSignClient } from './vault-sign-client.js';
 
 export type VaultAuth =
   | { readonly method: 'token'; readonly token: string }
-  | { readonly method: 'approle'; readonly roleId: string; readonly secretId: string; readonly mountPath?: string };
+  | { readonly method: 'approle'; readonly roleId: string; readonly secretId: string; readonly mountPath?: string }
+  | { readonly method: 'kubernetes'; readonly role: string; readonly jwtFile: string; readonly mountPath?: string };
 
 export interface VaultTransitCustodyOptions {
   /** Vault's base address, e.g. `https://vault:8200` (without `/v1`). */
@@ -270,6 +271,13 @@ export class VaultTransitCustody extends KeyCustody {
     } catch {
       return { sealed: false, reachable: false };
     }
+  }
+
+  async readiness(): Promise<CustodyReadiness> {
+    const health = await this.health();
+    if (!health.reachable) return { ready: false, reason: `Vault at ${this.options.address} did not answer` };
+    if (health.sealed) return { ready: false, reason: 'Vault is sealed' };
+    return { ready: true };
   }
 
   private vaultName(name: string): string {
