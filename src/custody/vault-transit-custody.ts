@@ -87,6 +87,15 @@ const SIGN_BATCHES_IN_FLIGHT_PER_KEY = 2;
  */
 const LARGEST_BATCHED_INPUT_BYTES = 64 * 1024;
 const KEY_CREATION_TIMEOUT_MS = 60_000;
+/**
+ * The Transit key version ccm signs with and reads the public key of: the
+ * first, the one ccm created. A CA certificate certifies one public key, so
+ * a `rotate` in Vault must not change what ccm signs with (Vault's default,
+ * the latest version, would make every later signature fail to verify under
+ * the certificate). Rotating a CA's key in ccm means a new key and a new CA
+ * certificate, never a new version of the same Transit key.
+ */
+const CA_KEY_VERSION = 1;
 /** Log in again once this share of the token's lease has passed, well before Vault expires it. */
 const LEASE_RENEW_FRACTION = 0.8;
 
@@ -292,8 +301,10 @@ export class VaultTransitCustody extends KeyCustody {
     const algorithm = typeof data.type === 'string' ? ALGORITHM_OF_VAULT_TYPE.get(data.type) : undefined;
     if (!algorithm) throw new CustodyError(`key ${name} has Vault type ${String(data.type)}, which ccm cannot sign with`);
     const versions = data.keys as Record<string, { public_key?: unknown } | undefined> | undefined;
-    const publicKey = versions?.[String(data.latest_version)]?.public_key;
-    if (typeof publicKey !== 'string' || publicKey === '') throw new CustodyError(`Vault returned no public key for the latest version of key ${name}`);
+    const publicKey = versions?.[String(CA_KEY_VERSION)]?.public_key;
+    if (typeof publicKey !== 'string' || publicKey === '') {
+      throw new CustodyError(`Vault returned no public key for version ${CA_KEY_VERSION} of key ${name} (archived or trimmed?); ccm's certificates certify that version`);
+    }
     const key: CustodyKey = { name, algorithm, publicKeyDer: spkiOf(name, algorithm, publicKey) };
     this.known.set(name, key);
     return key;
@@ -378,10 +389,10 @@ export class VaultTransitCustody extends KeyCustody {
 }
 
 /** Request parameters matching the signatureAlgorithm ccm writes (transit-api.md §7.5); Vault's defaults (sha2-256, PSS) are never relied on. */
-function signParameters(algorithm: KeyAlgorithm): Record<string, string> {
+function signParameters(algorithm: KeyAlgorithm): Record<string, string | number> {
   const hash = signatureSchemeFor(algorithm).hash;
-  if (hash === null) return { marshaling_algorithm: 'asn1' };
-  const parameters: Record<string, string> = { hash_algorithm: hash === 'sha256' ? 'sha2-256' : 'sha2-384', marshaling_algorithm: 'asn1' };
+  if (hash === null) return { marshaling_algorithm: 'asn1', key_version: CA_KEY_VERSION };
+  const parameters: Record<string, string | number> = { hash_algorithm: hash === 'sha256' ? 'sha2-256' : 'sha2-384', marshaling_algorithm: 'asn1', key_version: CA_KEY_VERSION };
   if (isRsa(algorithm)) parameters['signature_algorithm'] = 'pkcs1v15';
   return parameters;
 }

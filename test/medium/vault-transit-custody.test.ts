@@ -71,6 +71,22 @@ describe('key life cycle', () => {
     assert.deepEqual(exported.json?.errors, ['private key material is not exportable']);
   });
 
+  it('keeps signing with the version its certificate certifies after the key is rotated in Vault', async () => {
+    for (const algorithm of ['ecdsa-p256', 'rsa-2048'] as const) {
+      const created = await custody().createKey(`rotated-${algorithm}`, algorithm);
+      const adapter = custody({ signBatchSize: 1 });
+      const batched = custody();
+      await adapter.getKey(`rotated-${algorithm}`);
+      const rotated = await vault('POST', `transit/keys/ccm-rotated-${algorithm}/rotate`, {});
+      assert.equal(rotated.status, 200);
+      assert.equal(rotated.json?.data?.['latest_version'], 2);
+      // Alone, batched, and through a process that first meets the key after the rotation.
+      const signatures = [await adapter.sign(`rotated-${algorithm}`, tbs), ...(await Promise.all([1, 2, 3].map(() => batched.sign(`rotated-${algorithm}`, tbs))))];
+      for (const signature of signatures) assert.ok(verifies(algorithm, created.publicKeyDer, tbs, signature));
+      assert.deepEqual(await custody().getKey(`rotated-${algorithm}`), created);
+    }
+  });
+
   it('returns the same key when createKey runs twice for a name and algorithm', async () => {
     const first = await custody().createKey('twice', 'ed25519');
     const second = await custody().createKey('twice', 'ed25519');
