@@ -1,4 +1,7 @@
-# ccm service image. Build: docker build -t ccm .
+# ccm service image; also runs the Mosquitto agent (node dist/src/mosquitto-agent/main.js).
+# Build: docker build -t ccm .
+# No HEALTHCHECK here: the agent runs from this image too. docker-compose.yml and
+# deploy/kubernetes/ probe GET /health/live and /health/ready on CCM_PORT.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
@@ -13,6 +16,9 @@ ENV NODE_ENV=production CCM_HOST=0.0.0.0 CCM_PORT=8080
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY package.json ./
+# uid 1000; ccm writes nothing with PostgreSQL, Vault custody and CCM_ADMIN_API_KEY set,
+# so the root filesystem can be read-only.
 USER node
-EXPOSE 8080
+# API, and the Prometheus listener when CCM_METRICS_PORT=9464.
+EXPOSE 8080 9464
 CMD ["node", "dist/src/main.js"]

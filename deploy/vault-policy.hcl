@@ -1,8 +1,29 @@
-# Least privilege for ccm on Vault Transit: its own key prefix ("ccm-", see
-# CCM_VAULT_KEY_PREFIX), create/read/sign/verify only. No export, no delete,
-# no config: the keys stay non-exportable and cannot be made exportable.
+# Least privilege for ccm on Vault Transit: keys under its own prefix ("ccm-",
+# CCM_VAULT_KEY_PREFIX) on the "transit" mount (CCM_VAULT_TRANSIT_MOUNT):
+# create and read them, sign and verify with them. No export, backup, delete
+# or configuration change, and nothing else in Vault. With another prefix or
+# mount, change the paths (test/unit/deployment-*.test.ts hold this file
+# against the prefix the deployments set).
+
+# Create (POST; Transit has no existence check, so creating is "update") and
+# read (GET: the public key). Vault's "*" globs only at the end of a path and
+# cannot stop at a segment, so this rule also matches
+# transit/keys/ccm-<name>/config, /trim, /rotate and /import. A deny on
+# "transit/keys/ccm-*/config" would be a literal path, and
+# "transit/keys/+/config" loses to this rule (Vault prefers the rule whose
+# first wildcard comes later). The parameter rule closes them instead: a write
+# may carry only "type" and "exportable" = false, which refuses making a key
+# exportable, deletable or backupable in plaintext (config), trimming its
+# versions (min_available_version) and imports. ("required_parameters" would
+# also apply to reads, so it cannot be used to require "type".) Still possible:
+# a rotation (an empty POST to .../rotate); a holder of this token can sign
+# anything with the key anyway.
 path "transit/keys/ccm-*" {
-  capabilities = ["create", "read", "update"]
+  capabilities = ["read", "update"]
+  allowed_parameters = {
+    "type"       = []
+    "exportable" = [false]
+  }
 }
 
 path "transit/sign/ccm-*" {
@@ -13,18 +34,17 @@ path "transit/verify/ccm-*" {
   capabilities = ["update"]
 }
 
+# Readiness reads Vault's health (unauthenticated anyway; listed so that a
+# namespace or proxy that requires a token still answers).
 path "sys/health" {
   capabilities = ["read"]
 }
 
-# The glob above also matches transit/keys/ccm-x/config, through which a key
-# could be made exportable or deletable. This path is more specific (it does
-# not end in a glob), so Vault applies it first: ccm can never change a key's
-# configuration.
-path "transit/keys/ccm-*/config" {
+# Explicit, so that no other policy attached to the same token can add them.
+path "transit/export/*" {
   capabilities = ["deny"]
 }
 
-path "transit/export/*" {
+path "transit/backup/*" {
   capabilities = ["deny"]
 }
