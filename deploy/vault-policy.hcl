@@ -16,8 +16,9 @@
 # exportable, deletable or backupable in plaintext (config), trimming its
 # versions (min_available_version) and imports. ("required_parameters" would
 # also apply to reads, so it cannot be used to require "type".) Still possible:
-# a rotation (an empty POST to .../rotate); a holder of this token can sign
-# anything with the key anyway.
+# a rotation (an empty POST to .../rotate), which changes nothing for ccm: it
+# signs with, and reads, each key's first version only (the one its CA
+# certificate certifies; src/custody/vault-transit-custody.ts).
 path "transit/keys/ccm-*" {
   capabilities = ["read", "update"]
   allowed_parameters = {
