@@ -83,7 +83,7 @@ export class CcmApiClient {
   }
 
   issueCertificate(tenantId: string, body: IssueCertificateBody): Promise<IssuedCertificateAnswer> {
-    return this.request('POST', `${certificatesPath(tenantId)}`, body);
+    return this.request('POST', certificatesPath(tenantId), body);
   }
 
   certificate(tenantId: string, certificateId: string): Promise<CertificateAnswer> {
