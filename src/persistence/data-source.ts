@@ -13,6 +13,13 @@ import { MIGRATIONS } from './migrations/index.js';
 const MIGRATION_LOCK = 7263341;
 
 export async function openDatabase(config: DatabaseConfiguration): Promise<DataSource> {
+  const dataSource = await connectDatabase(config);
+  await migrateDatabase(dataSource);
+  return dataSource;
+}
+
+/** Connects without touching the schema. */
+export async function connectDatabase(config: DatabaseConfiguration): Promise<DataSource> {
   const common = { entities: ENTITIES, migrations: MIGRATIONS, synchronize: false, logging: false as const };
   let dataSource: DataSource;
   if (config.kind === 'postgres') {
@@ -32,19 +39,22 @@ export async function openDatabase(config: DatabaseConfiguration): Promise<DataS
     });
   }
   await dataSource.initialize();
-  if (config.kind === 'postgres') {
+  return dataSource;
+}
+
+/** Runs the committed migrations not yet applied, all in one transaction; the names of those it ran. */
+export async function migrateDatabase(dataSource: DataSource): Promise<string[]> {
+  if (dataSource.options.type === 'postgres') {
     // Replicas starting together take turns: the lock is held on its own
     // connection while the migrations run in one transaction on another.
     const lock = dataSource.createQueryRunner();
     try {
       await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-      await dataSource.runMigrations({ transaction: 'all' });
+      return (await dataSource.runMigrations({ transaction: 'all' })).map((migration) => migration.name);
     } finally {
       await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
       await lock.release();
     }
-  } else {
-    await dataSource.runMigrations({ transaction: 'all' });
   }
-  return dataSource;
+  return (await dataSource.runMigrations({ transaction: 'all' })).map((migration) => migration.name);
 }
