@@ -262,11 +262,14 @@ export class VaultTokenSession {
       return;
     }
     const data = (response as { data?: { ttl?: unknown; renewable?: unknown; expire_time?: unknown; period?: unknown; creation_ttl?: unknown } } | null)?.data;
-    const ttl = typeof data?.ttl === 'number' && data.ttl > 0 ? data.ttl : 0;
+    // expire_time is exact where ttl is rounded to whole seconds; the difference to the wall clock keeps Vault's notion of now.
+    const expireAt = typeof data?.expire_time === 'string' ? Date.parse(data.expire_time) : Number.NaN;
+    const ttl = Number.isFinite(expireAt) ? Math.max(0, (expireAt - Date.now()) / 1000) : typeof data?.ttl === 'number' && data.ttl > 0 ? data.ttl : 0;
     const period = typeof data?.period === 'number' && data.period > 0 ? data.period : 0;
     const creationTtl = typeof data?.creation_ttl === 'number' && data.creation_ttl > 0 ? data.creation_ttl : ttl;
     this.problem = null;
-    if (ttl === 0) {
+    // expire_time is null for a token without expiry; ttl alone cannot tell, since Vault rounds a last second down to 0.
+    if (typeof data?.expire_time !== 'string' && ttl === 0) {
       this.lease = null;
       this.logger.log('the configured Vault token does not expire; nothing to renew');
       return;
@@ -278,7 +281,8 @@ export class VaultTokenSession {
       return;
     }
     this.logger.log(period > 0 ? `the configured Vault token is periodic (${period} s); renewing it before each period ends` : `the configured Vault token expires at ${expiry}; renewing it at two thirds of its TTL`);
-    this.schedule(ttl, () => this.renewStaticToken());
+    if (ttl * 1000 * RENEW_FRACTION < SHORTEST_TIMER_MS) this.setTimer(0, () => this.renewStaticToken());
+    else this.schedule(ttl, () => this.renewStaticToken());
   }
 
   private async renewStaticToken(): Promise<void> {
