@@ -3,7 +3,7 @@
  * depends on the KeyCustody port only.
  */
 import { readFileSync } from 'node:fs';
-import { Global, Logger, Module } from '@nestjs/common';
+import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { KeyCustody } from './key-custody.js';
@@ -20,7 +20,7 @@ export async function openCustody(config: Configuration['custody']): Promise<Key
     return LocalKeyCustody.open(config.keyDirectory, config.kek);
   }
   logger.log(`vault custody: Transit at ${config.address}/v1/${config.transitMount}, keys prefixed "${config.keyPrefix}", ${config.auth.method} auth`);
-  return new VaultTransitCustody({
+  const custody = new VaultTransitCustody({
     address: config.address,
     mountPath: config.transitMount,
     keyPrefix: config.keyPrefix,
@@ -30,6 +30,8 @@ export async function openCustody(config: Configuration['custody']): Promise<Key
     signBatchWaitMs: config.signBatchWaitMs,
     ...(config.caCertPath ? { caCertPem: readFileSync(config.caCertPath, 'utf8') } : {}),
   });
+  custody.start();
+  return custody;
 }
 
 @Global()
@@ -37,4 +39,11 @@ export async function openCustody(config: Configuration['custody']): Promise<Key
   providers: [{ provide: KeyCustody, inject: [CONFIGURATION], useFactory: (config: Configuration) => openCustody(config.custody) }],
   exports: [KeyCustody],
 })
-export class CustodyModule {}
+export class CustodyModule implements OnApplicationShutdown {
+  constructor(@Inject(KeyCustody) private readonly custody: KeyCustody) {}
+
+  /** The Vault token's renewal timer and kept-alive connections end with the application. */
+  onApplicationShutdown(): void {
+    if (this.custody instanceof VaultTransitCustody) this.custody.close();
+  }
+}

@@ -82,6 +82,12 @@ export class VaultSignClient {
     };
   }
 
+  /** Closes the kept-alive connections; a later call opens new ones. */
+  close(): void {
+    this.agents['http:'].destroy();
+    this.agents['https:'].destroy();
+  }
+
   /**
    * `POST /v1/<path>` with a JSON body. Only for Transit sign requests: they
    * change nothing in Vault, so one that met a kept-alive connection the

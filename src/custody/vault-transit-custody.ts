@@ -17,13 +17,12 @@ import NodeVault from 'node-vault';
 import { Coalescer } from '../shared/coalescer.js';
 import { CustodyError, CustodyKeyNotFound, CustodyUnavailable, DomainError } from '../shared/errors.js';
 import { isRsa, signatureSchemeFor, type KeyAlgorithm } from './key-algorithm.js';
+import type { Clock } from '../shared/clock.js';
 import { KeyCustody, type CustodyKey, type CustodyReadiness } from './key-custody.js';
 import { VaultSignClient } from './vault-sign-client.js';
+import { VaultTokenSession, type VaultAuth } from './vault-token-session.js';
 
-export type VaultAuth =
-  | { readonly method: 'token'; readonly token: string }
-  | { readonly method: 'approle'; readonly roleId: string; readonly secretId: string; readonly mountPath?: string }
-  | { readonly method: 'kubernetes'; readonly role: string; readonly jwtFile: string; readonly mountPath?: string };
+export type { VaultAuth } from './vault-token-session.js';
 
 export interface VaultTransitCustodyOptions {
   /** Vault's base address, e.g. `https://vault:8200` (without `/v1`). */
@@ -41,6 +40,12 @@ export interface VaultTransitCustodyOptions {
   readonly signBatchSize?: number;
   /** How long a lone signature waits for others to share its request, in milliseconds; 0 (it does not wait) when omitted. */
   readonly signBatchWaitMs?: number;
+  /**
+   * Times token leases (expiry, when to renew); real time when omitted. Not
+   * the application's clock: Vault expires tokens in real time, whatever
+   * time a test has frozen certificates at.
+   */
+  readonly clock?: Clock;
 }
 
 export interface VaultHealth {
@@ -96,14 +101,6 @@ const KEY_CREATION_TIMEOUT_MS = 60_000;
  * certificate, never a new version of the same Transit key.
  */
 const CA_KEY_VERSION = 1;
-/** Log in again once this share of the token's lease has passed, well before Vault expires it. */
-const LEASE_RENEW_FRACTION = 0.8;
-
-interface AppRoleSession {
-  readonly token: string;
-  /** Epoch milliseconds after which a new login is due; null for a token without expiry. */
-  readonly renewAt: number | null;
-}
 
 interface VaultKeyData {
   readonly type?: unknown;
@@ -123,8 +120,7 @@ export class VaultTransitCustody extends KeyCustody {
   private readonly signBatches = new Map<string, Coalescer<string, Uint8Array>>();
   /** Keys seen by this process; a key's algorithm never changes, and sign needs it to pick Vault's parameters. */
   private readonly known = new Map<string, CustodyKey>();
-  private session: AppRoleSession | null = null;
-  private pendingLogin: Promise<string> | null = null;
+  private readonly auth: VaultTokenSession;
 
   constructor(private readonly options: VaultTransitCustodyOptions) {
     super();
@@ -157,6 +153,27 @@ export class VaultTransitCustody extends KeyCustody {
       timeoutMs: options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS,
       ...(options.caCertPem ? { caCertPem: options.caCertPem } : {}),
     });
+    this.auth = new VaultTokenSession(
+      options.auth,
+      {
+        // Plain writes and reads, not node-vault's approleLogin()/tokenRenewSelf(): the token travels per request and client.token stays empty.
+        write: (path, body, token) => this.vault.write(path, body, token === undefined ? undefined : { headers: { 'X-Vault-Token': token } }),
+        read: (path, token) => this.vault.read(path, { headers: { 'X-Vault-Token': token } }),
+        failure: (error, what) => this.failure(error, what),
+      },
+      options.clock,
+    );
+  }
+
+  /** Starts the token upkeep (lookup or login, then renewal) in the background; the process serves even while Vault is away. */
+  start(): void {
+    this.auth.start();
+  }
+
+  /** Stops token renewal and closes the kept-alive signing connections. */
+  close(): void {
+    this.auth.close();
+    this.signClient.close();
   }
 
   async createKey(name: string, algorithm: KeyAlgorithm): Promise<CustodyKey> {
@@ -282,10 +299,13 @@ export class VaultTransitCustody extends KeyCustody {
     }
   }
 
+  /** sys/health plus what the token upkeep last learnt: no login and no token check per probe. */
   async readiness(): Promise<CustodyReadiness> {
     const health = await this.health();
     if (!health.reachable) return { ready: false, reason: `Vault at ${this.options.address} did not answer` };
     if (health.sealed) return { ready: false, reason: 'Vault is sealed' };
+    const problem = this.auth.authProblem();
+    if (problem !== null) return { ready: false, reason: problem };
     return { ready: true };
   }
 
@@ -311,63 +331,20 @@ export class VaultTransitCustody extends KeyCustody {
   }
 
   /**
-   * Sends one request with the current token. With AppRole, a 403 means the
-   * token expired or was revoked before its lease said so (older Vaults do not
-   * add "invalid token" to the message): log in again once and retry.
+   * Sends one request with the current token. A 403 goes to the token
+   * session: a login token is replaced by a new login and the request sent
+   * once more; a static token has no replacement, and the 403 stands.
    */
   private async request<T>(send: (requestOptions: { headers: Record<string, string> }) => Promise<T>): Promise<T> {
-    const token = await this.currentToken();
+    const token = await this.auth.token();
     try {
       return await send({ headers: { 'X-Vault-Token': token } });
     } catch (error) {
-      if (this.options.auth.method !== 'approle' || statusOf(error) !== 403) throw error;
-      const fresh = await this.loginAfterRefusal(token);
+      if (statusOf(error) !== 403) throw error;
+      const fresh = await this.auth.refused(token, vaultMessage(error));
+      if (fresh === null) throw error;
       return send({ headers: { 'X-Vault-Token': fresh } });
     }
-  }
-
-  private async currentToken(): Promise<string> {
-    const auth = this.options.auth;
-    if (auth.method === 'token') return auth.token;
-    const session = this.session;
-    if (session && (session.renewAt === null || Date.now() < session.renewAt)) return session.token;
-    return this.login();
-  }
-
-  private loginAfterRefusal(refusedToken: string): Promise<string> {
-    // Concurrent refusals of the same token share one login; a newer token is used as is.
-    if (this.session && this.session.token !== refusedToken) return Promise.resolve(this.session.token);
-    this.session = null;
-    return this.login();
-  }
-
-  /** One login at a time: concurrent signers wait for the same token. */
-  private login(): Promise<string> {
-    if (!this.pendingLogin) {
-      this.pendingLogin = this.performLogin().finally(() => {
-        this.pendingLogin = null;
-      });
-    }
-    return this.pendingLogin;
-  }
-
-  private async performLogin(): Promise<string> {
-    const auth = this.options.auth;
-    if (auth.method !== 'approle') throw new CustodyError('AppRole login requested without AppRole credentials');
-    const mount = (auth.mountPath ?? 'approle').replace(/^\/+|\/+$/g, '');
-    const startedAt = Date.now();
-    let response: unknown;
-    try {
-      // A plain write, not approleLogin(): no token header, and node-vault's client.token stays untouched.
-      response = await this.vault.write(`auth/${mount}/login`, { role_id: auth.roleId, secret_id: auth.secretId });
-    } catch (error) {
-      throw this.failure(error, 'logging in with AppRole');
-    }
-    const login = (response as { auth?: { client_token?: unknown; lease_duration?: unknown } } | null)?.auth;
-    if (typeof login?.client_token !== 'string' || login.client_token === '') throw new CustodyError('Vault AppRole login answered without a token');
-    const lease = typeof login.lease_duration === 'number' && login.lease_duration > 0 ? login.lease_duration : null;
-    this.session = { token: login.client_token, renewAt: lease === null ? null : startedAt + lease * 1000 * LEASE_RENEW_FRACTION };
-    return login.client_token;
   }
 
   /** The domain error for a failed Vault call. Messages carry Vault's text and the key name, never the token or key material. */

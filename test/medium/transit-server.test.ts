@@ -272,6 +272,143 @@ describe('sys/mounts and AppRole', () => {
   });
 });
 
+describe('Kubernetes login and token lookup and renewal (beyond the fact sheet)', () => {
+  it('logs in with Kubernetes auth: data null, the auth block with the service account metadata, and a working token', async () => {
+    server.addKubernetesRole({ name: 'ccm', jwts: ['jwt-a'], serviceAccountName: 'ccm-sa', serviceAccountNamespace: 'pki', tokenTtlSeconds: 600, policies: ['ccm'] });
+    const answer = await call('POST', 'auth/kubernetes/login', { token: null, body: { role: 'ccm', jwt: 'jwt-a' } });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.json.data, null);
+    assert.equal(answer.json.mount_type, 'kubernetes');
+    const auth = answer.json.auth;
+    assert.match(auth.client_token, /^hvs\./);
+    assert.equal(auth.lease_duration, 600);
+    assert.equal(auth.renewable, true);
+    assert.deepEqual(auth.policies, ['default', 'ccm']);
+    assert.equal(auth.metadata.role, 'ccm');
+    assert.equal(auth.metadata.service_account_name, 'ccm-sa');
+    assert.equal(auth.metadata.service_account_namespace, 'pki');
+    assert.match(auth.metadata.service_account_uid, UUID);
+    assert.match(auth.entity_id, UUID);
+    assert.deepEqual(server.kubernetesTokens('ccm'), [auth.client_token]);
+    assert.equal((await call('GET', 'transit/keys/ec256', { token: auth.client_token })).status, 200);
+  });
+
+  it('answers the Kubernetes login errors: 400 for missing fields and unknown roles, a bare 403 for a refused JWT', async () => {
+    server.addKubernetesRole({ name: 'rotating', jwts: ['jwt-old'], mountPath: 'k8s' });
+    const login = (body: unknown) => call('POST', 'auth/k8s/login', { token: null, body });
+    assert.deepEqual((await login({ jwt: 'jwt-old' })).json.errors, ['missing role']);
+    assert.deepEqual((await login({ role: 'rotating' })).json.errors, ['missing jwt']);
+    const unknown = await login({ role: 'nobody', jwt: 'jwt-old' });
+    assert.deepEqual([unknown.status, unknown.json.errors], [400, ['invalid role name "nobody"']]);
+    const refused = await login({ role: 'rotating', jwt: 'jwt-forged' });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.text, '{"errors":["permission denied"]}\n', 'not in multierror form: 33 bytes, as Vault sends it');
+    assert.equal((await login({ role: 'rotating', jwt: 'jwt-old' })).status, 200);
+    server.acceptKubernetesJwts('rotating', ['jwt-new'], 'k8s');
+    assert.equal((await login({ role: 'rotating', jwt: 'jwt-old' })).status, 403, 'a rotated-out JWT is refused');
+    assert.equal((await login({ role: 'rotating', jwt: 'jwt-new' })).status, 200);
+    assert.deepEqual((await call('GET', 'auth/k8s/role/rotating')).json.errors, [multierror('unsupported path')]);
+  });
+
+  it('looks up the root token: no expiry, not renewable, root policy', async () => {
+    const answer = await call('GET', 'auth/token/lookup-self');
+    assert.equal(answer.status, 200);
+    assert.equal(answer.json.mount_type, 'token');
+    const data = answer.json.data;
+    assert.equal(data.id, server.rootToken);
+    assert.equal(data.ttl, 0);
+    assert.equal(data.expire_time, null);
+    assert.equal(data.renewable, false);
+    assert.equal(data.creation_ttl, 0);
+    assert.deepEqual(data.policies, ['root']);
+    assert.equal(data.path, 'auth/token/root');
+    assert.equal(data.type, 'service');
+    assert.equal(data.period, undefined);
+    assert.deepEqual(await errorOf('POST', 'auth/token/renew-self'), [400, ['lease is not renewable']]);
+  });
+
+  it('looks up a token with a TTL: ttl, expire_time, creation_ttl and renewable as Vault reports them', async () => {
+    const token = server.createToken({ ttlSeconds: 600 });
+    const before = Date.now();
+    const data = (await call('GET', 'auth/token/lookup-self', { token })).json.data;
+    assert.ok(data.ttl === 600 || data.ttl === 599, `ttl ${data.ttl}`);
+    assert.equal(data.creation_ttl, 600);
+    assert.equal(data.renewable, true);
+    assert.equal(data.explicit_max_ttl, 0);
+    assert.ok(Math.abs(Date.parse(data.expire_time) - (before + 600_000)) < 2000);
+    assert.match(data.issue_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    assert.equal(typeof data.creation_time, 'number');
+    assert.equal(data.last_renewal_time, undefined);
+    const fixed = server.createToken({ ttlSeconds: 600, renewable: false });
+    assert.equal((await call('GET', 'auth/token/lookup-self', { token: fixed })).json.data.renewable, false);
+    assert.deepEqual((await call('POST', 'auth/token/renew-self', { token: fixed })).json.errors, ['lease is not renewable']);
+  });
+
+  it('renews a token by its TTL or the increment asked, and caps the renewal at the explicit max TTL with Vault\'s warning', async () => {
+    const token = server.createToken({ ttlSeconds: 600, explicitMaxTtlSeconds: 700, policyPaths: ['transit/keys/*'] });
+    const renewed = await call('POST', 'auth/token/renew-self', { token });
+    assert.equal(renewed.status, 200, 'the default policy allows renew-self whatever else the token may do');
+    assert.equal(renewed.json.data, null);
+    assert.equal(renewed.json.warnings, null);
+    assert.equal(renewed.json.auth.client_token, token);
+    assert.equal(renewed.json.auth.lease_duration, 600);
+    assert.equal(renewed.json.auth.renewable, true);
+    const looked = (await call('GET', 'auth/token/lookup-self', { token })).json.data;
+    assert.equal(typeof looked.last_renewal_time, 'number');
+    assert.equal(typeof looked.last_renewal, 'string');
+    const capped = await call('POST', 'auth/token/renew-self', { token, body: { increment: '1000s' } });
+    assert.equal(capped.status, 200);
+    assert.ok(capped.json.auth.lease_duration >= 699 && capped.json.auth.lease_duration <= 700, `capped at ${capped.json.auth.lease_duration}`);
+    assert.equal(capped.json.warnings.length, 1);
+    assert.match(capped.json.warnings[0], /^TTL of "16m40s" exceeded the effective max_ttl of "11m(39|40)s"; TTL value is capped accordingly$/);
+    const expiresAt = server.tokenExpiresAt(token)!;
+    assert.ok(Math.abs(expiresAt - (Date.now() + capped.json.auth.lease_duration * 1000)) < 2000);
+    const smaller = await call('POST', 'auth/token/renew-self', { token, body: { increment: 60 } });
+    assert.equal(smaller.json.auth.lease_duration, 60, 'an increment is a TTL from now, not an addition');
+  });
+
+  it('renews a periodic token by its period, ignoring increments, and reports the period in lookup-self', async () => {
+    const token = server.createToken({ periodSeconds: 120 });
+    assert.equal((await call('GET', 'auth/token/lookup-self', { token })).json.data.period, 120);
+    const renewed = await call('POST', 'auth/token/renew-self', { token, body: { increment: '1h' } });
+    assert.equal(renewed.json.auth.lease_duration, 120);
+    assert.equal(renewed.json.warnings, null);
+  });
+
+  it('renews AppRole and Kubernetes login tokens by the role TTL up to the role max TTL', async () => {
+    server.addAppRole({ roleId: 'role-renew', secretId: 'secret-renew', tokenTtlSeconds: 600, tokenMaxTtlSeconds: 900 });
+    const approle = (await call('POST', 'auth/approle/login', { token: null, body: { role_id: 'role-renew', secret_id: 'secret-renew' } })).json.auth.client_token;
+    assert.equal((await call('POST', 'auth/token/renew-self', { token: approle })).json.auth.lease_duration, 600);
+    const capped = await call('POST', 'auth/token/renew-self', { token: approle, body: { increment: 10_000 } });
+    assert.ok(capped.json.auth.lease_duration >= 899 && capped.json.auth.lease_duration <= 900);
+    assert.match(capped.json.warnings[0], /TTL value is capped accordingly$/);
+    server.addKubernetesRole({ name: 'periodic', jwts: ['jwt-p'], tokenPeriodSeconds: 300 });
+    const login = await call('POST', 'auth/kubernetes/login', { token: null, body: { role: 'periodic', jwt: 'jwt-p' } });
+    assert.equal(login.json.auth.lease_duration, 300);
+    assert.equal((await call('POST', 'auth/token/renew-self', { token: login.json.auth.client_token, body: { increment: 10 } })).json.auth.lease_duration, 300);
+    assert.ok(server.stats.renewals >= 3);
+  });
+
+  it('refuses lookup and renewal for a missing, expired or revoked token with 403, and answers 503 while sealed', async () => {
+    const anonymous = await call('GET', 'auth/token/lookup-self', { token: null });
+    assert.deepEqual([anonymous.status, anonymous.json.errors], [403, ['permission denied']]);
+    const token = server.createToken({ ttlSeconds: 600 });
+    server.expireToken(token);
+    const expired = await call('POST', 'auth/token/renew-self', { token });
+    assert.deepEqual([expired.status, expired.json.errors], [403, [multierror('permission denied', 'invalid token')]]);
+    const revoked = server.createToken({ ttlSeconds: 600 });
+    server.revokeToken(revoked);
+    assert.equal((await call('GET', 'auth/token/lookup-self', { token: revoked })).status, 403);
+    assert.deepEqual((await call('GET', 'auth/token/accessors')).json.errors, [multierror('unsupported path')]);
+    server.seal();
+    try {
+      assert.equal((await call('POST', 'auth/token/renew-self', { token: server.createToken({ ttlSeconds: 60 }) })).status, 503);
+    } finally {
+      server.unseal();
+    }
+  });
+});
+
 describe('transit keys', () => {
   it('returns the read data on create, with PEM SPKI public keys for EC/RSA and raw base64 for Ed25519', async () => {
     const expectations: Record<string, { type: string; curve: string; supports_encryption: boolean; supports_derivation: boolean }> = {

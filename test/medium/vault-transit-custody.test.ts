@@ -2,13 +2,18 @@
  * The Vault custody adapter through node-vault over real HTTP to the Transit
  * test server: key life cycle for every algorithm, signatures checked with
  * node:crypto against signatureSchemeFor, and the error mapping (missing key,
- * sealed, stopped, refused token, expired AppRole token).
+ * sealed, stopped, refused token, expired AppRole token), Kubernetes login,
+ * token renewal (short real TTLs of one to three seconds) and readiness.
  */
 import assert from 'node:assert/strict';
 import { constants, createPublicKey, verify } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KEY_ALGORITHMS, isRsa, signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
 import { VaultTransitCustody, type VaultTransitCustodyOptions } from '../../src/custody/vault-transit-custody.js';
+import { FixedClock } from '../../src/shared/clock.js';
 import { CustodyError, CustodyKeyNotFound, CustodyUnavailable } from '../../src/shared/errors.js';
 import { TransitServer } from '../support/transit-server.js';
 
@@ -241,16 +246,22 @@ describe('AppRole', () => {
     assert.equal(server.stats.logins, 3);
   });
 
-  it('logs in again before the lease runs out', async () => {
-    server.addAppRole({ roleId: 'short-role', secretId: 'short-secret', tokenTtlSeconds: 1 });
+  it('logs in again before the lease runs out when the renewal timer has not renewed it', async () => {
+    server.addAppRole({ roleId: 'short-role', secretId: 'short-secret', tokenTtlSeconds: 3600 });
     server.resetStats();
-    const adapter = custody({ auth: { method: 'approle', roleId: 'short-role', secretId: 'short-secret' } });
-    await adapter.createKey('short', 'ecdsa-p256');
-    await new Promise((resolve) => setTimeout(resolve, 850));
-    const requestsBefore = server.stats.requests;
-    await adapter.sign('short', Buffer.from('x'));
-    assert.equal(server.stats.logins, 2);
-    assert.equal(server.stats.requests - requestsBefore, 2, 'one login and one sign, no refused attempt');
+    const clock = new FixedClock(new Date());
+    const adapter = custody({ auth: { method: 'approle', roleId: 'short-role', secretId: 'short-secret' }, clock });
+    try {
+      await adapter.createKey('short', 'ecdsa-p256');
+      // Past 80 % of the lease by the adapter's clock; the real-time renewal timer is still far off.
+      clock.advance(2900 * 1000);
+      const requestsBefore = server.stats.requests;
+      await adapter.sign('short', Buffer.from('x'));
+      assert.equal(server.stats.logins, 2);
+      assert.equal(server.stats.requests - requestsBefore, 2, 'one login and one sign, no refused attempt');
+    } finally {
+      adapter.close();
+    }
   });
 
   it('shares one login between concurrent first signers', async () => {
@@ -277,5 +288,216 @@ describe('AppRole', () => {
     const adapter = custody({ auth: { method: 'approle', roleId: 'mounted-role', secretId: 'mounted-secret', mountPath: 'ccm-approle' } });
     await adapter.createKey('via-mount', 'ed25519');
     assert.equal(server.appRoleTokens('mounted-role').length, 1);
+  });
+});
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('Kubernetes auth', () => {
+  let directory = '';
+  before(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'ccm-k8s-'));
+  });
+  after(() => rm(directory, { recursive: true, force: true }));
+
+  it('logs in with the JWT from the file and reads the file again at the next login, after Kubernetes rotated it', async () => {
+    const jwtFile = join(directory, 'token');
+    await writeFile(jwtFile, 'eyJ.first-jwt.sig\n');
+    server.addKubernetesRole({ name: 'ccm', jwts: ['eyJ.first-jwt.sig'] });
+    server.resetStats();
+    const adapter = custody({ auth: { method: 'kubernetes', role: 'ccm', jwtFile } });
+    try {
+      const key = await adapter.createKey('k8s', 'ecdsa-p256');
+      assert.equal(server.stats.logins, 1);
+      assert.equal(server.kubernetesTokens('ccm').length, 1);
+      await writeFile(jwtFile, 'eyJ.second-jwt.sig');
+      server.acceptKubernetesJwts('ccm', ['eyJ.second-jwt.sig']);
+      for (const token of server.kubernetesTokens('ccm')) server.revokeToken(token);
+      const signature = await adapter.sign('k8s', Buffer.from('x'));
+      assert.ok(verifies('ecdsa-p256', key.publicKeyDer, Buffer.from('x'), signature));
+      assert.equal(server.stats.logins, 2, 'the refused token was replaced by a login with the rotated JWT');
+      assert.deepEqual(await adapter.readiness(), { ready: true });
+    } finally {
+      adapter.close();
+    }
+  });
+
+  it('logs in through a custom mount path', async () => {
+    const jwtFile = join(directory, 'mounted');
+    await writeFile(jwtFile, 'eyJ.mounted.sig');
+    server.addKubernetesRole({ name: 'ccm', jwts: ['eyJ.mounted.sig'], mountPath: 'k8s-prod' });
+    const adapter = custody({ auth: { method: 'kubernetes', role: 'ccm', jwtFile, mountPath: 'k8s-prod' } });
+    await adapter.createKey('k8s-mounted', 'ed25519');
+    assert.equal(server.kubernetesTokens('ccm', 'k8s-prod').length, 1);
+    adapter.close();
+  });
+
+  it('throws CustodyError without the JWT when Vault refuses it, and readiness says so without a login per probe', async () => {
+    const jwtFile = join(directory, 'refused');
+    await writeFile(jwtFile, 'eyJ.refused-secret.sig');
+    server.addKubernetesRole({ name: 'strict', jwts: ['eyJ.other.sig'] });
+    const adapter = custody({ auth: { method: 'kubernetes', role: 'strict', jwtFile } });
+    await assert.rejects(adapter.getKey('anything'), (error: unknown) => {
+      assert.ok(error instanceof CustodyError);
+      assert.match(error.message, /403: permission denied/);
+      assert.match(error.message, /role strict/);
+      assert.ok(!error.message.includes('refused-secret'));
+      return true;
+    });
+    server.resetStats();
+    const readiness = await adapter.readiness();
+    assert.equal(readiness.ready, false);
+    assert.match(readiness.reason!, /permission denied/);
+    assert.ok(!readiness.reason!.includes('refused-secret'));
+    assert.equal(server.stats.requests, 1, 'sys/health only');
+    assert.equal(server.stats.logins, 0);
+  });
+
+  it('names a missing or empty JWT file in the error and in readiness', async () => {
+    const missing = join(directory, 'absent');
+    const adapter = custody({ auth: { method: 'kubernetes', role: 'ccm', jwtFile: missing } });
+    await assert.rejects(adapter.getKey('anything'), (error: unknown) => error instanceof CustodyError && error.message.includes(missing) && /ENOENT/.test(error.message));
+    assert.match((await adapter.readiness()).reason!, new RegExp(`${missing}.*ENOENT`));
+    const empty = join(directory, 'empty');
+    await writeFile(empty, '\n');
+    const emptyAdapter = custody({ auth: { method: 'kubernetes', role: 'ccm', jwtFile: empty } });
+    await assert.rejects(emptyAdapter.getKey('anything'), (error: unknown) => error instanceof CustodyError && error.message.includes(empty) && /is empty/.test(error.message));
+  });
+});
+
+describe('token renewal', () => {
+  it('renews an AppRole token before it expires, so signing keeps working past its first TTL on one login', async () => {
+    server.addAppRole({ roleId: 'renewing-role', secretId: 'renewing-secret', tokenTtlSeconds: 2 });
+    server.resetStats();
+    const adapter = custody({ auth: { method: 'approle', roleId: 'renewing-role', secretId: 'renewing-secret' } });
+    try {
+      await adapter.createKey('renewing', 'ecdsa-p256');
+      const [token] = server.appRoleTokens('renewing-role');
+      const firstExpiry = server.tokenExpiresAt(token!)!;
+      await pause(2600);
+      assert.ok(Date.now() > firstExpiry, 'past the TTL the login granted');
+      assert.ok(server.stats.renewals >= 1, `renewals: ${server.stats.renewals}`);
+      const requestsBefore = server.stats.requests;
+      await adapter.sign('renewing', Buffer.from('x'));
+      assert.equal(server.stats.requests - requestsBefore, 1, 'signed with the renewed token, no refusal');
+      assert.equal(server.stats.logins, 1);
+      assert.deepEqual(server.appRoleTokens('renewing-role'), [token]);
+    } finally {
+      adapter.close();
+    }
+  });
+
+  it('logs in again when Vault refuses the renewal, before any request meets the refused token', async () => {
+    const jwtFile = join(await mkdtemp(join(tmpdir(), 'ccm-k8s-')), 'token');
+    await writeFile(jwtFile, 'eyJ.renewal.sig');
+    server.addKubernetesRole({ name: 'revoked-renewal', jwts: ['eyJ.renewal.sig'], tokenTtlSeconds: 2 });
+    server.resetStats();
+    const adapter = custody({ auth: { method: 'kubernetes', role: 'revoked-renewal', jwtFile } });
+    try {
+      await adapter.createKey('revoked-renewal', 'ed25519');
+      for (const token of server.kubernetesTokens('revoked-renewal')) server.revokeToken(token);
+      await pause(1700);
+      assert.equal(server.stats.logins, 2, 'the 403 on renew-self led to a new login');
+      assert.equal(server.kubernetesTokens('revoked-renewal').length, 1);
+      const requestsBefore = server.stats.requests;
+      await adapter.sign('revoked-renewal', Buffer.from('x'));
+      assert.equal(server.stats.requests - requestsBefore, 1);
+    } finally {
+      adapter.close();
+      await rm(join(jwtFile, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it('logs in again when the max TTL stops renewals from extending the token', async () => {
+    server.addAppRole({ roleId: 'capped-role', secretId: 'capped-secret', tokenTtlSeconds: 1, tokenMaxTtlSeconds: 2 });
+    server.resetStats();
+    const adapter = custody({ auth: { method: 'approle', roleId: 'capped-role', secretId: 'capped-secret' } });
+    try {
+      await adapter.createKey('capped', 'ecdsa-p256');
+      await pause(3200);
+      assert.ok(server.stats.logins >= 2, `logins: ${server.stats.logins}`);
+      assert.ok(server.stats.renewals >= 1, `renewals: ${server.stats.renewals}`);
+      const requestsBefore = server.stats.requests;
+      await adapter.sign('capped', Buffer.from('x'));
+      assert.equal(server.stats.requests - requestsBefore, 1, 'the token in hand is valid');
+    } finally {
+      adapter.close();
+    }
+  });
+
+  it('looks a static token up at start and renews it in the background at two thirds of its TTL', async () => {
+    const token = server.createToken({ ttlSeconds: 2 });
+    const adapter = custody({ auth: { method: 'token', token } });
+    try {
+      await adapter.createKey('static-renewed', 'ecdsa-p256');
+      const firstExpiry = server.tokenExpiresAt(token)!;
+      server.resetStats();
+      adapter.start();
+      await pause(2600);
+      assert.ok(Date.now() > firstExpiry);
+      assert.ok(server.stats.renewals >= 1);
+      await adapter.sign('static-renewed', Buffer.from('x'));
+      assert.deepEqual(await adapter.readiness(), { ready: true });
+    } finally {
+      adapter.close();
+    }
+  });
+
+  it('renews a periodic static token period after period', async () => {
+    const token = server.createToken({ periodSeconds: 1 });
+    const adapter = custody({ auth: { method: 'token', token } });
+    try {
+      server.resetStats();
+      adapter.start();
+      await pause(2300);
+      assert.ok(server.stats.renewals >= 2, `renewals: ${server.stats.renewals}`);
+      await adapter.createKey('periodic', 'ed25519');
+    } finally {
+      adapter.close();
+    }
+  });
+
+  it('reports a static token whose renewal Vault refuses as not ready, without the token', async () => {
+    const token = server.createToken({ ttlSeconds: 1 });
+    const adapter = custody({ auth: { method: 'token', token } });
+    try {
+      adapter.start();
+      await pause(100);
+      server.revokeToken(token);
+      await pause(700);
+      const readiness = await adapter.readiness();
+      assert.equal(readiness.ready, false);
+      assert.match(readiness.reason!, /Vault refused renewing the configured token/);
+      assert.ok(!readiness.reason!.includes(token));
+    } finally {
+      adapter.close();
+    }
+  });
+
+  it('reports a static token that is not renewable as not ready once it has expired, and signing fails without the token', async () => {
+    const token = server.createToken({ ttlSeconds: 1, renewable: false });
+    const adapter = custody({ auth: { method: 'token', token } });
+    try {
+      adapter.start();
+      await pause(100);
+      assert.deepEqual(await adapter.readiness(), { ready: true });
+      await pause(1000);
+      const readiness = await adapter.readiness();
+      assert.equal(readiness.ready, false);
+      assert.match(readiness.reason!, /expired/);
+      await assert.rejects(adapter.getKey('anything'), (error: unknown) => error instanceof CustodyError && !error.message.includes(token));
+    } finally {
+      adapter.close();
+    }
+  });
+
+  it('does not renew a token without expiry, and close() stops the upkeep', async () => {
+    const adapter = custody();
+    server.resetStats();
+    adapter.start();
+    await pause(100);
+    assert.equal(server.stats.requests, 1, 'one lookup-self');
+    assert.equal(server.stats.renewals, 0);
+    adapter.close();
   });
 });
