@@ -2,7 +2,7 @@
  * Liveness and readiness over HTTP, without an API key: on the embedded
  * default (SQLite, local custody, no services), and on PostgreSQL + Redis +
  * Vault custody where each dependency is taken away and given back (Vault
- * sealed, Vault stopped, Redis and PostgreSQL cut behind TCP proxies): the
+ * sealed, Vault stopped, Redis and PostgreSQL cut or hung behind TCP proxies): the
  * 503 names what is down, within the check timeout, liveness stays 200, and
  * readiness returns to 200 once the dependency does.
  */
@@ -204,6 +204,18 @@ describe('health on PostgreSQL + Redis + Vault custody, each taken away and give
       await assertNotReady(ccm, 'redis', /^(not connected|PING failed)/);
     } finally {
       await redisProxy.start();
+    }
+    await readyBecomes(ccm, 200);
+  });
+
+  test('PostgreSQL hung (connections open, no answer): 503 naming the database after the check timeout; thawed: 200', async () => {
+    postgresProxy.freeze();
+    try {
+      const started = performance.now();
+      await assertNotReady(ccm, 'database', /timeout of 2000ms exceeded/);
+      assert.ok(performance.now() - started >= CHECK_TIMEOUT_MS - 50, 'it waited for the timeout');
+    } finally {
+      postgresProxy.thaw();
     }
     await readyBecomes(ccm, 200);
   });
