@@ -14,6 +14,7 @@ import { EnrollmentCredentialRepository } from '../enrollment/enrollment-credent
 import { EventOutbox } from '../events/event-outbox.js';
 import { EventRelayStore } from '../events/event-relay-store.js';
 import { EventSubscriberRepository } from '../events/event-subscriber.js';
+import { DatabaseProbe } from '../health/database-probe.js';
 import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
 import { RevocationListStore } from '../revocation/revocation-list-store.js';
 import { TenantRepository } from '../tenants/tenant.js';
@@ -25,6 +26,7 @@ import { TypeormApiCredentialRepository } from './typeorm-api-credential.reposit
 import { TypeormAuditTrail } from './typeorm-audit-trail.js';
 import { TypeormAuthorityRepository } from './typeorm-authority.repository.js';
 import { TypeormCertificateRepository } from './typeorm-certificate.repository.js';
+import { TypeormDatabaseProbe } from './typeorm-database-probe.js';
 import { TypeormDeviceRepository } from './typeorm-device.repository.js';
 import { TypeormEnrollmentCredentialRepository } from './typeorm-enrollment-credential.repository.js';
 import { TypeormEventRelayStore } from './typeorm-event-relay-store.js';
@@ -53,8 +55,9 @@ import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.r
     { provide: TrustedAuthorityRepository, useClass: TypeormTrustedAuthorityRepository },
     { provide: DeviceRepository, useClass: TypeormDeviceRepository },
     { provide: AuditTrail, useClass: TypeormAuditTrail },
+    { provide: DatabaseProbe, useClass: TypeormDatabaseProbe },
   ],
-  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, EventRelayStore, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository],
+  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, EventRelayStore, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository, DatabaseProbe],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}

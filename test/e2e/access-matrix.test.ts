@@ -88,6 +88,8 @@ const MATRIX: Record<string, MatrixEntry> = {
   'GET /.well-known/est/{tenantId}/cacerts': { roles: 'public' },
   'POST /.well-known/est/{tenantId}/simpleenroll': { roles: 'public', contentType: 'application/pkcs10', body: 'AAAA' },
   'POST /.well-known/est/{tenantId}/simplereenroll': { roles: 'public', contentType: 'application/pkcs10', body: 'AAAA' },
+  'GET /health/live': { roles: 'public' },
+  'GET /health/ready': { roles: 'public' },
 };
 
 /** Callers in this order: those that must be refused go first, while every fixture still exists. */
