@@ -61,9 +61,17 @@ export class ReadinessChecks implements OnApplicationShutdown {
       .withTimeout(CHECK_TIMEOUT_MS);
   }
 
-  private redisCheck(redis: RedisProbe): PromiseLike<HealthIndicatorResult<'redis'>> {
-    return this.indicators
-      .check('redis')
+  /**
+   * Never fails readiness either, but reports Redis down as "degraded" (still
+   * 200). ccm keeps working without Redis: state changes and their events
+   * commit to the outbox in the database, and the relay publishes them once
+   * Redis is back. Failing readiness would take every replica out of its
+   * Service at once, and with them device authentication, the brokers' hot
+   * path, for an outage that loses nothing.
+   */
+  private async redisCheck(redis: RedisProbe): Promise<HealthIndicatorResult<'redis'>> {
+    const session = this.indicators.check('redis');
+    const pinged = await session
       .attempt(async ({ signal }) => {
         try {
           await redis.ping(signal);
@@ -72,6 +80,8 @@ export class ReadinessChecks implements OnApplicationShutdown {
         }
       })
       .withTimeout(CHECK_TIMEOUT_MS);
+    if (pinged.redis.status === 'up') return pinged;
+    return session.degraded({ message: `${String(pinged.redis['message'])}; events wait in the outbox until Redis is back` });
   }
 
   private custodyCheck(): PromiseLike<HealthIndicatorResult<'custody'>> {
