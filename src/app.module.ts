@@ -5,6 +5,7 @@ import type { Configuration } from './config/configuration.js';
 import { CustodyModule } from './custody/custody.module.js';
 import { EventsModule } from './events/events.module.js';
 import { HttpModule } from './http/http.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { PersistenceModule } from './persistence/persistence.module.js';
 import type { Clock } from './shared/clock.js';
 
@@ -13,7 +14,7 @@ export class AppModule {
   static forRoot(configuration: Configuration, clock?: Clock): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigurationModule.forRoot(configuration, clock), PersistenceModule, CustodyModule, EventsModule, HttpModule],
+      imports: [ConfigurationModule.forRoot(configuration, clock), PersistenceModule, MetricsModule, CustodyModule, EventsModule, HttpModule],
     };
   }
 }

@@ -13,6 +13,7 @@ import type { Configuration } from '../config/configuration.js';
 import { EnrollmentCredentialRepository } from '../enrollment/enrollment-credential.js';
 import { EventOutbox } from '../events/event-outbox.js';
 import { EventRelayStore } from '../events/event-relay-store.js';
+import { OutboxBacklog } from '../events/outbox-backlog.js';
 import { EventSubscriberRepository } from '../events/event-subscriber.js';
 import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
 import { RevocationListStore } from '../revocation/revocation-list-store.js';
@@ -31,6 +32,7 @@ import { TypeormEventRelayStore } from './typeorm-event-relay-store.js';
 import { TypeormEventSubscriberRepository } from './typeorm-event-subscriber.repository.js';
 import { TypeormLifeCycleStore } from './typeorm-life-cycle.store.js';
 import { TypeormEventOutbox } from './typeorm-outbox.js';
+import { TypeormOutboxBacklog } from './typeorm-outbox-backlog.js';
 import { TypeormRevocationListStore } from './typeorm-revocation-list.store.js';
 import { TypeormTenantRepository } from './typeorm-tenant.repository.js';
 import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.repository.js';
@@ -47,6 +49,7 @@ import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.r
     { provide: EventOutbox, useClass: TypeormEventOutbox },
     { provide: EventSubscriberRepository, useClass: TypeormEventSubscriberRepository },
     { provide: EventRelayStore, useClass: TypeormEventRelayStore },
+    { provide: OutboxBacklog, useClass: TypeormOutboxBacklog },
     { provide: RevocationListStore, useClass: TypeormRevocationListStore },
     { provide: EnrollmentCredentialRepository, useClass: TypeormEnrollmentCredentialRepository },
     { provide: ApiCredentialRepository, useClass: TypeormApiCredentialRepository },
@@ -54,7 +57,7 @@ import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.r
     { provide: DeviceRepository, useClass: TypeormDeviceRepository },
     { provide: AuditTrail, useClass: TypeormAuditTrail },
   ],
-  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, EventRelayStore, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository],
+  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, EventRelayStore, OutboxBacklog, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
