@@ -4,17 +4,18 @@
  * tests, a replica pair) count apart. Owns the metric names, HELP texts,
  * label sets and buckets; README's "Metrics" table lists the same.
  *
- * Per call cost: prom-client hashes the label values of every observation,
- * even through a bound child, so children are looked up here without
- * allocating (nested maps keyed by the label values, filled on first use)
- * and label sets that are known up front are bound at construction.
+ * Per call cost: counters and histograms are cells (cell-metrics.ts), found
+ * without allocating (nested maps keyed by the label values, filled on first
+ * use; label sets known up front made at construction, so their series are
+ * there at 0 from the start).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Logger } from '@nestjs/common';
 import { KEY_ALGORITHMS } from '../custody/key-algorithm.js';
 import type { OutboxBacklog, OutboxBacklogReading } from '../events/outbox-backlog.js';
 import type { LifeCycleState } from '../lifecycle/certificate-transition.js';
 import type { Clock } from '../shared/clock.js';
+import { CellCounter, CellHistogram, type CounterCell, type HistogramCell } from './cell-metrics.js';
 import type {
   AuthenticationDecision,
   AuthenticationMetrics,
@@ -29,13 +30,6 @@ import type {
   RevocationMetrics,
   TransitionOrigin,
 } from './metrics.js';
-
-interface Increments {
-  inc(value?: number): void;
-}
-interface Observes {
-  observe(value: number): void;
-}
 
 /** Issuance takes a few milliseconds with local custody, tens with Vault under load; seconds only when something is wrong. */
 const ISSUANCE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -62,80 +56,80 @@ export class PrometheusMetrics implements IssuanceMetrics, AuthenticationMetrics
   // Tenant is a label of the counter only: a counter is one series per tenant, algorithm and method, while a
   // histogram would be ~15 (its buckets, sum and count) for each, and an installation may have thousands of
   // tenants. Latency by algorithm (a handful of values) is what tells a slow custody key type apart.
-  private readonly issuedCounter = new Counter({
+  private readonly issuedCounter = new CellCounter({
     name: 'ccm_certificates_issued_total',
     help: 'Client certificates issued, by tenant id, device key algorithm and method (csr, keygen, renew, est).',
     labelNames: ['tenant', 'algorithm', 'method'] as const,
     registers: [this.registry],
   });
-  private readonly issuedByTenant = new Map<string, Map<string, Map<IssuanceMethod, Increments>>>();
-  private readonly issuanceDuration = new Histogram({
+  private readonly issuedByTenant = new Map<string, Map<string, Map<IssuanceMethod, CounterCell>>>();
+  private readonly issuanceDuration = new CellHistogram({
     name: 'ccm_issuance_duration_seconds',
     help: 'Time to issue one client certificate (policy, record, signature), by device key algorithm; issued ones only.',
     labelNames: ['algorithm'] as const,
     buckets: ISSUANCE_BUCKETS,
     registers: [this.registry],
   });
-  private readonly issuanceDurationByAlgorithm = new Map<string, Observes>();
+  private readonly issuanceDurationByAlgorithm = new Map<string, HistogramCell>();
 
-  private readonly authentications = new Counter({
+  private readonly authentications = new CellCounter({
     name: 'ccm_authentications_total',
     help: 'Device authentications decided, by decision: accepted, or the refusal (its problem type), invalid-request or error.',
     labelNames: ['decision'] as const,
     registers: [this.registry],
   });
-  private readonly authenticationsByDecision = new Map<string, Increments>();
-  private readonly authenticationDuration: Observes;
+  private readonly authenticationsByDecision = new Map<string, CounterCell>();
+  private readonly authenticationDuration: HistogramCell;
 
-  private readonly transitions = new Counter({
+  private readonly transitions = new CellCounter({
     name: 'ccm_certificate_transitions_total',
     help: 'Certificate state changes committed, by state before and after; from="any" counts the certificates a CA revocation revoked with it.',
     labelNames: ['from', 'to'] as const,
     registers: [this.registry],
   });
-  private readonly transitionsByOrigin = new Map<string, Map<string, Increments>>();
+  private readonly transitionsByOrigin = new Map<string, Map<string, CounterCell>>();
 
-  private readonly eventsPublished: Increments;
+  private readonly eventsPublished: CounterCell;
 
-  private readonly signDuration = new Histogram({
+  private readonly signDuration = new CellHistogram({
     name: 'ccm_custody_sign_duration_seconds',
     help: 'Time a CA signature took as its caller waited for it (queueing for a Transit batch included), by custody and CA key algorithm.',
     labelNames: ['custody', 'algorithm'] as const,
     buckets: SIGN_BUCKETS,
     registers: [this.registry],
   });
-  private readonly signDurationByCustody = new Map<string, Map<string, Observes>>();
-  private readonly signBatchSizes: Observes;
+  private readonly signDurationByCustody = new Map<string, Map<string, HistogramCell>>();
+  private readonly signBatchSizes: HistogramCell;
 
-  private readonly crlRequests = new Counter({
+  private readonly crlRequests = new CellCounter({
     name: 'ccm_crl_requests_total',
     help: 'CRLs served, by format (der, pem).',
     labelNames: ['format'] as const,
     registers: [this.registry],
   });
-  private readonly crlsByFormat: Record<CrlFormat, Increments>;
-  private readonly ocspResponses = new Counter({
+  private readonly crlsByFormat: Record<CrlFormat, CounterCell>;
+  private readonly ocspResponses = new CellCounter({
     name: 'ccm_ocsp_responses_total',
     help: 'OCSP answers: per certificate status in a successful response (good, revoked, unknown), or per unsuccessful response by its status (malformed, unauthorized, try-later, internal-error).',
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
-  private readonly ocspByOutcome = new Map<OcspOutcome, Increments>();
+  private readonly ocspByOutcome = new Map<OcspOutcome, CounterCell>();
 
-  private readonly httpRequests = new Counter({
+  private readonly httpRequests = new CellCounter({
     name: 'ccm_http_requests_total',
     help: 'HTTP requests answered by the API, by route pattern (unmatched: no route), method and status code.',
     labelNames: ['route', 'method', 'status'] as const,
     registers: [this.registry],
   });
-  private readonly httpDuration = new Histogram({
+  private readonly httpDuration = new CellHistogram({
     name: 'ccm_http_request_duration_seconds',
     help: 'Time from a request\'s arrival to its answer, by route pattern, method and status code.',
     labelNames: ['route', 'method', 'status'] as const,
     buckets: HTTP_BUCKETS,
     registers: [this.registry],
   });
-  private readonly httpByRoute = new Map<string, Map<string, Map<number, { readonly count: Increments; readonly duration: Observes }>>>();
+  private readonly httpByRoute = new Map<string, Map<string, Map<number, { readonly count: CounterCell; readonly duration: HistogramCell }>>>();
 
   private readonly pendingEvents: Gauge;
   private readonly oldestEventAge: Gauge;
@@ -144,30 +138,30 @@ export class PrometheusMetrics implements IssuanceMetrics, AuthenticationMetrics
 
   constructor(private readonly options: PrometheusMetricsOptions) {
     // Series known up front exist from the start, at 0, so that rate() and absent() work before the first event.
-    for (const algorithm of KEY_ALGORITHMS) {
-      this.issuanceDuration.zero({ algorithm });
-      this.issuanceDurationByAlgorithm.set(algorithm, this.issuanceDuration.labels(algorithm));
-    }
-    this.authenticationsByDecision.set('accepted', zeroed(this.authentications.labels('accepted')));
-    this.authenticationDuration = new Histogram({
+    for (const algorithm of KEY_ALGORITHMS) this.issuanceDurationByAlgorithm.set(algorithm, this.issuanceDuration.cell(algorithm));
+    this.authenticationsByDecision.set('accepted', this.authentications.cell('accepted'));
+    this.authenticationDuration = new CellHistogram({
       name: 'ccm_authentication_duration_seconds',
       help: 'Time to decide one device authentication, whatever the decision.',
       buckets: AUTHENTICATION_BUCKETS,
+      labelNames: [],
       registers: [this.registry],
-    }).labels();
-    this.eventsPublished = new Counter({
+    }).cell();
+    this.eventsPublished = new CellCounter({
       name: 'ccm_events_published_total',
       help: 'Events put on subscriber queues (BullMQ) by the outbox relay; one event for three subscribers counts three.',
+      labelNames: [],
       registers: [this.registry],
-    }).labels();
-    this.signBatchSizes = new Histogram({
+    }).cell();
+    this.signBatchSizes = new CellHistogram({
       name: 'ccm_custody_sign_batch_size',
       help: 'Signatures per Vault Transit sign request (batch_input size; 1 for a signature sent alone).',
       buckets: BATCH_BUCKETS,
+      labelNames: [],
       registers: [this.registry],
-    }).labels();
-    this.crlsByFormat = { der: zeroed(this.crlRequests.labels('der')), pem: zeroed(this.crlRequests.labels('pem')) };
-    for (const outcome of ['good', 'revoked', 'unknown'] as const) this.ocspByOutcome.set(outcome, zeroed(this.ocspResponses.labels(outcome)));
+    }).cell();
+    this.crlsByFormat = { der: this.crlRequests.cell('der'), pem: this.crlRequests.cell('pem') };
+    for (const outcome of ['good', 'revoked', 'unknown'] as const) this.ocspByOutcome.set(outcome, this.ocspResponses.cell(outcome));
 
     // Collected at scrape time from one shared reading; in a cluster every worker reads the same database, so the
     // primary takes the largest reading instead of adding them up.
@@ -204,16 +198,16 @@ export class PrometheusMetrics implements IssuanceMetrics, AuthenticationMetrics
     let byMethod = byAlgorithm.get(algorithm);
     if (!byMethod) byAlgorithm.set(algorithm, (byMethod = new Map()));
     let counter = byMethod.get(method);
-    if (!counter) byMethod.set(method, (counter = this.issuedCounter.labels(tenantId, algorithm, method)));
+    if (!counter) byMethod.set(method, (counter = this.issuedCounter.cell(tenantId, algorithm, method)));
     counter.inc();
     let duration = this.issuanceDurationByAlgorithm.get(algorithm);
-    if (!duration) this.issuanceDurationByAlgorithm.set(algorithm, (duration = this.issuanceDuration.labels(algorithm)));
+    if (!duration) this.issuanceDurationByAlgorithm.set(algorithm, (duration = this.issuanceDuration.cell(algorithm)));
     duration.observe(seconds);
   }
 
   decided(decision: AuthenticationDecision, seconds: number): void {
     let counter = this.authenticationsByDecision.get(decision);
-    if (!counter) this.authenticationsByDecision.set(decision, (counter = this.authentications.labels(decision)));
+    if (!counter) this.authenticationsByDecision.set(decision, (counter = this.authentications.cell(decision)));
     counter.inc();
     this.authenticationDuration.observe(seconds);
   }
@@ -223,7 +217,7 @@ export class PrometheusMetrics implements IssuanceMetrics, AuthenticationMetrics
     let byTarget = this.transitionsByOrigin.get(from);
     if (!byTarget) this.transitionsByOrigin.set(from, (byTarget = new Map()));
     let counter = byTarget.get(to);
-    if (!counter) byTarget.set(to, (counter = this.transitions.labels(from, to)));
+    if (!counter) byTarget.set(to, (counter = this.transitions.cell(from, to)));
     counter.inc(count);
   }
 
@@ -235,7 +229,7 @@ export class PrometheusMetrics implements IssuanceMetrics, AuthenticationMetrics
     let byAlgorithm = this.signDurationByCustody.get(custody);
     if (!byAlgorithm) this.signDurationByCustody.set(custody, (byAlgorithm = new Map()));
     let histogram = byAlgorithm.get(algorithm);
-    if (!histogram) byAlgorithm.set(algorithm, (histogram = this.signDuration.labels(custody, algorithm)));
+    if (!histogram) byAlgorithm.set(algorithm, (histogram = this.signDuration.cell(custody, algorithm)));
     histogram.observe(seconds);
   }
 
@@ -249,7 +243,7 @@ export class PrometheusMetrics implements IssuanceMetrics, AuthenticationMetrics
 
   ocspAnswered(outcome: OcspOutcome): void {
     let counter = this.ocspByOutcome.get(outcome);
-    if (!counter) this.ocspByOutcome.set(outcome, (counter = this.ocspResponses.labels(outcome)));
+    if (!counter) this.ocspByOutcome.set(outcome, (counter = this.ocspResponses.cell(outcome)));
     counter.inc();
   }
 
@@ -261,7 +255,7 @@ export class PrometheusMetrics implements IssuanceMetrics, AuthenticationMetrics
     let children = byStatus.get(status);
     if (!children) {
       const code = String(status);
-      byStatus.set(status, (children = { count: this.httpRequests.labels(route, method, code), duration: this.httpDuration.labels(route, method, code) }));
+      byStatus.set(status, (children = { count: this.httpRequests.cell(route, method, code), duration: this.httpDuration.cell(route, method, code) }));
     }
     children.count.inc();
     children.duration.observe(seconds);
@@ -299,10 +293,4 @@ export class PrometheusMetrics implements IssuanceMetrics, AuthenticationMetrics
       });
     return this.backlogReading;
   }
-}
-
-/** A counter child whose series is written out at 0 before its first increment. */
-function zeroed(counter: Increments): Increments {
-  counter.inc(0);
-  return counter;
 }

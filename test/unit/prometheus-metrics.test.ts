@@ -188,3 +188,32 @@ describe('PrometheusMetrics', () => {
     }
   });
 });
+
+describe('cell counters and histograms', () => {
+  it('write exactly what prom-client\'s own Counter and Histogram write for the same observations', async () => {
+    const { Counter, Histogram, Registry } = await import('prom-client');
+    const { CellCounter, CellHistogram } = await import('../../src/metrics/cell-metrics.js');
+    const theirs = new Registry();
+    const ours = new Registry();
+    const buckets = [0.001, 0.01, 0.1, 1];
+    const observations = [0.0005, 0.001, 0.002, 0.05, 0.5, 3, 0.01];
+    const histogram = new Histogram({ name: 'h_seconds', help: 'a "help" \\ text', labelNames: ['a', 'b'], buckets, registers: [theirs] });
+    const counter = new Counter({ name: 'c_total', help: 'counts', labelNames: ['a'], registers: [theirs] });
+    const cellHistogram = new CellHistogram({ name: 'h_seconds', help: 'a "help" \\ text', labelNames: ['a', 'b'], buckets, registers: [ours] });
+    const cellCounter = new CellCounter({ name: 'c_total', help: 'counts', labelNames: ['a'], registers: [ours] });
+    for (const [i, value] of observations.entries()) {
+      const labels = { a: i % 2 ? 'odd "one"' : 'even\none', b: 'x\\y' };
+      histogram.observe(labels, value);
+      cellHistogram.cell(labels.a, labels.b).observe(value);
+      counter.inc({ a: labels.a }, i);
+      cellCounter.cell(labels.a).inc(i);
+    }
+    assert.equal(await ours.metrics(), await theirs.metrics());
+    // What the cluster primary serves: two workers' JSON, aggregated.
+    const { AggregatorRegistry } = await import('prom-client');
+    const aggregated = async (registry: InstanceType<typeof Registry>) => AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), await registry.getMetricsAsJSON()]).metrics();
+    assert.equal(await aggregated(ours), await aggregated(theirs));
+    assert.match(await aggregated(ours), /h_seconds_count\{a="even\\none",b="x\\\\y"\} 8\n/, 'summed over the workers');
+    Exposition.parse(await ours.metrics());
+  });
+});
