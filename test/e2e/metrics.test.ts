@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
+import { MetricsModule } from '../../src/metrics/metrics.module.js';
 import { TestInstallation, backendName, type Backend, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { openssl, pemBlocks, Scratch } from '../support/openssl.js';
 import { Exposition } from '../support/prometheus-exposition.js';
@@ -227,6 +228,34 @@ for (const scenario of SCENARIOS) {
     });
   });
 }
+
+describe('metrics on an ephemeral port', () => {
+  test('CCM_METRICS_PORT=0 binds a free port on CCM_METRICS_HOST, which closes with ccm', async () => {
+    const installation = await TestInstallation.create({ database: 'sqlite', custody: 'local' }, { CCM_METRICS_PORT: '0', CCM_METRICS_HOST: '127.0.0.1' });
+    try {
+      const ccm = await installation.start();
+      const address = ccm.app.get(MetricsModule).listenerAddress();
+      assert.ok(address && address.port > 0 && address.host === '127.0.0.1', JSON.stringify(address));
+      const metricsUrl = `http://127.0.0.1:${address.port}/metrics`;
+      assert.ok((await scrape(metricsUrl)).exposition.families.has('ccm_certificates_issued_total'));
+      await ccm.close();
+      await assert.rejects(fetch(metricsUrl), 'the listener is closed with the application');
+    } finally {
+      await installation.destroy();
+    }
+  });
+
+  test('without CCM_METRICS_PORT there is no metrics listener', async () => {
+    const installation = await TestInstallation.create({ database: 'sqlite', custody: 'local' });
+    try {
+      const ccm = await installation.start();
+      assert.equal(ccm.app.get(MetricsModule).listenerAddress(), null);
+      await ccm.close();
+    } finally {
+      await installation.destroy();
+    }
+  });
+});
 
 describe('metrics with two HTTP workers', () => {
   test('the primary serves the workers\' metrics summed, and the outbox gauges not doubled', async () => {
