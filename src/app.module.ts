@@ -6,6 +6,7 @@ import { CustodyModule } from './custody/custody.module.js';
 import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
 import { HttpModule } from './http/http.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { PersistenceModule } from './persistence/persistence.module.js';
 import type { Clock } from './shared/clock.js';
 
@@ -14,7 +15,7 @@ export class AppModule {
   static forRoot(configuration: Configuration, clock?: Clock): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigurationModule.forRoot(configuration, clock), PersistenceModule, CustodyModule, EventsModule, HttpModule, HealthModule],
+      imports: [ConfigurationModule.forRoot(configuration, clock), PersistenceModule, MetricsModule, CustodyModule, EventsModule, HttpModule, HealthModule],
     };
   }
 }

@@ -13,8 +13,10 @@ import type { LogLevel as NestLogLevel } from '@nestjs/common';
 import { AppModule } from './app.module.js';
 import type { Configuration } from './config/configuration.js';
 import { answerClientError, answerRouterRefusal } from './http/client-error.js';
+import { observeHttpRequests } from './http/http-request-metrics.js';
 import { ProblemFilter } from './http/problem.filter.js';
 import { requestValidationPipe } from './http/request-validation.js';
+import { HttpRequestMetrics } from './metrics/metrics.js';
 import type { Clock } from './shared/clock.js';
 
 // @fastify/cors comes with @nestjs/platform-fastify, not as a dependency of its own: its option type, through Nest's.
@@ -57,6 +59,7 @@ export async function createApplication(configuration: Configuration, options: A
     abortOnError: false,
     preview: options.preview ?? false,
   });
+  if (!options.preview) observeHttpRequests(adapter.getInstance(), app.get(HttpRequestMetrics));
   if (configuration.http.corsOrigins.length > 0) app.enableCors(corsOptions(configuration.http.corsOrigins));
   app.useGlobalFilters(new ProblemFilter());
   app.useGlobalPipes(requestValidationPipe());

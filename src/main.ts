@@ -7,6 +7,8 @@
 import { createApplication } from './app.js';
 import { ConfigurationError, parseConfiguration, type Configuration } from './config/configuration.js';
 import { announceListening, isWorkerProcess, superviseWorkers } from './http-workers.js';
+import { clusterExposition } from './metrics/cluster-metrics.js';
+import { formatHost, MetricsListener } from './metrics/metrics-listener.js';
 
 async function main(): Promise<void> {
   let configuration: Configuration;
@@ -20,6 +22,12 @@ async function main(): Promise<void> {
     throw error;
   }
   if (configuration.http.workers > 1 && !isWorkerProcess()) {
+    // The workers' metrics, aggregated, from the primary alone: bound before any worker starts, so a taken port stops the start.
+    if (configuration.metrics) {
+      const listener = new MetricsListener(clusterExposition(), (error) => process.stderr.write(`ccm: a metrics scrape failed: ${error instanceof Error ? error.message : String(error)}\n`));
+      const address = await listener.listen(configuration.metrics.host, configuration.metrics.port);
+      process.stdout.write(`ccm metrics at http://${formatHost(address.address)}:${address.port}/metrics\n`);
+    }
     await superviseWorkers(configuration.http.workers, (message) => process.stderr.write(`ccm: ${message}\n`));
     process.stdout.write(`ccm listening on ${configuration.http.publicUrl} with ${configuration.http.workers} workers (API docs at ${configuration.http.publicUrl}/docs)\n`);
     return;

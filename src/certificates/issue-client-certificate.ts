@@ -20,6 +20,7 @@ import { parseCertificationRequest } from '../issuance/certification-request.js'
 import { generateDeviceKey } from '../issuance/device-key.js';
 import { commonNameOf, formatDistinguishedName, validateDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
 import { encodePem } from '../issuance/pem.js';
+import { IssuanceMetrics, secondsSince, type IssuanceMethod } from '../metrics/metrics.js';
 import { newSerialNumber, serialNumberToHex } from '../issuance/serial-number.js';
 import { crlShardOf, crlUrlOf, ocspUrlOf } from '../revocation/revocation-urls.js';
 import { Clock } from '../shared/clock.js';
@@ -39,6 +40,8 @@ export interface IssueClientCertificateCommand {
   readonly csr?: string;
   /** Renewal: the subject (RFC 4514, as ccm prints it) the new certificate must carry, that of the certificate it renews. */
   readonly expectedSubject?: string;
+  /** How the request came, when not as a plain issuance (by CSR or with a generated key): for the metrics. */
+  readonly via?: 'renew' | 'est';
 }
 
 export interface IssuedClientCertificate {
@@ -68,9 +71,18 @@ export class IssueClientCertificate {
     private readonly certificates: CertificateRepository,
     private readonly custody: KeyCustody,
     private readonly clock: Clock,
+    private readonly metrics: IssuanceMetrics,
   ) {}
 
   async execute(command: IssueClientCertificateCommand): Promise<IssuedClientCertificate> {
+    const startedAt = performance.now();
+    const issued = await this.issue(command);
+    const method: IssuanceMethod = command.via ?? (command.csr !== undefined ? 'csr' : 'keygen');
+    this.metrics.issued(issued.certificate.tenantId, issued.certificate.keyAlgorithm, method, secondsSince(startedAt));
+    return issued;
+  }
+
+  private async issue(command: IssueClientCertificateCommand): Promise<IssuedClientCertificate> {
     // Both lookups at once: each is a database round trip, and neither depends on the other.
     const rootLookup = this.authorities.findActiveTenantRoot(command.tenantId);
     rootLookup.catch(() => undefined); // awaited below, unless the request is refused first

@@ -6,11 +6,13 @@ import { readFileSync } from 'node:fs';
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
+import { CustodyMetrics } from '../metrics/metrics.js';
 import { KeyCustody } from './key-custody.js';
 import { LocalKeyCustody } from './local-key-custody.js';
+import { MeasuredKeyCustody } from './measured-key-custody.js';
 import { VaultTransitCustody } from './vault-transit-custody.js';
 
-export async function openCustody(config: Configuration['custody']): Promise<KeyCustody> {
+export async function openCustody(config: Configuration['custody'], metrics?: CustodyMetrics): Promise<KeyCustody> {
   const logger = new Logger('Custody');
   if (config.kind === 'local') {
     logger.warn(
@@ -28,6 +30,7 @@ export async function openCustody(config: Configuration['custody']): Promise<Key
     requestTimeoutMs: config.requestTimeoutMs,
     signBatchSize: config.signBatchSize,
     signBatchWaitMs: config.signBatchWaitMs,
+    ...(metrics ? { onSignBatch: (size: number) => metrics.signBatch(size) } : {}),
     ...(config.caCertPath ? { caCertPem: readFileSync(config.caCertPath, 'utf8') } : {}),
   });
   custody.start();
@@ -36,7 +39,13 @@ export async function openCustody(config: Configuration['custody']): Promise<Key
 
 @Global()
 @Module({
-  providers: [{ provide: KeyCustody, inject: [CONFIGURATION], useFactory: (config: Configuration) => openCustody(config.custody) }],
+  providers: [
+    {
+      provide: KeyCustody,
+      inject: [CONFIGURATION, CustodyMetrics],
+      useFactory: async (config: Configuration, metrics: CustodyMetrics) => new MeasuredKeyCustody(await openCustody(config.custody, metrics), metrics),
+    },
+  ],
   exports: [KeyCustody],
 })
 export class CustodyModule implements OnApplicationShutdown {
@@ -44,6 +53,6 @@ export class CustodyModule implements OnApplicationShutdown {
 
   /** The Vault token's renewal timer and kept-alive connections end with the application. */
   onApplicationShutdown(): void {
-    if (this.custody instanceof VaultTransitCustody) this.custody.close();
+    this.custody.close();
   }
 }

@@ -45,4 +45,7 @@ export abstract class KeyCustody {
 
   /** For readiness probes: cheap, never throws, answers within the adapter's request timeout. */
   abstract readiness(): Promise<CustodyReadiness>;
+
+  /** Ends background work and open connections (Vault's token renewal); the application calls it on shutdown. */
+  close(): void {}
 }

@@ -46,6 +46,8 @@ export interface VaultTransitCustodyOptions {
    * time a test has frozen certificates at.
    */
   readonly clock?: Clock;
+  /** Told the number of inputs of every sign request sent (1 for one sent alone): for the metrics. */
+  readonly onSignBatch?: (size: number) => void;
 }
 
 export interface VaultHealth {
@@ -171,7 +173,7 @@ export class VaultTransitCustody extends KeyCustody {
   }
 
   /** Stops token renewal and closes the kept-alive signing connections. */
-  close(): void {
+  override close(): void {
     this.auth.close();
     this.signClient.close();
   }
@@ -218,7 +220,10 @@ export class VaultTransitCustody extends KeyCustody {
   async sign(name: string, data: Uint8Array): Promise<Uint8Array> {
     const key = this.known.get(name) ?? (await this.getKey(name));
     const input = Buffer.from(data).toString('base64');
-    if (this.signBatchSize === 1 || data.length > LARGEST_BATCHED_INPUT_BYTES) return this.signAlone(name, key.algorithm, input);
+    if (this.signBatchSize === 1 || data.length > LARGEST_BATCHED_INPUT_BYTES) {
+      this.options.onSignBatch?.(1);
+      return this.signAlone(name, key.algorithm, input);
+    }
     return this.signBatchOf(name, key.algorithm).submit(input);
   }
 
@@ -230,6 +235,7 @@ export class VaultTransitCustody extends KeyCustody {
         maxBatch: this.signBatchSize,
         maxInFlight: SIGN_BATCHES_IN_FLIGHT_PER_KEY,
         lingerMs: this.signBatchWaitMs,
+        ...(this.options.onSignBatch ? { onBatch: this.options.onSignBatch } : {}),
         run: async (inputs) => (inputs.length === 1 ? [await this.signAlone(name, algorithm, inputs[0]!)] : this.signTogether(name, algorithm, inputs)),
       });
       this.signBatches.set(id, batch);

@@ -45,7 +45,7 @@ export class EstEnrollment {
 
   async simpleEnroll(tenantId: string, credentialId: string, secret: string, csrDer: Uint8Array): Promise<EstIssuance> {
     await this.credentials.check(tenantId, credentialId, secret);
-    const issued = await this.issue.execute({ tenantId, csr: encodePem(csrDer, 'CERTIFICATE REQUEST') });
+    const issued = await this.issue.execute({ tenantId, csr: encodePem(csrDer, 'CERTIFICATE REQUEST'), via: 'est' });
     return { certificates: decodePem(issued.certificatePem, ['CERTIFICATE']), issued: issued.certificate };
   }
 
@@ -55,7 +55,7 @@ export class EstEnrollment {
     // The same checks a broker's question gets (issued by ccm, valid, not suspended or revoked), but nothing recorded: a refused re-enrollment changes nothing.
     const current = await this.authenticate.identify({ certificatePem: encodePem(clientCertificateDer, 'CERTIFICATE') });
     if (current.tenantId !== tenantId) throw new NotFound('tenant');
-    const renewed = await this.renew.execute({ tenantId, certificateId: current.id, csr: encodePem(csrDer, 'CERTIFICATE REQUEST') });
+    const renewed = await this.renew.execute({ tenantId, certificateId: current.id, csr: encodePem(csrDer, 'CERTIFICATE REQUEST'), via: 'est' });
     return { certificates: decodePem(renewed.issued.certificatePem, ['CERTIFICATE']), issued: renewed.issued.certificate, renewed: renewed.previous };
   }
 }

@@ -5,6 +5,7 @@
 import { Global, Inject, Logger, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
+import { EventMetrics } from '../metrics/metrics.js';
 import { Clock } from '../shared/clock.js';
 import { BullmqEventPublisher } from './bullmq-event-publisher.js';
 import { EventRelayStore } from './event-relay-store.js';
@@ -20,9 +21,9 @@ import { OutboxWakeup } from './outbox-wakeup.js';
     EventFeed,
     {
       provide: OutboxRelay,
-      inject: [CONFIGURATION, EventRelayStore, OutboxWakeup, Clock],
-      useFactory: (config: Configuration, store: EventRelayStore, wakeup: OutboxWakeup, clock: Clock) =>
-        config.events.redisUrl ? new OutboxRelay(store, new BullmqEventPublisher(config.events.redisUrl), wakeup, clock, config.events.relayPollMs) : null,
+      inject: [CONFIGURATION, EventRelayStore, OutboxWakeup, Clock, EventMetrics],
+      useFactory: (config: Configuration, store: EventRelayStore, wakeup: OutboxWakeup, clock: Clock, metrics: EventMetrics) =>
+        config.events.redisUrl ? new OutboxRelay(store, new BullmqEventPublisher(config.events.redisUrl), wakeup, clock, config.events.relayPollMs, metrics) : null,
     },
   ],
   exports: [OutboxWakeup, EventSubscriptions, EventFeed],

@@ -6,6 +6,7 @@
  * the job id, nothing is delivered twice to one queue.
  */
 import { Logger } from '@nestjs/common';
+import type { EventMetrics } from '../metrics/metrics.js';
 import type { Clock } from '../shared/clock.js';
 import type { EventPublisher } from './event-publisher.js';
 import type { EventRelayStore } from './event-relay-store.js';
@@ -27,6 +28,7 @@ export class OutboxRelay {
     private readonly wakeup: OutboxWakeup,
     private readonly clock: Clock,
     private readonly pollMs: number,
+    private readonly metrics: EventMetrics,
   ) {}
 
   start(): void {
@@ -72,7 +74,10 @@ export class OutboxRelay {
       const batch = await this.store.readAfter(position, BATCH);
       if (batch.length === 0) return;
       const wanted = subscriber.tenantIds ? batch.filter((stored) => subscriber.tenantIds!.includes(stored.event.tenantId)) : batch;
-      if (wanted.length > 0) await this.publisher.publish(queueOf(subscriber), wanted.map((stored) => stored.event));
+      if (wanted.length > 0) {
+        await this.publisher.publish(queueOf(subscriber), wanted.map((stored) => stored.event));
+        this.metrics.published(wanted.length);
+      }
       const next = batch[batch.length - 1]!.position;
       // Another replica advanced first: it published the same events (deduplicated by job id); continue from its position next pass.
       if (!(await this.store.advance(subscriber.id, position, next, this.clock.now()))) return;

@@ -8,6 +8,7 @@ import { Body, Controller, Get, Header, HttpCode, Param, Post, Query, Res } from
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { encodePem } from '../issuance/pem.js';
+import { RevocationMetrics } from '../metrics/metrics.js';
 import type { RevocationListRecord } from '../revocation/revocation-list-store.js';
 import { OcspResponder } from '../revocation/ocsp-responder.js';
 import { RevocationLists } from '../revocation/revocation-lists.js';
@@ -23,6 +24,7 @@ export class RevocationController {
   constructor(
     private readonly revocationLists: RevocationLists,
     private readonly ocsp: OcspResponder,
+    private readonly metrics: RevocationMetrics,
   ) {}
 
   @Get('v1/tenants/:tenantId/crl')
@@ -31,7 +33,9 @@ export class RevocationController {
   @ApiProduces('application/pkix-crl', 'application/x-pem-file')
   @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
   async ofTenant(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Query() query: RevocationListQuery, @Res() reply: FastifyReply): Promise<void> {
-    send(reply, await this.revocationLists.ofTenant(tenantId), query.format ?? 'der');
+    const format = query.format ?? 'der';
+    send(reply, await this.revocationLists.ofTenant(tenantId), format);
+    this.metrics.crlServed(format);
   }
 
   @Get('crl/:file')
@@ -44,6 +48,7 @@ export class RevocationController {
     const match = /^(.{36})(?:-([1-9]\d{0,8}))?\.crl$/.exec(file);
     if (!match || !isId(match[1]!)) throw new NotFound('CRL');
     send(reply, await this.revocationLists.ofDistributionPoint(match[1]!, match[2] === undefined ? 0 : Number(match[2])), 'der');
+    this.metrics.crlServed('der');
   }
 
   @Post('ocsp/:authorityId')

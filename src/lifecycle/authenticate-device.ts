@@ -39,6 +39,7 @@ import { DerFramingError } from '../issuance/der.js';
 import { commonNameOf, formatDistinguishedName, parseFormattedDistinguishedName } from '../issuance/distinguished-name.js';
 import { decodePem } from '../issuance/pem.js';
 import { keyAlgorithmOf, readPublicKeyInfo } from '../issuance/public-key.js';
+import { AuthenticationMetrics, secondsSince, type AuthenticationDecision } from '../metrics/metrics.js';
 import { Clock } from '../shared/clock.js';
 import { AuthenticationRefused, DomainError, InvalidRequest, type AuthenticationRefusal, type RefusedCertificate } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
@@ -103,9 +104,25 @@ export class AuthenticateDevice {
     private readonly store: LifeCycleStore,
     private readonly wakeup: OutboxWakeup,
     private readonly clock: Clock,
+    private readonly metrics: AuthenticationMetrics,
   ) {}
 
   async execute(command: AuthenticationCommand): Promise<AuthenticatedDevice> {
+    const startedAt = performance.now();
+    let decision: AuthenticationDecision = 'error';
+    try {
+      const authenticated = await this.decide(command);
+      decision = 'accepted';
+      return authenticated;
+    } catch (error) {
+      decision = decisionOf(error);
+      throw error;
+    } finally {
+      this.metrics.decided(decision, secondsSince(startedAt));
+    }
+  }
+
+  private async decide(command: AuthenticationCommand): Promise<AuthenticatedDevice> {
     const presented = await this.resolve(command);
     const now = this.clock.now();
     const recorded = this.recorded(presented);
@@ -305,6 +322,13 @@ export class AuthenticateDevice {
     if (!this.constraints.has(key)) this.constraints.set(key, dnsNameConstraintsOf(decodePem(authority.certificatePem!, 'CERTIFICATE')[0]!));
     return this.constraints.get(key)!;
   }
+}
+
+/** A refusal by its kind; a request ccm could not read (malformed PEM, a bad serial number) apart; anything else is a failure of ccm's. */
+function decisionOf(error: unknown): AuthenticationDecision {
+  if (error instanceof AuthenticationRefused) return error.refusal;
+  if (error instanceof DomainError && (error.kind === 'invalid-request' || error.kind === 'malformed-pem')) return 'invalid-request';
+  return 'error';
 }
 
 /** The record of a certificate an external or delegated CA issued, as its first sight binds it: active, used now. */

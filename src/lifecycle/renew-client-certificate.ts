@@ -18,6 +18,8 @@ export interface RenewClientCertificateCommand {
   readonly keyAlgorithm?: string;
   readonly ttlSeconds?: number;
   readonly revokePrevious?: boolean;
+  /** EST re-enrollment renews too; the metrics count it as EST. */
+  readonly via?: 'est';
 }
 
 export interface RenewedClientCertificate {
@@ -51,6 +53,7 @@ export class RenewClientCertificate {
       ...(command.keyAlgorithm !== undefined ? { keyAlgorithm: command.keyAlgorithm } : {}),
       ...(command.ttlSeconds !== undefined ? { ttlSeconds: command.ttlSeconds } : {}),
       expectedSubject: previous.subject,
+      via: command.via ?? 'renew',
     });
     return { issued, previous: command.revokePrevious ? await this.supersede(previous) : previous, sameKey: issued.certificate.publicKeySha256 === previous.publicKeySha256 };
   }

@@ -13,6 +13,7 @@ import type { Configuration } from '../config/configuration.js';
 import { EnrollmentCredentialRepository } from '../enrollment/enrollment-credential.js';
 import { EventOutbox } from '../events/event-outbox.js';
 import { EventRelayStore } from '../events/event-relay-store.js';
+import { OutboxBacklog } from '../events/outbox-backlog.js';
 import { EventSubscriberRepository } from '../events/event-subscriber.js';
 import { DatabaseProbe } from '../health/database-probe.js';
 import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
@@ -33,6 +34,7 @@ import { TypeormEventRelayStore } from './typeorm-event-relay-store.js';
 import { TypeormEventSubscriberRepository } from './typeorm-event-subscriber.repository.js';
 import { TypeormLifeCycleStore } from './typeorm-life-cycle.store.js';
 import { TypeormEventOutbox } from './typeorm-outbox.js';
+import { TypeormOutboxBacklog } from './typeorm-outbox-backlog.js';
 import { TypeormRevocationListStore } from './typeorm-revocation-list.store.js';
 import { TypeormTenantRepository } from './typeorm-tenant.repository.js';
 import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.repository.js';
@@ -49,6 +51,7 @@ import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.r
     { provide: EventOutbox, useClass: TypeormEventOutbox },
     { provide: EventSubscriberRepository, useClass: TypeormEventSubscriberRepository },
     { provide: EventRelayStore, useClass: TypeormEventRelayStore },
+    { provide: OutboxBacklog, useClass: TypeormOutboxBacklog },
     { provide: RevocationListStore, useClass: TypeormRevocationListStore },
     { provide: EnrollmentCredentialRepository, useClass: TypeormEnrollmentCredentialRepository },
     { provide: ApiCredentialRepository, useClass: TypeormApiCredentialRepository },
@@ -57,7 +60,7 @@ import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.r
     { provide: AuditTrail, useClass: TypeormAuditTrail },
     { provide: DatabaseProbe, useClass: TypeormDatabaseProbe },
   ],
-  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, EventRelayStore, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository, DatabaseProbe],
+  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, EventRelayStore, OutboxBacklog, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository, DatabaseProbe],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}

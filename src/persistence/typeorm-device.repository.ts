@@ -7,6 +7,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { DataSource, In, MoreThan, type EntityManager } from 'typeorm';
+import { CertificateTransitionMetrics } from '../metrics/metrics.js';
 import type { Page } from '../tenants/tenant.js';
 import { DeviceRepository, type Device, type DeviceCertificateRevocation, type FirstSight, type FirstSightRequest } from '../trust/device.js';
 import { DomainError } from '../shared/errors.js';
@@ -38,11 +39,19 @@ export class TypeormDeviceRepository extends DeviceRepository {
   constructor(
     private readonly dataSource: DataSource,
     private readonly transactions: Transactions,
+    private readonly transitions: CertificateTransitionMetrics,
   ) {
     super();
   }
 
-  bindOnFirstSight(request: FirstSightRequest, selfRegistration: boolean): Promise<FirstSight> {
+  async bindOnFirstSight(request: FirstSightRequest, selfRegistration: boolean): Promise<FirstSight> {
+    const sight = await this.bind(request, selfRegistration);
+    // Recorded as active with a certificate.activated event: counted as the activation that event announces.
+    if (sight.outcome === 'bound') this.transitions.transitioned('inactive', 'active', 1);
+    return sight;
+  }
+
+  private bind(request: FirstSightRequest, selfRegistration: boolean): Promise<FirstSight> {
     const { authority, identity, certificate, at } = request;
     return this.transactions.run(async (manager) => {
       if (selfRegistration) {
@@ -109,7 +118,13 @@ export class TypeormDeviceRepository extends DeviceRepository {
     return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null };
   }
 
-  unregister(device: Device, revocation: DeviceCertificateRevocation | null): Promise<{ removed: boolean; revokedCertificate: boolean }> {
+  async unregister(device: Device, revocation: DeviceCertificateRevocation | null): Promise<{ removed: boolean; revokedCertificate: boolean }> {
+    const outcome = await this.remove(device, revocation);
+    if (outcome.revokedCertificate) this.transitions.transitioned('any', 'revoked', 1);
+    return outcome;
+  }
+
+  private remove(device: Device, revocation: DeviceCertificateRevocation | null): Promise<{ removed: boolean; revokedCertificate: boolean }> {
     return this.transactions.run(async (manager) => {
       const removed = await manager.delete(DeviceRow, { id: device.id });
       if ((removed.affected ?? 0) !== 1) return { removed: false, revokedCertificate: false };

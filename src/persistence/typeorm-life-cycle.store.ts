@@ -9,6 +9,7 @@ import type { ClientCertificate } from '../certificates/client-certificate.js';
 import type { CcmEvent, RevocationReason } from '../events/certificate-event.js';
 import type { Transition } from '../lifecycle/certificate-transition.js';
 import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
+import { CertificateTransitionMetrics } from '../metrics/metrics.js';
 import { AuthorityRow, CertificateRow } from './entities.js';
 import { appendToOutbox } from './typeorm-outbox.js';
 import { Transactions } from './transactions.js';
@@ -30,7 +31,10 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(private readonly transactions: Transactions) {
+  constructor(
+    private readonly transactions: Transactions,
+    private readonly metrics: CertificateTransitionMetrics,
+  ) {
     super();
   }
 
@@ -38,7 +42,10 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
     if (this.running >= TRANSITIONS_AT_ONCE) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.running += 1;
     try {
-      return await this.transition(certificate, transition, event);
+      const changed = await this.transition(certificate, transition, event);
+      // Counted once committed: a transition that lost its race, or rolled back, changed nothing.
+      if (changed) this.metrics.transitioned(transition.from, transition.to, 1);
+      return changed;
     } finally {
       // Handed on directly, so a newcomer cannot overtake those waiting.
       const next = this.waiting.shift();
@@ -65,7 +72,14 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
     });
   }
 
-  revokeAuthority(authority: Authority, reason: RevocationReason, at: Date, event: (revokedCertificates: number) => CcmEvent): Promise<{ revokedCertificates: number } | null> {
+  async revokeAuthority(authority: Authority, reason: RevocationReason, at: Date, event: (revokedCertificates: number) => CcmEvent): Promise<{ revokedCertificates: number } | null> {
+    const revoked = await this.revokeAuthorityAndIssued(authority, reason, at, event);
+    // One statement revokes them whatever state each was in: counted as from "any".
+    if (revoked) this.metrics.transitioned('any', 'revoked', revoked.revokedCertificates);
+    return revoked;
+  }
+
+  private revokeAuthorityAndIssued(authority: Authority, reason: RevocationReason, at: Date, event: (revokedCertificates: number) => CcmEvent): Promise<{ revokedCertificates: number } | null> {
     return this.transactions.run(async (manager: EntityManager) => {
       const claimed = await manager.update(AuthorityRow, { id: authority.id, status: 'active' }, { status: 'revoked', revokedAt: at, revocationReason: reason, updatedAt: at });
       if ((claimed.affected ?? 0) !== 1) return null;

@@ -15,6 +15,7 @@ import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import type { RevocationReason } from '../events/certificate-event.js';
 import { encodeOcspErrorResponse, encodeOcspResponse, issuerHashes, OcspMalformedRequest, parseOcspRequest, type OcspCertId, type OcspCertificateStatus } from '../issuance/ocsp.js';
+import { RevocationMetrics } from '../metrics/metrics.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError } from '../shared/errors.js';
 import { isId } from '../shared/identifiers.js';
@@ -28,6 +29,8 @@ const CACHE_ENTRIES = 10_000;
 interface CachedResponse {
   readonly der: Uint8Array;
   readonly expiresAt: number;
+  /** What it says of each certificate asked about, for the metrics. */
+  readonly statuses: readonly OcspCertificateStatus['kind'][];
 }
 
 @Injectable()
@@ -43,6 +46,7 @@ export class OcspResponder {
     private readonly trusted: TrustedAuthorityRepository,
     private readonly signing: OcspSigningIdentities,
     private readonly clock: Clock,
+    private readonly metrics: RevocationMetrics,
   ) {}
 
   /** Always an OCSPResponse: protocol errors are answered in OCSP's own terms, never as HTTP errors. */
@@ -52,12 +56,18 @@ export class OcspResponder {
       const authority = isId(authorityId) ? await this.authorities.findById(authorityId) : null;
       // A URL naming no CA of ours: nothing we may answer for (RFC 6960 §2.3 "unauthorized").
       // External and delegated CAs too: their keys are the tenant's, so ccm cannot sign for them.
-      if (!authority || authority.kind !== 'tenant-root' || !holdsCustodyKey(authority) || !authority.certificatePem) return encodeOcspErrorResponse('unauthorized');
+      if (!authority || authority.kind !== 'tenant-root' || !holdsCustodyKey(authority) || !authority.certificatePem) {
+        this.metrics.ocspAnswered('unauthorized');
+        return encodeOcspErrorResponse('unauthorized');
+      }
       const request = parseOcspRequest(requestDer);
       const now = this.clock.now().getTime();
       const cacheKey = request.nonce === null ? `${authority.id}:${authority.revocationVersion}:${Buffer.from(requestDer).toString('base64')}` : null;
       const cached = cacheKey ? this.cache.get(cacheKey) : undefined;
-      if (cached && cached.expiresAt > now) return cached.der;
+      if (cached && cached.expiresAt > now) {
+        for (const status of cached.statuses) this.metrics.ocspAnswered(status);
+        return cached.der;
+      }
 
       const issuer = this.issuers.of(authority);
       const thisUpdate = new Date(now - this.config.clientCertificates.backdateSeconds * 1000);
@@ -71,12 +81,21 @@ export class OcspResponder {
         { responderSubjectPublicKeyInfo: signing.subjectPublicKeyInfo, producedAt: new Date(now), responses, nonce: request.nonce, certificates: signing.certificates },
         signing.signer,
       );
-      if (cacheKey) this.remember(cacheKey, { der, expiresAt: now + RESPONSE_VALIDITY_MS / 2 });
+      const statuses = responses.map((response) => response.status.kind);
+      if (cacheKey) this.remember(cacheKey, { der, expiresAt: now + RESPONSE_VALIDITY_MS / 2, statuses });
+      for (const status of statuses) this.metrics.ocspAnswered(status);
       return der;
     } catch (error) {
-      if (error instanceof OcspMalformedRequest) return encodeOcspErrorResponse('malformedRequest');
-      if (error instanceof DomainError && (error.kind === 'custody-unavailable' || error.kind === 'custody-error')) return encodeOcspErrorResponse('tryLater');
+      if (error instanceof OcspMalformedRequest) {
+        this.metrics.ocspAnswered('malformed');
+        return encodeOcspErrorResponse('malformedRequest');
+      }
+      if (error instanceof DomainError && (error.kind === 'custody-unavailable' || error.kind === 'custody-error')) {
+        this.metrics.ocspAnswered('try-later');
+        return encodeOcspErrorResponse('tryLater');
+      }
       this.logger.error(`OCSP request for authority ${authorityId} failed`, error instanceof Error ? error.stack : String(error));
+      this.metrics.ocspAnswered('internal-error');
       return encodeOcspErrorResponse('internalError');
     }
   }
