@@ -26,44 +26,19 @@ export const PINO_LEVEL: Readonly<Record<LogLevel, Level>> = { error: 'error', w
  */
 export const requestScope = new AsyncLocalStorage<string>();
 
+/** Names a secret travels under: an HTTP header, a Vault request or response field, a DTO member. */
+const SECRET_FIELDS = ['authorization', 'cookie', 'headers', 'body', 'token', 'client_token', 'secret_id', 'jwt', 'key', 'apiKey', 'privateKey', 'privateKeyPem', 'private_key', 'kek', 'password', '["x-vault-token"]'];
+/** Objects one level up that may carry them: a Vault login, an HTTP client's request options, a DTO. */
+const SECRET_CONTAINERS = ['auth', 'data', 'login', 'credential', 'issued', 'options', 'config', 'request', 'response', 'req', 'res', 'vault'];
+
 /**
- * Defence in depth: no code logs these, but an object that carries one (a
- * header map, a Vault response, a DTO) is censored rather than printed.
- * fast-redact paths; `*` is one level.
+ * Defence in depth: no code logs these, but an object that carries one is
+ * censored rather than printed. Explicit paths, no `*`: a fast-redact
+ * wildcard costs 6 to 27 µs per line, several times the line itself (4 µs).
  */
 export const REDACTED_PATHS: readonly string[] = [
-  'authorization',
-  'cookie',
-  'headers',
-  'body',
-  'token',
-  'client_token',
-  'secret_id',
-  'jwt',
-  'key',
-  'apiKey',
-  'privateKey',
-  'privateKeyPem',
-  'private_key',
-  'kek',
-  'password',
-  '["x-vault-token"]',
-  '*.authorization',
-  '*.cookie',
-  '*.headers',
-  '*.body',
-  '*.token',
-  '*.client_token',
-  '*.secret_id',
-  '*.jwt',
-  '*.key',
-  '*.apiKey',
-  '*.privateKey',
-  '*.privateKeyPem',
-  '*.private_key',
-  '*.kek',
-  '*.password',
-  '*["x-vault-token"]',
+  ...SECRET_FIELDS,
+  ...SECRET_CONTAINERS.flatMap((container) => SECRET_FIELDS.map((field) => (field.startsWith('[') ? `${container}${field}` : `${container}.${field}`))),
 ];
 
 export const REDACTED = '[redacted]';
