@@ -13,7 +13,7 @@ import { AppModule } from './app.module.js';
 import type { Configuration } from './config/configuration.js';
 import { answerClientError, answerRouterRefusal } from './http/client-error.js';
 import { ProblemFilter } from './http/problem.filter.js';
-import { installRequestLog, requestIdOf } from './http/request-log.js';
+import { installRequestLog, logRouterRefusal, requestIdOf } from './http/request-log.js';
 import { requestValidationPipe } from './http/request-validation.js';
 import { createJsonLog, type JsonLog } from './logging/json-log.js';
 import { NestJsonLogger } from './logging/nest-json-logger.js';
@@ -42,7 +42,10 @@ export async function createApplication(configuration: Configuration, options: A
     trustProxy: false,
     // Requests Node's parser (a head over maxHeaderSize: 431) or the router (broken percent-encoding) refuses still get problem+json.
     clientErrorHandler: answerClientError,
-    frameworkErrors: answerRouterRefusal,
+    frameworkErrors: (...refusal: Parameters<typeof answerRouterRefusal>) => {
+      answerRouterRefusal(...refusal);
+      logRouterRefusal(log, refusal[1], refusal[2]);
+    },
     // Node's parser refuses a request head over maxHeaderSize before Fastify routes it (431 from the client error handler).
     // A client certificate is asked for, never required: only EST re-enrollment uses it, and ccm checks it itself against its CAs.
     ...(tls

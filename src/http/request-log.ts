@@ -50,6 +50,11 @@ export function installRequestLog(fastify: FastifyInstance, log: JsonLog): void 
   });
 }
 
+/** The router's refusals (client-error.ts) run no hooks: their line is written once the answer is sent. */
+export function logRouterRefusal(log: JsonLog, request: FastifyRequest, reply: FastifyReply): void {
+  reply.raw.once('finish', () => logCompleted(log, request as LoggedRequest, reply));
+}
+
 function logCompleted(log: JsonLog, request: LoggedRequest, reply: FastifyReply): void {
   const status = reply.statusCode;
   // A refusal is the caller's doing (the audit log records the ones that matter): info; a failure is ours.

@@ -172,6 +172,10 @@ test('a full run logs one JSON line per request under its X-Request-Id, and no k
   assert.equal(badCsr.status, 400);
   assert.equal(badCsr.json().type, 'urn:ccm:problem:malformed-csr');
   assert.equal((await call('GET', `/v1/tenants/${tenantId}/certificates/01a20000-0000-7000-8000-000000000000`, { key: apiKey })).status, 404);
+  // Refused by the router, before any hook: still an id, a problem body and a line.
+  const unroutable = await call('GET', '/v1/tenants/%E0%A4%A', { key: apiKey });
+  assert.equal(unroutable.status, 400);
+  assert.equal(unroutable.json().requestId, unroutable.requestId);
 
   // Request ids: the caller's own is kept, a hostile one replaced.
   const traced = await call('GET', `/v1/tenants/${tenantId}`, { key: apiKey, requestId: 'platform-trace.42:abc_DEF-1' });
