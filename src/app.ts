@@ -1,7 +1,7 @@
 /**
  * Builds the Nest application on Fastify with the edge concerns applied in
  * one place: body and header limits, CORS, validation, problem+json errors,
- * OpenAPI at /docs.
+ * request ids and the JSON log, OpenAPI at /docs.
  * main.ts, the tests and the OpenAPI export all start ccm through here.
  */
 import 'reflect-metadata';
@@ -9,37 +9,45 @@ import { readFileSync } from 'node:fs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import type { LogLevel as NestLogLevel } from '@nestjs/common';
 import { AppModule } from './app.module.js';
 import type { Configuration } from './config/configuration.js';
 import { answerClientError, answerRouterRefusal } from './http/client-error.js';
 import { observeHttpRequests } from './http/http-request-metrics.js';
 import { ProblemFilter } from './http/problem.filter.js';
+import { installRequestLog, logRouterRefusal, requestIdOf } from './http/request-log.js';
 import { requestValidationPipe } from './http/request-validation.js';
 import { HttpRequestMetrics } from './metrics/metrics.js';
+import { createJsonLog, type JsonLog } from './logging/json-log.js';
+import { NestJsonLogger } from './logging/nest-json-logger.js';
 import type { Clock } from './shared/clock.js';
 
 // @fastify/cors comes with @nestjs/platform-fastify, not as a dependency of its own: its option type, through Nest's.
 type CorsOptions = NonNullable<Parameters<NestFastifyApplication['enableCors']>[0]>;
 
-const LEVELS: NestLogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
-
 export interface ApplicationOptions {
   readonly clock?: Clock;
-  /** false silences Nest's logger (tests). */
+  /** false silences the log (tests). */
   readonly logger?: boolean;
+  /** The JSON log to write to (main.ts shares its own); one at CCM_LOG_LEVEL on stdout when omitted. */
+  readonly log?: JsonLog;
   /** Build the module graph without instantiating providers (no database, no custody): for the OpenAPI export. */
   readonly preview?: boolean;
 }
 
 export async function createApplication(configuration: Configuration, options: ApplicationOptions = {}): Promise<NestFastifyApplication> {
   const tls = configuration.http.tls;
+  const log = options.log ?? createJsonLog(options.logger === false ? 'silent' : configuration.logLevel);
   const adapter = new FastifyAdapter({
+    genReqId: requestIdOf,
+    requestIdHeader: false,
     bodyLimit: configuration.http.bodyLimitBytes,
     trustProxy: false,
     // Requests Node's parser (a head over maxHeaderSize: 431) or the router (broken percent-encoding) refuses still get problem+json.
     clientErrorHandler: answerClientError,
-    frameworkErrors: answerRouterRefusal,
+    frameworkErrors: (...refusal: Parameters<typeof answerRouterRefusal>) => {
+      answerRouterRefusal(...refusal);
+      logRouterRefusal(log, refusal[1], refusal[2]);
+    },
     // Node's parser refuses a request head over maxHeaderSize before Fastify routes it (431 from the client error handler).
     // A client certificate is asked for, never required: only EST re-enrollment uses it, and ccm checks it itself against its CAs.
     ...(tls
@@ -54,8 +62,9 @@ export async function createApplication(configuration: Configuration, options: A
   adapter.getInstance().addContentTypeParser('application/pkcs10', { parseAs: 'string', bodyLimit: binaryBodyLimit }, (_request, body, done) => done(null, body));
   // OCSP requests are DER (RFC 6960 appendix A.1); the responder answers malformed ones in OCSP's own terms.
   adapter.getInstance().addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: binaryBodyLimit }, (_request, body, done) => done(null, body));
+  installRequestLog(adapter.getInstance(), log);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(configuration, options.clock), adapter, {
-    logger: options.logger === false ? false : LEVELS.slice(0, LEVELS.indexOf(configuration.logLevel) + 1),
+    logger: options.logger === false ? false : new NestJsonLogger(log),
     abortOnError: false,
     preview: options.preview ?? false,
   });
@@ -81,9 +90,9 @@ function corsOptions(origins: readonly string[]): CorsOptions {
   return {
     origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin) ? origin : false),
     methods: ['GET', 'POST', 'PUT', 'DELETE'],
-    allowedHeaders: ['authorization', 'content-type'],
-    // Retry-After for 429s; x-crl-number on CRLs.
-    exposedHeaders: ['retry-after', 'x-crl-number'],
+    allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+    // Retry-After for 429s; x-crl-number on CRLs; x-request-id to quote to the operator.
+    exposedHeaders: ['retry-after', 'x-crl-number', 'x-request-id'],
     credentials: false,
     maxAge: 600,
   };
@@ -92,7 +101,7 @@ function corsOptions(origins: readonly string[]): CorsOptions {
 export function openApiDocument(app: NestFastifyApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('ccm')
-    .setDescription('Certificate authority for IoT platforms: tenant CAs, device client certificates, life cycle and revocation events. Errors are RFC 9457 problem+json with a stable `type` (urn:ccm:problem:*).')
+    .setDescription('Certificate authority for IoT platforms: tenant CAs, device client certificates, life cycle and revocation events. Errors are RFC 9457 problem+json with a stable `type` (urn:ccm:problem:*) and a `requestId`, the X-Request-Id of every answer (the caller\'s own when it sends a plain token of up to 128 characters): quote it when reporting a problem.')
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key: the bootstrap administrator key, or one from POST /v1/api-credentials.' })
     .build();

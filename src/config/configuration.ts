@@ -34,7 +34,7 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_ADMIN_API_KEY_FILE', default: './data/admin-api-key', description: 'Where ccm keeps the generated bootstrap administrator key when CCM_ADMIN_API_KEY is unset: created on first start with mode 0600, refused when others can read it.' },
   { name: 'CCM_METRICS_PORT', default: null, description: 'TCP port of a separate plain-HTTP listener that serves Prometheus metrics at /metrics, without authentication (keep it on a scrape network). Unset: no metrics listener.' },
   { name: 'CCM_METRICS_HOST', default: '127.0.0.1', description: 'Address the metrics listener binds to (0.0.0.0 for a scraper in another container or pod).' },
-  { name: 'CCM_LOG_LEVEL', default: 'log', description: 'One of error, warn, log, debug, verbose.' },
+  { name: 'CCM_LOG_LEVEL', default: 'log', description: 'One of error, warn, log, debug, verbose (pino\'s info and trace). Logs are JSON lines on stdout; log and below include one line per request.' },
   { name: 'DATABASE_URL', default: null, description: 'PostgreSQL URL (postgres://user:pass@host:5432/db). When unset, the embedded SQLite file is used.' },
   { name: 'CCM_SQLITE_PATH', default: './data/ccm.sqlite', description: 'SQLite database file, used when DATABASE_URL is unset.' },
   { name: 'CCM_CUSTODY', default: 'local', description: 'Where CA keys live: "vault" (HashiCorp Vault Transit) or "local" (development only).' },

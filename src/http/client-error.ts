@@ -37,12 +37,14 @@ const ROUTER_REFUSALS: Record<string, { kind: string; title: string; detail: str
 };
 
 /** Fastify's `frameworkErrors`: the router's refusals, before routing. */
-export function answerRouterRefusal(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function answerRouterRefusal(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const status = error.statusCode ?? 500;
   // Only the refusals above are the request's fault; anything else the router raises (an async constraint failing) is ours.
   const refusal = ROUTER_REFUSALS[error.code] ?? (status < 500 ? { kind: 'invalid-request', title: 'Invalid request', detail: 'the request could not be routed' } : { kind: 'internal', title: 'Internal error', detail: 'the request could not be routed' });
   void reply
     .code(status)
     .header('content-type', 'application/problem+json; charset=utf-8')
-    .send(JSON.stringify({ type: PROBLEM_TYPE_PREFIX + refusal.kind, title: refusal.title, status, detail: refusal.detail }));
+    // The onRequest hook that sets it elsewhere does not run before the router.
+    .header('x-request-id', request.id)
+    .send(JSON.stringify({ type: PROBLEM_TYPE_PREFIX + refusal.kind, title: refusal.title, status, detail: refusal.detail, requestId: request.id }));
 }

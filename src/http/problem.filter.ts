@@ -1,12 +1,14 @@
 /**
  * The one place domain errors become HTTP: RFC 9457 problem+json with a
- * stable `type` per error kind. Unexpected errors answer 500 with an error id;
- * their details go to the log only, never into the body.
+ * stable `type` per error kind, and the request's `requestId` to quote to the
+ * operator. Unexpected errors answer 500 with an error id; the details of
+ * every 5xx go to the request's log line only, never into the body.
  */
 import { randomUUID } from 'node:crypto';
-import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, RateLimited, Unauthorized, type DomainErrorKind } from '../shared/errors.js';
+import { noteFailure } from './request-log.js';
 
 export const PROBLEM_TYPE_PREFIX = 'urn:ccm:problem:';
 
@@ -67,20 +69,16 @@ export interface ProblemDocument {
 
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
-  private readonly logger = new Logger('ProblemFilter');
-
   catch(error: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
     const problem = this.problemOf(error);
-    if (problem.status >= 500 && problem.type === `${PROBLEM_TYPE_PREFIX}internal`) {
-      this.logger.error(`error ${problem['errorId']} on ${request.method} ${request.url}`, error instanceof Error ? error.stack : String(error));
-    }
+    if (problem.status >= 500) noteFailure(request, error, problem['errorId'] as string | undefined);
     // RFC 9110 §11.6.1: a 401 names the scheme to use: Bearer for API keys, Basic for EST's enrollment credentials.
     if (error instanceof Unauthorized) void reply.header('www-authenticate', error.challenge === 'Bearer' ? 'Bearer realm="ccm"' : 'Basic realm="ccm", charset="UTF-8"');
     if (error instanceof RateLimited) void reply.header('retry-after', String(error.retryAfterSeconds));
-    void reply.status(problem.status).header('content-type', 'application/problem+json; charset=utf-8').send(JSON.stringify({ ...problem, instance: request.url.split('?')[0] }));
+    void reply.status(problem.status).header('content-type', 'application/problem+json; charset=utf-8').send(JSON.stringify({ ...problem, instance: request.url.split('?')[0], requestId: request.id }));
   }
 
   private problemOf(error: unknown): ProblemDocument {

@@ -167,8 +167,8 @@ describe('limits on SQLite + local custody', () => {
     assert.equal(preflight.status, 204, preflight.text);
     assert.equal(preflight.headers['access-control-allow-origin'], CONSOLE_ORIGIN);
     assert.equal(preflight.headers['access-control-allow-methods'], 'GET, POST, PUT, DELETE');
-    assert.equal(preflight.headers['access-control-allow-headers'], 'authorization, content-type');
-    assert.equal(preflight.headers['access-control-expose-headers'], 'retry-after, x-crl-number');
+    assert.equal(preflight.headers['access-control-allow-headers'], 'authorization, content-type, x-request-id');
+    assert.equal(preflight.headers['access-control-expose-headers'], 'retry-after, x-crl-number, x-request-id');
     assert.equal(preflight.headers['access-control-max-age'], '600');
     assert.equal(preflight.headers['access-control-allow-credentials'], undefined);
     assert.match(preflight.headers['vary'] ?? '', /origin/i);
