@@ -3,10 +3,12 @@
  * Service entry point: parse the configuration (a bad setting stops here,
  * naming the variable), build the application, listen; with CCM_WORKERS > 1
  * this process supervises that many workers that each do so (http-workers.ts).
+ * SIGTERM and SIGINT stop it in order (orderly-stop.ts).
  */
 import { createApplication } from './app.js';
 import { ConfigurationError, parseConfiguration, type Configuration } from './config/configuration.js';
 import { announceListening, isWorkerProcess, superviseWorkers } from './http-workers.js';
+import { OrderlyStop } from './orderly-stop.js';
 
 async function main(): Promise<void> {
   let configuration: Configuration;
@@ -25,6 +27,8 @@ async function main(): Promise<void> {
     return;
   }
   const app = await createApplication(configuration);
+  const orderlyStop = new OrderlyStop(app, configuration.http.shutdownGraceMs);
+  orderlyStop.exitOnSignals();
   await app.listen({ host: configuration.http.host, port: configuration.http.port });
   if (isWorkerProcess()) {
     announceListening();
