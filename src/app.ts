@@ -2,7 +2,8 @@
  * Builds the Nest application on Fastify with the edge concerns applied in
  * one place: body and header limits, CORS, validation, problem+json errors,
  * request ids and the JSON log, OpenAPI at /docs.
- * main.ts, the tests and the OpenAPI export all start ccm through here.
+ * main.ts, the tests and the OpenAPI export all start ccm through here;
+ * stopping on a signal is the process's business (main.ts, orderly-stop.ts).
  */
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
@@ -72,7 +73,6 @@ export async function createApplication(configuration: Configuration, options: A
   if (configuration.http.corsOrigins.length > 0) app.enableCors(corsOptions(configuration.http.corsOrigins));
   app.useGlobalFilters(new ProblemFilter());
   app.useGlobalPipes(requestValidationPipe());
-  app.enableShutdownHooks();
   SwaggerModule.setup('docs', app, () => openApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }

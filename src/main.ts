@@ -3,6 +3,7 @@
  * Service entry point: parse the configuration (a bad setting stops here,
  * naming the variable), build the application, listen; with CCM_WORKERS > 1
  * this process supervises that many workers that each do so (http-workers.ts).
+ * SIGTERM and SIGINT stop it in order (orderly-stop.ts).
  *
  * Everything from here on is a JSON line on stdout. A configuration error is
  * the exception: plain text on stderr with exit code 2, since the log's own
@@ -17,6 +18,7 @@ import { formatHost, MetricsListener } from './metrics/metrics-listener.js';
 import { createJsonLog, type JsonLog } from './logging/json-log.js';
 
 let log: JsonLog | undefined;
+import { OrderlyStop } from './orderly-stop.js';
 
 async function main(): Promise<void> {
   let configuration: Configuration;
@@ -43,6 +45,8 @@ async function main(): Promise<void> {
     return;
   }
   const app = await createApplication(configuration, { log: started });
+  const orderlyStop = new OrderlyStop(app, configuration.http.shutdownGraceMs);
+  orderlyStop.exitOnSignals();
   await app.listen({ host: configuration.http.host, port: configuration.http.port });
   if (isWorkerProcess()) {
     announceListening();

@@ -116,6 +116,7 @@ export class AuditLog implements OnApplicationShutdown {
   /** After the HTTP server has closed (no more requests to record) and before PersistenceModule closes the database. */
   async onApplicationShutdown(): Promise<void> {
     await this.writer.drained();
+    this.logger.log(`audit log flushed: ${this.counts.entries} entries written by this process${this.counts.lost > 0 ? `, ${this.counts.lost} lost (logged above)` : ''}`);
   }
 
   /** A page after `cursor` (a position; absent: from the first entry), oldest first. */

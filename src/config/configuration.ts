@@ -24,6 +24,7 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_TLS_KEY_FILE', default: null, description: 'PEM private key of that certificate.' },
   { name: 'CCM_WORKERS', default: '1', description: 'HTTP worker processes sharing the port (node:cluster), each a full replica; "auto": one per CPU core. Issuance and authentication are CPU-bound, so one worker uses one core. Caches, rate limits and the API key cache are per worker.' },
   { name: 'CCM_BODY_LIMIT_BYTES', default: '65536', description: 'Largest request body accepted; larger bodies get 413.' },
+  { name: 'CCM_SHUTDOWN_GRACE_MS', default: '10000', description: 'On SIGTERM or SIGINT, how long requests already in flight may take to finish, in milliseconds; connections still busy then are closed. New connections are refused at once. Keep it a few seconds below the orchestrator\'s kill timeout (Kubernetes terminationGracePeriodSeconds, 30 s by default), which must also cover the event relay\'s last batch and the audit log flush.' },
   { name: 'CCM_MAX_HEADER_BYTES', default: '16384', description: 'Largest request head (request line and headers) accepted, in bytes; Node.js answers a larger one with 431 before ccm sees it.' },
   { name: 'CCM_CORS_ORIGINS', default: null, description: 'Comma-separated origins (https://console.example.com) whose pages may call the API from a browser, e.g. to post a CSR made with a key generated in the browser. Exact origins only; "*" is refused. Unset: no CORS headers at all.' },
   { name: 'CCM_RATE_LIMIT_ISSUANCE_PER_SECOND', default: '100', description: 'Certificates one credential may have issued per second (POST certificates, renew, EST enroll and re-enroll), counted per replica; over it, 429 with Retry-After. 0: no limit.' },
@@ -109,6 +110,8 @@ export interface Configuration {
     readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
     /** Worker processes serving the port (1: this process serves it). */
     readonly workers: number;
+    /** How long in-flight requests may run on after a stop signal (src/orderly-stop.ts). */
+    readonly shutdownGraceMs: number;
   };
   /** The Prometheus listener; null: none. */
   readonly metrics: { readonly host: string; readonly port: number } | null;
@@ -161,6 +164,7 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
   const workers = read.optional('CCM_WORKERS') === 'auto' ? availableParallelism() : read.integer('CCM_WORKERS', 1, 1, 64);
   const bodyLimitBytes = read.integer('CCM_BODY_LIMIT_BYTES', 65536, 1024, 16 * 1024 * 1024);
   const maxHeaderBytes = read.integer('CCM_MAX_HEADER_BYTES', 16384, 1024, 1024 * 1024);
+  const shutdownGraceMs = read.integer('CCM_SHUTDOWN_GRACE_MS', 10000, 0, 600_000);
   const corsOrigins = parseCorsOrigins(read);
   const rateLimits = {
     issuance: Object.freeze({ perSecond: read.integer('CCM_RATE_LIMIT_ISSUANCE_PER_SECOND', 100, 0, 1_000_000), burst: read.integer('CCM_RATE_LIMIT_ISSUANCE_BURST', 200, 1, 1_000_000) }),
@@ -216,7 +220,7 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
 
   if (read.problems.length > 0) throw new ConfigurationError(read.problems);
   return Object.freeze({
-    http: Object.freeze({ host, port, publicUrl, bodyLimitBytes, maxHeaderBytes, corsOrigins, tls, workers }),
+    http: Object.freeze({ host, port, publicUrl, bodyLimitBytes, maxHeaderBytes, corsOrigins, tls, workers, shutdownGraceMs }),
     rateLimits: Object.freeze(rateLimits),
     metrics,
     logLevel,

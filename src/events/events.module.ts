@@ -38,6 +38,8 @@ export class EventsModule implements OnApplicationBootstrap, BeforeApplicationSh
 
   // Before the database closes (onApplicationShutdown), so the relay's last pass still has it.
   async beforeApplicationShutdown(): Promise<void> {
-    await this.relay?.stop();
+    if (!this.relay) return;
+    await this.relay.stop();
+    new Logger('EventsModule').log('event relay stopped; events it had not published wait in the outbox for another replica or the next start');
   }
 }

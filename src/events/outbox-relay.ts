@@ -4,6 +4,15 @@
  * it got. While the broker is unreachable it retries with back-off and the
  * events wait in the outbox; nothing is dropped and, because the event id is
  * the job id, nothing is delivered twice to one queue.
+ *
+ * Replicas each run a relay over the same outbox. They do not take turns:
+ * two may publish the same batch, and the job id makes the second add a
+ * no-op; the delivery position moves only by a conditional update from the
+ * value a relay read, so the one that loses the race rereads from where the
+ * winner got. A relay that dies between publishing and advancing (kill -9)
+ * leaves its batch to be published again by the next pass of any replica,
+ * again without a duplicate. On stop the relay finishes the batch in hand and
+ * goes; what it had not published waits in the outbox.
  */
 import { Logger } from '@nestjs/common';
 import type { EventMetrics } from '../metrics/metrics.js';
@@ -21,6 +30,8 @@ export class OutboxRelay {
   private running = false;
   private loop: Promise<void> | null = null;
   private failing = false;
+  private stopping = false;
+  private wakeFromBackoff: () => void = () => undefined;
 
   constructor(
     private readonly store: EventRelayStore,
@@ -37,17 +48,23 @@ export class OutboxRelay {
     this.loop = this.run();
   }
 
+  /** Lets the batch being published finish (not the backlog behind it), then closes the Redis and database connections. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.running = false;
     this.wakeup.notify();
+    this.wakeFromBackoff();
     await this.loop;
     await this.publisher.close();
     await this.store.close();
   }
 
-  /** One pass over every subscriber; resolves when each is caught up. Throws when publishing fails. */
+  /** One pass over every subscriber; resolves when each is caught up, or after the batch in hand once stopping. Throws when publishing fails. */
   async drain(): Promise<void> {
-    for (const subscriber of await this.store.subscribers()) await this.deliver(subscriber);
+    for (const subscriber of await this.store.subscribers()) {
+      if (this.stopping) return;
+      await this.deliver(subscriber);
+    }
   }
 
   private async run(): Promise<void> {
@@ -63,7 +80,14 @@ export class OutboxRelay {
         if (!this.failing) this.logger.warn(`event delivery paused, events wait in the outbox: ${error instanceof Error ? error.message : String(error)}`);
         this.failing = true;
         backoffMs = Math.min(Math.max(backoffMs * 2, 100), MAX_BACKOFF_MS);
-        await new Promise((resolve) => setTimeout(resolve, backoffMs).unref());
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, backoffMs);
+          timer.unref();
+          this.wakeFromBackoff = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
       }
     }
   }
@@ -82,7 +106,7 @@ export class OutboxRelay {
       // Another replica advanced first: it published the same events (deduplicated by job id); continue from its position next pass.
       if (!(await this.store.advance(subscriber.id, position, next, this.clock.now()))) return;
       position = next;
-      if (batch.length < BATCH) return;
+      if (batch.length < BATCH || this.stopping) return;
     }
   }
 }

@@ -2,7 +2,7 @@
  * Persistence: owns the database connection and binds the repository ports
  * of the domain to their TypeORM adapters. Only this module touches TypeORM.
  */
-import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ApiCredentialRepository } from '../access/api-credential.js';
 import { AuditTrail } from '../audit/audit-trail.js';
@@ -66,6 +66,8 @@ export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+    if (!this.dataSource.isInitialized) return;
+    await this.dataSource.destroy();
+    new Logger('PersistenceModule').log('database connections closed');
   }
 }

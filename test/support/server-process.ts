@@ -80,10 +80,15 @@ export class ServerProcess {
     return cpuTicksOf(pid) / CLOCK_TICKS_PER_SECOND;
   }
 
-  /** Resolves with the exit code once the process has exited. */
+  /** Resolves with the exit code once the process has exited; null when a signal ended it. */
   exited(): Promise<number | null> {
-    if (this.child.exitCode !== null) return Promise.resolve(this.child.exitCode);
+    if (this.hasExited) return Promise.resolve(this.child.exitCode);
     return new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  /** A process a signal ended has no exit code, only a signal code. */
+  private get hasExited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
   }
 
   signal(name: NodeJS.Signals): void {
@@ -108,7 +113,7 @@ export class ServerProcess {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
+    if (this.hasExited) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
