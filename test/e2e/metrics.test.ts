@@ -260,7 +260,7 @@ describe('metrics on an ephemeral port', () => {
 describe('metrics with two HTTP workers', () => {
   test('the primary serves the workers\' metrics summed, and the outbox gauges not doubled', async () => {
     const metricsPort = await freePort();
-    const installation = await TestInstallation.create({ database: 'sqlite', custody: 'local' }, { CCM_WORKERS: '2', CCM_METRICS_PORT: String(metricsPort), CCM_RATE_LIMIT_ISSUANCE_PER_SECOND: '0' });
+    const installation = await TestInstallation.create({ database: 'sqlite', custody: 'local' }, { CCM_WORKERS: '2', CCM_METRICS_PORT: String(metricsPort), CCM_RATE_LIMIT_ISSUANCE_PER_SECOND: '0', CCM_LOG_LEVEL: 'log' });
     const ccm = await ServerProcess.ccm(installation.env);
     try {
       await until(async () => ccm.log, (log) => log.includes('with 2 workers'), 'both workers to listen', 60_000);

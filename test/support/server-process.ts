@@ -25,6 +25,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Characters of output kept (the newest): enough for a start-up at CCM_LOG_LEVEL=log with several workers, one JSON line each. */
+const OUTPUT_KEPT = 200_000;
+
 export class ServerProcess {
   private output = '';
 
@@ -33,8 +36,8 @@ export class ServerProcess {
     private readonly child: ChildProcess,
     readonly url: string,
   ) {
-    child.stdout!.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000)));
-    child.stderr!.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000)));
+    child.stdout!.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-OUTPUT_KEPT)));
+    child.stderr!.on('data', (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-OUTPUT_KEPT)));
   }
 
   /** Starts `command args` and resolves once `url` answers HTTP at all, or rejects with the process's output. */
