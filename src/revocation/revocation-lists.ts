@@ -132,7 +132,10 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
     // Backdated like certificates' notBefore, so relying parties with a slow clock do not find it "not yet valid".
     const thisUpdate = new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000);
     const nextUpdate = new Date(now.getTime() + this.config.revocation.crlValiditySeconds * 1000);
-    const crlNumber = (previous?.crlNumber ?? 0) + 1;
+    // The clock's milliseconds, and always past the previous number (a clock set back, another replica's skew).
+    // A count from 1 would go backwards after the database is restored from a backup, and a consumer that keeps
+    // the highest number it has seen (the Mosquitto agent, RFC 5280 §5.2.3) would then refuse every new CRL.
+    const crlNumber = Math.max((previous?.crlNumber ?? 0) + 1, now.getTime());
     const der = await encodeCertificateList(
       {
         issuerName: issuer.subjectName,
