@@ -5,7 +5,8 @@
  * files, and the connection to a running ccm (--url, the API key). An API key
  * is never taken as an argument: it would show in `ps` and in shell history.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { openToOthers } from '../shared/owner-only-file.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CcmApiClient } from './ccm-api-client.js';
 import { UsageError } from './outcome.js';
@@ -141,6 +142,9 @@ async function apiKey(file: string | undefined, env: NodeJS.ProcessEnv): Promise
   if (file !== undefined) {
     key = (await readInputFile(file, '--api-key-file')).trim();
     source = `--api-key-file ${file}`;
+    // As ccm does with its own key files: a key others can read is as good as published.
+    const problem = openToOthers((await stat(file)).mode);
+    if (problem) throw new UsageError(`--api-key-file ${file} ${problem}`);
   } else if (env['CCM_API_KEY']) {
     key = env['CCM_API_KEY'].trim();
     source = 'CCM_API_KEY';

@@ -15,13 +15,17 @@ export interface OwnerOnlySecretFile {
   readonly fail: (message: string) => Error;
 }
 
+/** Why a secret file with this mode is too open, or null when only its owner can read it. */
+export function openToOthers(mode: number): string | null {
+  return (mode & 0o077) !== 0 ? `must be readable by its owner only (chmod 600), it is ${(mode & 0o777).toString(8)}` : null;
+}
+
 /** The file's content, trimmed; a new file with `create()` when there is none. */
 export async function readOrCreateOwnerOnlySecret(file: OwnerOnlySecretFile): Promise<string> {
   try {
     const stat = await fs.stat(file.path);
-    if ((stat.mode & 0o077) !== 0) {
-      throw file.fail(`${file.variable} ${file.path} must be readable by its owner only (chmod 600), it is ${(stat.mode & 0o777).toString(8)}`);
-    }
+    const problem = openToOthers(stat.mode);
+    if (problem) throw file.fail(`${file.variable} ${file.path} ${problem}`);
     return (await fs.readFile(file.path, 'utf8')).trim();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;

@@ -243,6 +243,11 @@ describe('operator CLI against a running ccm (SQLite, local custody)', () => {
     const listed = await ccm(['tenant', 'list', '--api-key-file', keyFile, '--url', service.url], {});
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, new RegExp(tenantId));
+    await chmod(keyFile, 0o640);
+    const open = await ccm(['tenant', 'list', '--api-key-file', keyFile, '--url', service.url], {});
+    assert.equal(open.code, 2, 'a key file others can read is refused, before anything is sent');
+    assert.match(open.stderr, /must be readable by its owner only \(chmod 600\), it is 640/);
+    assert.ok(!open.stderr.includes(service.adminKey));
   });
 
   test('refusals by ccm exit 3 with the problem type on stderr: unknown tenant (404), wrong API key (401), a tenant key on an admin route (403)', async () => {
