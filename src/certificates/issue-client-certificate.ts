@@ -76,7 +76,14 @@ export class IssueClientCertificate {
 
   async execute(command: IssueClientCertificateCommand): Promise<IssuedClientCertificate> {
     const startedAt = performance.now();
-    const issued = await this.issue(command);
+    let issued: IssuedClientCertificate;
+    try {
+      issued = await this.issue(command);
+    } catch (error) {
+      // Kinds are a closed set, so the label stays small; anything else is one value.
+      this.metrics.failed(error instanceof DomainError ? error.kind : 'error');
+      throw error;
+    }
     const method: IssuanceMethod = command.via ?? (command.csr !== undefined ? 'csr' : 'keygen');
     this.metrics.issued(issued.certificate.tenantId, issued.certificate.keyAlgorithm, method, secondsSince(startedAt));
     return issued;

@@ -14,6 +14,8 @@ export type IssuanceMethod = 'csr' | 'keygen' | 'renew' | 'est';
 export abstract class IssuanceMetrics {
   /** One client certificate issued for `tenantId`, its key `algorithm`, after `seconds` of the use case. */
   abstract issued(tenantId: string, algorithm: string, method: IssuanceMethod, seconds: number): void;
+  /** One issuance that ended without a certificate, by why: the domain error's kind (`malformed-csr`, `custody-unavailable`, …) or `error`. */
+  abstract failed(reason: string): void;
 }
 
 /** What the authentication use case answered a broker: accepted, a refusal kind, or a request it could not read. */

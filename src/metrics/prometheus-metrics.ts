@@ -71,6 +71,13 @@ export class PrometheusMetrics implements IssuanceMetrics, AuthenticationMetrics
     registers: [this.registry],
   });
   private readonly issuanceDurationByAlgorithm = new Map<string, HistogramCell>();
+  private readonly issuanceFailures = new CellCounter({
+    name: 'ccm_issuance_failures_total',
+    help: 'Issuances that ended without a certificate, by reason: the problem type (malformed-csr, policy-violation, custody-unavailable, ...) or error.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly issuanceFailuresByReason = new Map<string, CounterCell>();
 
   private readonly authentications = new CellCounter({
     name: 'ccm_authentications_total',
@@ -203,6 +210,12 @@ export class PrometheusMetrics implements IssuanceMetrics, AuthenticationMetrics
     let duration = this.issuanceDurationByAlgorithm.get(algorithm);
     if (!duration) this.issuanceDurationByAlgorithm.set(algorithm, (duration = this.issuanceDuration.cell(algorithm)));
     duration.observe(seconds);
+  }
+
+  failed(reason: string): void {
+    let counter = this.issuanceFailuresByReason.get(reason);
+    if (!counter) this.issuanceFailuresByReason.set(reason, (counter = this.issuanceFailures.cell(reason)));
+    counter.inc();
   }
 
   decided(decision: AuthenticationDecision, seconds: number): void {

@@ -222,6 +222,15 @@ for (const scenario of SCENARIOS) {
       assert.equal((await fetch(metricsUrl.replace('/metrics', '/'))).status, 404);
       assert.equal((await fetch(metricsUrl, { method: 'POST' })).status, 405);
 
+      // Issuances refused by the use case count by reason, and as nothing issued.
+      const s5 = await scrape(metricsUrl);
+      await api.post(`/v1/tenants/${tenant.id}/certificates`).send({ csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' }).expect(400);
+      await api.post(`/v1/tenants/${tenant.id}/certificates`).send({ csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' }).expect(400);
+      const s6 = await scrape(metricsUrl);
+      assert.equal(delta(s5, s6, 'ccm_issuance_failures_total', { reason: 'malformed-csr' }), 2);
+      assert.equal(delta(s5, s6, 'ccm_certificates_issued_total', { tenant: tenant.id, algorithm: 'ecdsa-p256', method: 'csr' }), 0);
+      assert.equal(delta(s5, s6, 'ccm_issuance_duration_seconds_count', { algorithm: 'ecdsa-p256' }), 0);
+
       // Nothing secret in any scrape: no API key, no private key, no Vault token.
       const secrets = [installation.adminKey, brokerKey, ...byKeygen.privateKeyPem.split('\n').filter((line) => line.length > 40), installation.env.CCM_VAULT_TOKEN].filter((secret): secret is string => !!secret);
       for (const { text } of [s0, s1, s2, s3, s4]) for (const secret of secrets) assert.ok(!text.includes(secret), 'a secret in the metrics');
