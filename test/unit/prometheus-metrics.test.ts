@@ -180,7 +180,7 @@ describe('PrometheusMetrics', () => {
   it('gives every family a HELP text and a conventional name', async () => {
     const scraped = await scrape(metricsWith());
     const ours = [...scraped.families.values()].filter((family) => family.name.startsWith('ccm_'));
-    assert.equal(ours.length, 14);
+    assert.equal(ours.length, 15);
     for (const family of ours) {
       assert.ok(family.help.length > 20, `${family.name} has a HELP text`);
       if (family.type === 'counter') assert.match(family.name, /_total$/);
