@@ -202,17 +202,12 @@ export class VaultTokenSession {
   private async renewLoginToken(): Promise<void> {
     const lease = this.lease;
     if (!lease) return;
-    let response: unknown;
-    try {
-      response = await this.calls.write('auth/token/renew-self', {}, lease.token);
-    } catch (error) {
-      const failure = this.calls.failure(error, 'renewing the Vault token');
-      if (this.lease !== lease) return;
-      if (failure.kind === 'custody-unavailable') return this.retryLater(lease, failure, () => this.renewLoginToken());
-      return this.loginAgain(`Vault refused the renewal (${failure.message})`);
-    }
+    const seconds = await this.renewSelf(lease, 'renewing the Vault token');
     if (this.lease !== lease) return; // A refusal logged in again meanwhile.
-    const seconds = leaseSeconds(authBlock(response));
+    if (typeof seconds !== 'number') {
+      if (seconds.kind === 'custody-unavailable') return this.retryLater(lease, seconds, () => this.renewLoginToken());
+      return this.loginAgain(`Vault refused the renewal (${seconds.message})`);
+    }
     this.lease = leaseFrom(lease.token, this.now(), seconds, lease.fullSeconds, true);
     if (seconds < lease.fullSeconds) {
       // Vault capped the renewal at the max TTL: renewing again would not extend it.
@@ -288,17 +283,13 @@ export class VaultTokenSession {
   private async renewStaticToken(): Promise<void> {
     const lease = this.lease;
     if (!lease) return;
-    let response: unknown;
-    try {
-      response = await this.calls.write('auth/token/renew-self', {}, lease.token);
-    } catch (error) {
-      const failure = this.calls.failure(error, 'renewing the configured Vault token');
-      if (failure.kind === 'custody-unavailable') return this.retryLater(lease, failure, () => this.renewStaticToken());
-      this.problem = `Vault refused renewing the configured token: ${failure.message}`;
+    const seconds = await this.renewSelf(lease, 'renewing the configured Vault token');
+    if (typeof seconds !== 'number') {
+      if (seconds.kind === 'custody-unavailable') return this.retryLater(lease, seconds, () => this.renewStaticToken());
+      this.problem = `Vault refused renewing the configured token: ${seconds.message}`;
       this.logger.error(this.problem);
       return;
     }
-    const seconds = leaseSeconds(authBlock(response));
     this.problem = null;
     this.lease = leaseFrom(lease.token, this.now(), seconds, lease.fullSeconds, false);
     if (seconds < lease.fullSeconds) {
@@ -311,6 +302,15 @@ export class VaultTokenSession {
   }
 
   // ---------------------------------------------------------------------------
+
+  /** `auth/token/renew-self` with the lease's token: the lease Vault granted, in seconds, or why it did not. */
+  private async renewSelf(lease: Lease, what: string): Promise<number | DomainError> {
+    try {
+      return leaseSeconds(authBlock(await this.calls.write('auth/token/renew-self', {}, lease.token)));
+    } catch (error) {
+      return this.calls.failure(error, what);
+    }
+  }
 
   /** Runs `next` at RENEW_FRACTION of a lease of `seconds` from now. */
   private schedule(seconds: number, next: () => Promise<void>): void {
