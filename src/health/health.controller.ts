@@ -55,7 +55,7 @@ export class HealthController {
   @ApiOperation({
     summary:
       'Readiness: database, Redis (when configured), key custody (Vault reachable and unsealed) and the platform CA, each within 2 s. ' +
-      '503 names what is down. A platform CA awaiting its imported certificate shows as "degraded" and stays 200, so that the import can reach the replica.',
+      '503 names what is down (the database or custody). Redis down (events wait in the outbox) and a platform CA awaiting its imported certificate show as "degraded" and stay 200: neither stops ccm serving, and the import has to reach the replica.',
   })
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
     let result: HealthCheckResult;
