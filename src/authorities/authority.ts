@@ -76,12 +76,18 @@ export abstract class AuthorityRepository {
   abstract findActiveTenantRoot(tenantId: string): Promise<Authority | null>;
   /** The tenant's root CA whatever its status (a revoked CA still publishes its CRL). */
   abstract findTenantRoot(tenantId: string): Promise<Authority | null>;
-  /** Inserts the pending platform CA row; false when another process already has one (the unique singleton index). */
+  /** Inserts the pending platform CA row; false when another process already has one (the unique singleton index); AuthorityNameTaken when another CA has its name. */
   abstract insertPlatformIfAbsent(authority: Authority): Promise<boolean>;
+  /**
+   * Every CA recorded under a name that RFC 5280 §7.1 calls equal to
+   * `comparableSubject` (name-comparison.ts), of any tenant, kind and
+   * status but failed (a failed record certifies nothing).
+   */
+  abstract findByComparableSubject(comparableSubject: string): Promise<Authority[]>;
   /** The newest delegated OCSP responder of a CA, if any. */
   abstract findLatestResponder(issuerAuthorityId: string): Promise<Authority | null>;
   abstract insertResponder(responder: Authority): Promise<void>;
-  /** Moves a pending authority to active with its certificate; false when it was no longer pending (someone else finished first). */
+  /** Moves a pending authority to active with its certificate; false when it was no longer pending (someone else finished first); AuthorityNameTaken when the certificate's subject is another CA's. */
   abstract activate(id: string, certificate: AuthorityCertificate, at: Date): Promise<boolean>;
   /** Replaces the certificate of an active authority (re-certification of the same key and name). */
   abstract replaceCertificate(id: string, certificate: AuthorityCertificate, at: Date): Promise<void>;

@@ -24,15 +24,16 @@ export class AuthenticationsController {
   @HttpCode(200)
   @ApiOperation({
     summary:
-      'Who is this device, and may it connect? Give certificatePem, or issuer and serialNumber. Certificates of the tenant root CA, of delegated intermediates and of external CAs are accepted; under the latter two the first sight registers or finds the device and binds the certificate to it (issuer and serialNumber alone then only work once bound). 200 when accepted (a first use activates the certificate); 403 problem+json otherwise, typed certificate-unknown, -suspended, -revoked, -expired, -not-yet-valid, -signature-invalid, untrusted-issuer, identity-unmapped, device-not-registered or device-bound-elsewhere.',
+      'Who is this device, and may it connect? Give certificatePem, or issuer and serialNumber. Certificates of the tenant root CA, of delegated intermediates and of external CAs are accepted; under the latter two the first sight registers or finds the device and binds the certificate to it (issuer and serialNumber alone then only work once bound). 200 when accepted (a first use activates the certificate); 403 problem+json otherwise, typed certificate-unknown, -suspended, -revoked, -expired, -not-yet-valid, -signature-invalid, untrusted-issuer, issuer-ambiguous, identity-unmapped, device-not-registered or device-bound-elsewhere.',
   })
   @ApiOkResponse({ type: AuthenticationResponse })
   async create(@Body() body: AuthenticationRequest): Promise<AuthenticationResponse> {
     const byCertificate = body.certificatePem !== undefined;
-    const byIssuer = body.issuer !== undefined || body.serialNumber !== undefined;
+    const byIssuer = body.issuer !== undefined || body.serialNumber !== undefined || body.authorityKeyIdentifier !== undefined;
     if (byCertificate === byIssuer) throw new InvalidRequest('give either certificatePem, or issuer and serialNumber');
     if (byCertificate) return authenticationResponse(await this.authenticate.execute({ certificatePem: body.certificatePem! }));
     if (body.issuer === undefined || body.serialNumber === undefined) throw new InvalidRequest('issuer and serialNumber go together', { field: body.issuer === undefined ? 'issuer' : 'serialNumber' });
-    return authenticationResponse(await this.authenticate.execute({ issuer: body.issuer, serialNumber: body.serialNumber }));
+    const authorityKeyIdentifier = body.authorityKeyIdentifier === undefined ? {} : { authorityKeyIdentifier: body.authorityKeyIdentifier };
+    return authenticationResponse(await this.authenticate.execute({ issuer: body.issuer, serialNumber: body.serialNumber, ...authorityKeyIdentifier }));
   }
 }

@@ -295,6 +295,16 @@ export class AuthenticationRequest {
   @IsString()
   @MaxLength(64)
   serialNumber?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'Cheap path, optional: the certificate\'s authorityKeyIdentifier in hex (colons allowed), naming the CA by its key as well as its name. CA names are unique in ccm, so the name alone is enough; a name several older CA records share is refused (issuer-ambiguous) unless this narrows it to one.',
+    example: '3A:9F:…',
+  })
+  @IsOmittable()
+  @IsString()
+  @MaxLength(191)
+  authorityKeyIdentifier?: string;
 }
 
 export class AuthenticationResponse {

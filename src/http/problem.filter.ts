@@ -24,6 +24,7 @@ const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
   'not-a-ca': { status: 400, title: 'Not a CA certificate' },
   'not-found': { status: 404, title: 'Not found' },
   conflict: { status: 409, title: 'Conflict' },
+  'authority-name-taken': { status: 409, title: 'CA name taken' },
   'platform-ca-not-ready': { status: 503, title: 'Platform CA not ready' },
   'custody-unavailable': { status: 503, title: 'Key custody unavailable' },
   'custody-error': { status: 502, title: 'Key custody refused the operation' },
@@ -42,6 +43,7 @@ const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
   'identity-unmapped': { status: 403, title: 'Certificate subject gives no device identity' },
   'device-not-registered': { status: 403, title: 'Device not registered' },
   'device-bound-elsewhere': { status: 403, title: 'Device identity bound to another certificate' },
+  'issuer-ambiguous': { status: 403, title: 'Issuer name fits more than one CA' },
 };
 
 /** The HTTP status a domain error kind answers with (the audit trail tells refusals, 4xx, from failures, 5xx). */

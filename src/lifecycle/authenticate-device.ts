@@ -36,7 +36,8 @@ import { CertificateRepository, type ClientCertificate } from '../certificates/c
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
 import { inspectCertificate, readCertificateIdentity, verifyCertificateSignature, type CertificateIdentity, type InspectedCertificate } from '../issuance/certificate-inspection.js';
 import { DerFramingError } from '../issuance/der.js';
-import { commonNameOf, formatDistinguishedName, parseFormattedDistinguishedName } from '../issuance/distinguished-name.js';
+import { commonNameOf, formatDistinguishedName, parseFormattedDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
+import { comparableName, parseRfc4514Name } from '../issuance/name-comparison.js';
 import { decodePem } from '../issuance/pem.js';
 import { keyAlgorithmOf, readPublicKeyInfo } from '../issuance/public-key.js';
 import { AuthenticationMetrics, secondsSince, type AuthenticationDecision } from '../metrics/metrics.js';
@@ -51,7 +52,14 @@ import { applyTransition } from './change-certificate-state.js';
 import { certificateEvent } from './life-cycle-events.js';
 import { LifeCycleStore } from './life-cycle-store.js';
 
-export type AuthenticationCommand = { readonly certificatePem: string } | { readonly issuer: string; readonly serialNumber: string };
+export type AuthenticationCommand =
+  | { readonly certificatePem: string }
+  | {
+      readonly issuer: string;
+      readonly serialNumber: string;
+      /** The leaf's authorityKeyIdentifier (the CA's subjectKeyIdentifier) in hex: narrows the issuer to the CA of that key. */
+      readonly authorityKeyIdentifier?: string;
+    };
 
 export interface AuthenticatedDevice {
   readonly certificate: ClientCertificate;
@@ -161,21 +169,21 @@ export class AuthenticateDevice {
   }
 
   private resolve(command: AuthenticationCommand): Promise<Presented> {
-    return 'certificatePem' in command ? this.fromCertificate(command.certificatePem) : this.fromIssuerAndSerial(command.issuer, command.serialNumber);
+    return 'certificatePem' in command ? this.fromCertificate(command.certificatePem) : this.fromIssuerAndSerial(command.issuer, command.serialNumber, command.authorityKeyIdentifier);
   }
 
   private async fromCertificate(pem: string): Promise<Presented> {
     // The first block is the device's; any chain after it is ignored, since ccm holds the CA certificates itself.
     const [leafDer] = decodePem(pem, ['CERTIFICATE']);
     const identity = readCertificateIdentity(leafDer!);
-    const subject = formatDistinguishedName(identity.issuer);
-    // The CAs of that name and what each recorded under the serial, in one round trip: the record is only read, never cached.
-    const candidates = await this.trusted.findBySubjectWithRecord(subject, identity.serialNumberHex);
+    // The CAs of that name (as RFC 5280 §7.1 compares names, as verifiers do) and what each recorded under the serial, in
+    // one round trip: the record is only read, never cached. The signature then decides among them.
+    const candidates = await this.trusted.findByNameWithRecord(comparableName(identity.issuer), identity.serialNumberHex);
     // A device reconnecting presents a certificate ccm has a record of byte for byte: its extensions were read when it was
     // recorded. Anything else is read in full first, so a malformed certificate is a 400 before any refusal, as always.
     const known = (candidate: IssuerCandidate) => candidate.certificate?.fingerprintSha256 === identity.sha256Fingerprint;
     let inspected = candidates.some(known) ? null : inspectCertificate(leafDer!);
-    if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${subject}"`);
+    if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${formatDistinguishedName(identity.issuer)}"`);
     // Active CAs come first: a CA removed and uploaded again is found as the one in force.
     const signer = candidates.find((candidate) => verifyCertificateSignature(leafDer!, this.issuers.of(candidate.authority).verificationKey));
     if (!signer) throw new AuthenticationRefused('certificate-signature-invalid', 'the certificate was not signed by the CA it names');
@@ -184,11 +192,31 @@ export class AuthenticateDevice {
     return { authority: signer.authority, serialNumber: identity.serialNumberHex, leaf: { der: leafDer!, identity, inspected }, record: signer.certificate };
   }
 
-  private async fromIssuerAndSerial(issuer: string, serialNumber: string): Promise<Presented> {
+  /**
+   * No signature to decide by: the name (and the key identifier, when
+   * given) must point at one CA. Names are unique (AuthorityNames), but CAs
+   * recorded before that rule may share one; then the answer is a refusal,
+   * never a guess, however the records fall.
+   */
+  private async fromIssuerAndSerial(issuer: string, serialNumber: string, authorityKeyIdentifier: string | undefined): Promise<Presented> {
     if (!/^(0x)?[0-9a-fA-F:]{1,64}$/.test(serialNumber)) throw new InvalidRequest('serialNumber must be hexadecimal', { field: 'serialNumber' });
     const serial = canonicalSerialNumber(serialNumber.replace(/:/g, ''));
-    const candidates = await this.trusted.findBySubjectWithRecord(issuer, serial);
-    if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${issuer}"`);
+    const keyIdentifier = authorityKeyIdentifier === undefined ? null : keyIdentifierOf(authorityKeyIdentifier);
+    let name: DistinguishedName;
+    try {
+      name = parseRfc4514Name(issuer);
+    } catch (error) {
+      if (error instanceof DomainError) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${issuer}"`);
+      throw error;
+    }
+    let candidates = await this.trusted.findByNameWithRecord(comparableName(name), serial);
+    if (keyIdentifier !== null) candidates = candidates.filter((candidate) => Buffer.from(this.issuers.of(candidate.authority).subjectKeyIdentifier).equals(keyIdentifier));
+    if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', keyIdentifier === null ? `no CA of ccm is named "${issuer}"` : `no CA of ccm is named "${issuer}" with this key identifier`);
+    // One security domain is one tenant's one key: a CA removed and recorded again by its tenant is still one.
+    const domains = new Set(candidates.map(({ authority }) => `${authority.tenantId}:${Buffer.from(this.issuers.of(authority).subjectPublicKeyInfo).toString('hex')}`));
+    if (domains.size > 1) {
+      throw new AuthenticationRefused('issuer-ambiguous', 'more than one CA of ccm has this name; send the certificate (certificatePem), or the authorityKeyIdentifier of the CA that issued it', { candidates: domains.size });
+    }
     // Without the certificate, only the record tells which CA of that name issued it. External CAs choose their own
     // serials, so two of them with one name may both have it: then the certificate itself is needed.
     const holders = candidates.filter((candidate) => candidate.certificate !== null);
@@ -322,6 +350,13 @@ export class AuthenticateDevice {
     if (!this.constraints.has(key)) this.constraints.set(key, dnsNameConstraintsOf(decodePem(authority.certificatePem!, 'CERTIFICATE')[0]!));
     return this.constraints.get(key)!;
   }
+}
+
+/** A key identifier in hex, colons allowed (as `openssl x509 -ext authorityKeyIdentifier` prints it). */
+function keyIdentifierOf(text: string): Buffer {
+  const hex = text.replace(/:/g, '');
+  if (!/^(?:[0-9a-fA-F]{2}){1,64}$/.test(hex)) throw new InvalidRequest('authorityKeyIdentifier must be hexadecimal octets', { field: 'authorityKeyIdentifier' });
+  return Buffer.from(hex, 'hex');
 }
 
 /** A refusal by its kind; a request ccm could not read (malformed PEM, a bad serial number) apart; anything else is a failure of ccm's. */

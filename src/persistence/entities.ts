@@ -26,6 +26,8 @@ export class AuthorityRow {
   @Column({ name: 'custody_key_name', type: 'varchar', length: 128 }) custodyKeyName!: string;
   @Column({ name: 'key_algorithm', type: 'varchar', length: 16 }) keyAlgorithm!: string;
   @Column({ type: 'text' }) subject!: string;
+  /** The subject's RFC 5280 §7.1 comparable form (comparableName): what device authentication looks CAs up by, unique among CAs in force. */
+  @Column({ name: 'subject_key', type: 'text' }) subjectKey!: string;
   @Column({ name: 'serial_number', type: 'varchar', length: 42, nullable: true }) serialNumber!: string | null;
   /** CA certificates are public and needed to build chains and issuer names. */
   @Column({ name: 'certificate_pem', type: 'text', nullable: true }) certificatePem!: string | null;

@@ -1,13 +1,15 @@
 /** AuthorityRepository on TypeORM. */
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, Not } from 'typeorm';
 import { AuthorityRepository, type Authority, type AuthorityCertificate, type DeviceRegistration } from '../authorities/authority.js';
 import type { IdentityRules } from '../authorities/identity-rules.js';
+import { AuthorityNameTaken } from '../authorities/authority-names.js';
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import { comparableSubject } from '../issuance/name-comparison.js';
 import { AuthorityRow } from './entities.js';
 import { EntityColumns, PreparedQuery } from './prepared-query.js';
 import { Transactions } from './transactions.js';
-import { isUniqueViolation } from './unique-violation.js';
+import { isUniqueViolation, isUniqueViolationOf } from './unique-violation.js';
 
 export function toAuthority(row: AuthorityRow): Authority {
   return {
@@ -41,7 +43,29 @@ export function toAuthorityRow(authority: Authority): AuthorityRow {
     ...authority,
     identityRules: authority.identityRules === null ? null : JSON.stringify(authority.identityRules),
     singleton: authority.kind === 'platform' ? 'platform' : null,
+    subjectKey: comparableSubject(authority.subject),
   });
+}
+
+/** A certificate recorded on an authority row, with the comparable form of its subject beside it. */
+function toCertificateColumns(certificate: AuthorityCertificate): AuthorityCertificate & { subjectKey: string } {
+  return { ...certificate, subjectKey: comparableSubject(certificate.subject) };
+}
+
+/**
+ * Runs a write that may give a CA a name; the unique index on the names of
+ * CAs in force refusing it becomes the domain's AuthorityNameTaken (two
+ * replicas racing for one name: the later loses here).
+ */
+export async function claimingAuthorityName<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isUniqueViolationOf(error, 'uq_authorities_subject_key', ['authorities.subject_key'])) {
+      throw new AuthorityNameTaken('another CA of ccm has this subject (compared as RFC 5280 §7.1 compares names); a CA\'s subject must be unique', { field: 'subject', reason: 'in-use' });
+    }
+    throw error;
+  }
 }
 
 @Injectable()
@@ -81,6 +105,11 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
     return authority ? toAuthority(authority) : null;
   }
 
+  async findByComparableSubject(comparableSubject: string): Promise<Authority[]> {
+    const rows = await this.dataSource.getRepository(AuthorityRow).find({ where: { subjectKey: comparableSubject, status: Not('failed') }, order: { createdAt: 'ASC', id: 'ASC' } });
+    return rows.map(toAuthority);
+  }
+
   async findLatestResponder(issuerAuthorityId: string): Promise<Authority | null> {
     const row = await this.dataSource.getRepository(AuthorityRow).findOne({ where: { issuerAuthorityId, kind: 'ocsp-responder', status: 'active' }, order: { notAfter: 'DESC' } });
     return row ? toAuthority(row) : null;
@@ -92,7 +121,7 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
 
   async insertPlatformIfAbsent(authority: Authority): Promise<boolean> {
     try {
-      await this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(authority)));
+      await claimingAuthorityName(() => this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(authority))));
       return true;
     } catch (error) {
       if (isUniqueViolation(error)) return false;
@@ -101,14 +130,14 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
   }
 
   async activate(id: string, certificate: AuthorityCertificate, at: Date): Promise<boolean> {
-    const result = await this.transactions.run((manager) =>
-      manager.update(AuthorityRow, { id, status: 'pending' }, { ...certificate, status: 'active', updatedAt: at }),
+    const result = await claimingAuthorityName(() =>
+      this.transactions.run((manager) => manager.update(AuthorityRow, { id, status: 'pending' }, { ...toCertificateColumns(certificate), status: 'active', updatedAt: at })),
     );
     return (result.affected ?? 0) === 1;
   }
 
   async replaceCertificate(id: string, certificate: AuthorityCertificate, at: Date): Promise<void> {
-    await this.transactions.run((manager) => manager.update(AuthorityRow, { id, status: 'active' }, { ...certificate, updatedAt: at }));
+    await claimingAuthorityName(() => this.transactions.run((manager) => manager.update(AuthorityRow, { id, status: 'active' }, { ...toCertificateColumns(certificate), updatedAt: at })));
   }
 
   async updateIdentityRules(tenantId: string, authorityId: string, rules: IdentityRules | null, at: Date): Promise<boolean> {

@@ -7,7 +7,7 @@ import { TenantRepository, type Page, type Tenant } from '../tenants/tenant.js';
 import { AuthorityRow, TenantRow } from './entities.js';
 import { EntityColumns, PreparedQuery } from './prepared-query.js';
 import { Transactions } from './transactions.js';
-import { toAuthorityRow } from './typeorm-authority.repository.js';
+import { claimingAuthorityName, toAuthorityRow } from './typeorm-authority.repository.js';
 import { isUniqueViolation } from './unique-violation.js';
 
 function toTenant(row: TenantRow): Tenant {
@@ -27,12 +27,14 @@ export class TypeormTenantRepository extends TenantRepository {
 
   async create(tenant: Tenant, issueRootAuthority: () => Promise<Authority>): Promise<{ tenant: Tenant; authority: Authority }> {
     try {
-      return await this.transactions.run(async (manager) => {
-        await manager.insert(TenantRow, Object.assign(new TenantRow(), tenant));
-        const authority = await issueRootAuthority();
-        await manager.insert(AuthorityRow, toAuthorityRow(authority));
-        return { tenant, authority };
-      });
+      return await claimingAuthorityName(() =>
+        this.transactions.run(async (manager) => {
+          await manager.insert(TenantRow, Object.assign(new TenantRow(), tenant));
+          const authority = await issueRootAuthority();
+          await manager.insert(AuthorityRow, toAuthorityRow(authority));
+          return { tenant, authority };
+        }),
+      );
     } catch (error) {
       if (isUniqueViolation(error)) throw new DomainError('conflict', `a tenant named "${tenant.name}" exists already`, { field: 'name' });
       throw error;

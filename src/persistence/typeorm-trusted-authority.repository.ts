@@ -1,12 +1,12 @@
 /** TrustedAuthorityRepository on TypeORM. */
 import { Injectable } from '@nestjs/common';
-import { DataSource, In, IsNull, Not } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import type { Authority } from '../authorities/authority.js';
 import { DEVICE_ISSUING_KINDS, TrustedAuthorityRepository, type IssuerCandidate } from '../trust/trusted-authority.js';
 import { AuthorityRow, CertificateRow } from './entities.js';
 import { Coalescer } from '../shared/coalescer.js';
 import { EntityColumns, PreparedQuery } from './prepared-query.js';
-import { toAuthority, toAuthorityRow } from './typeorm-authority.repository.js';
+import { claimingAuthorityName, toAuthority, toAuthorityRow } from './typeorm-authority.repository.js';
 import { toClientCertificate } from './typeorm-certificate.repository.js';
 import { Transactions } from './transactions.js';
 
@@ -15,7 +15,7 @@ const MAXIMUM_LOOKUP_BATCH = 100;
 const LOOKUP_BATCHES_IN_FLIGHT = 2;
 
 interface CandidateKey {
-  readonly subject: string;
+  readonly subjectKey: string;
   readonly serialNumber: string;
 }
 
@@ -40,24 +40,15 @@ export class TypeormTrustedAuthorityRepository extends TrustedAuthorityRepositor
     super();
   }
 
-  async findBySubject(subject: string): Promise<Authority[]> {
-    const rows = await this.dataSource.getRepository(AuthorityRow).find({
-      where: { subject, kind: In([...DEVICE_ISSUING_KINDS]), status: In(['active', 'revoked']), certificatePem: Not(IsNull()) },
-      order: { createdAt: 'DESC', id: 'DESC' },
-    });
-    const authorities = rows.map(toAuthority);
-    return [...authorities.filter((a) => a.status === 'active'), ...authorities.filter((a) => a.status !== 'active')];
-  }
-
   /**
-   * Every device authentication: a prepared statement (ix_authorities_subject, then uq_certificates_authority_serial
+   * Every device authentication: a prepared statement (ix_authorities_subject_key, then uq_certificates_authority_serial
    * per CA). On PostgreSQL concurrent lookups share one: each is still read after its request arrived, so a change
    * committed before that is seen, and the round trips and per-statement work are shared by the batch.
    */
-  async findBySubjectWithRecord(subject: string, serialNumber: string): Promise<IssuerCandidate[]> {
+  async findByNameWithRecord(comparableSubject: string, serialNumber: string): Promise<IssuerCandidate[]> {
     const lookup = (this.candidateQuery ??= this.prepareCandidateQuery());
-    if (lookup.batches) return lookup.batches.submit({ subject, serialNumber });
-    return activeFirst((await lookup.single!.rows([subject, serialNumber])).map((row) => candidate(lookup.authority.read(row)!, lookup.certificate.read(row))));
+    if (lookup.batches) return lookup.batches.submit({ subjectKey: comparableSubject, serialNumber });
+    return activeFirst((await lookup.single!.rows([comparableSubject, serialNumber])).map((row) => candidate(lookup.authority.read(row)!, lookup.certificate.read(row))));
   }
 
   async findOfTenant(tenantId: string, authorityId: string): Promise<Authority | null> {
@@ -71,7 +62,7 @@ export class TypeormTrustedAuthorityRepository extends TrustedAuthorityRepositor
   }
 
   async insert(authority: Authority): Promise<void> {
-    await this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(authority)));
+    await claimingAuthorityName(() => this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(authority))));
   }
 
   async markFailed(id: string, at: Date): Promise<void> {
@@ -94,7 +85,7 @@ export class TypeormTrustedAuthorityRepository extends TrustedAuthorityRepositor
       const single = new PreparedQuery(
         this.dataSource,
         `SELECT ${authority.select}, ${certificate.select} FROM authorities a LEFT JOIN certificates c ON ${recorded} AND c.serial_number = $2 ` +
-          `WHERE a.subject = $1 AND ${trusted} ORDER BY a.created_at DESC, a.id DESC`,
+          `WHERE a.subject_key = $1 AND ${trusted} ORDER BY a.created_at DESC, a.id DESC`,
       );
       return { authority, certificate, batches: null, single };
     }
@@ -102,14 +93,14 @@ export class TypeormTrustedAuthorityRepository extends TrustedAuthorityRepositor
       this.dataSource,
       // Each row as one JSON value: three result fields rather than fifty.
       'SELECT k.i AS "k_i", to_json(a) AS "a", to_json(c) AS "c" ' +
-        'FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(subject, serial_number, i) JOIN authorities a ON a.subject = k.subject ' +
+        'FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(subject_key, serial_number, i) JOIN authorities a ON a.subject_key = k.subject_key ' +
         `LEFT JOIN certificates c ON ${recorded} AND c.serial_number = k.serial_number WHERE ${trusted} ORDER BY k.i, a.created_at DESC, a.id DESC`,
     );
     const batches = new Coalescer<CandidateKey, IssuerCandidate[]>({
       maxBatch: MAXIMUM_LOOKUP_BATCH,
       maxInFlight: LOOKUP_BATCHES_IN_FLIGHT,
       run: async (keys) => {
-        const rows = await batch.rows([keys.map((key) => key.subject), keys.map((key) => key.serialNumber)]);
+        const rows = await batch.rows([keys.map((key) => key.subjectKey), keys.map((key) => key.serialNumber)]);
         const found: IssuerCandidate[][] = keys.map(() => []);
         // WITH ORDINALITY counts from 1; node-postgres gives the bigint as text.
         for (const row of rows) found[Number(row['k_i']) - 1]!.push(candidate(authority.readJson(row['a'])!, certificate.readJson(row['c'])));

@@ -83,7 +83,11 @@ export class OcspSigningIdentities {
         serialNumber: newSerialNumber(),
         issuerName: issuer.subjectName,
         issuerKeyIdentifier: issuer.subjectKeyIdentifier,
-        subject: [{ attribute: 'CN', value: `OCSP responder ${ca.id}` }],
+        // Each responder a name of its own (one CA has a new responder every few days): no two certificates ccm signs for a CA share a subject.
+        subject: [
+          { attribute: 'OU', value: ca.id },
+          { attribute: 'CN', value: `OCSP responder ${id}` },
+        ],
         subjectPublicKeyInfo: key.publicKeyDer,
         notBefore: new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000),
         notAfter: new Date(Math.min(now.getTime() + RESPONDER_VALIDITY_MS, issuer.notAfter.getTime())),

@@ -14,6 +14,8 @@ export type DomainErrorKind =
   | 'policy-violation'
   | 'not-found'
   | 'conflict'
+  /** RFC 5280 §7.1: another CA of ccm's, of any tenant and kind, has this name (or ccm keeps names of its shape for its own CAs). */
+  | 'authority-name-taken'
   | 'certificate-key-mismatch'
   | 'not-a-ca'
   | 'platform-ca-not-ready'
@@ -40,7 +42,9 @@ export type AuthenticationRefusal =
   /** An external CA accepts only pre-registered devices, and this identity is not one. */
   | 'device-not-registered'
   /** The device identity is bound to another certificate. */
-  | 'device-bound-elsewhere';
+  | 'device-bound-elsewhere'
+  /** The issuer name (with the key identifier, when given) fits CAs of more than one tenant or key: ccm refuses rather than guess. */
+  | 'issuer-ambiguous';
 
 export class DomainError extends Error {
   constructor(

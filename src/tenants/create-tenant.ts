@@ -7,6 +7,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { certificateRecordOf, IssuingCertificateCache } from '../authorities/authority-certificate.js';
+import { AuthorityNames } from '../authorities/authority-names.js';
 import type { Authority } from '../authorities/authority.js';
 import { custodySigner } from '../authorities/custody-signer.js';
 import { PlatformAuthority } from '../authorities/platform-authority.js';
@@ -35,6 +36,7 @@ export class CreateTenant {
     @Inject(CONFIGURATION) private readonly config: Configuration,
     private readonly platform: PlatformAuthority,
     private readonly issuers: IssuingCertificateCache,
+    private readonly names: AuthorityNames,
     private readonly custody: KeyCustody,
     private readonly tenants: TenantRepository,
     private readonly clock: Clock,
@@ -57,6 +59,8 @@ export class CreateTenant {
       { attribute: 'OU', value: tenant.id },
       { attribute: 'CN', value: `${name.slice(0, 56)} root CA` },
     ];
+    // Unique by construction (the tenant id), and of a shape no tenant may choose; checked all the same, as every CA's name is.
+    await this.names.assertAvailable({ subject, kind: 'tenant-root', tenantId: tenant.id, subjectPublicKeyInfo: null, chosenByTenant: false });
     const authorityId = newId();
     const keyName = `tenant-${tenant.id}-root-1`;
     const algorithm = this.config.tenantCa.keyAlgorithm;

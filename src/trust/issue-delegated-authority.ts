@@ -8,6 +8,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { IssuingCertificateCache, certificateRecordOf } from '../authorities/authority-certificate.js';
+import { AuthorityNames } from '../authorities/authority-names.js';
 import { AuthorityRepository, type Authority, type DeviceRegistration } from '../authorities/authority.js';
 import { custodySigner } from '../authorities/custody-signer.js';
 import { chainPemOf } from '../certificates/certificate-chain.js';
@@ -27,7 +28,7 @@ import { TenantRepository } from '../tenants/tenant.js';
 import { checkedDnsDomains } from './dns-name-constraints.js';
 import { checkedAuthorityName } from './tenant-authority-queries.js';
 import { TrustedAuthorityRepository } from './trusted-authority.js';
-import { assertNotTrustedAlready, checkedRegistration } from './upload-external-authority.js';
+import { checkedRegistration } from './upload-external-authority.js';
 
 export interface IssueDelegatedAuthorityCommand {
   readonly tenantId: string;
@@ -59,6 +60,7 @@ export class IssueDelegatedAuthority {
     private readonly tenants: TenantRepository,
     private readonly authorities: AuthorityRepository,
     private readonly trusted: TrustedAuthorityRepository,
+    private readonly names: AuthorityNames,
     private readonly issuers: IssuingCertificateCache,
     private readonly custody: KeyCustody,
     private readonly clock: Clock,
@@ -84,7 +86,7 @@ export class IssueDelegatedAuthority {
     if (!root) throw new DomainError('conflict', 'the tenant has no active root CA (it was revoked)');
     const issuer = this.issuers.of(root);
     if (Buffer.from(issuer.subjectPublicKeyInfo).equals(request.subjectPublicKeyInfo)) throw new InvalidRequest('the CSR carries the tenant root CA\'s own key', { field: 'csrPem' });
-    await assertNotTrustedAlready(this.trusted, subject, request.subjectPublicKeyInfo, (candidate) => this.issuers.of(candidate).subjectPublicKeyInfo);
+    await this.names.assertAvailable({ subject: request.subject, kind: 'intermediate', tenantId: command.tenantId, subjectPublicKeyInfo: request.subjectPublicKeyInfo, chosenByTenant: true });
 
     const now = this.clock.now();
     const notBefore = new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000);

@@ -25,23 +25,20 @@ export interface IssuerCandidate {
 
 export abstract class TrustedAuthorityRepository {
   /**
-   * Active and revoked device-issuing CAs named `subject` (RFC 4514 as ccm
-   * prints it), active first, newest first within each: the CAs a leaf's
-   * issuer name may mean. Pending and failed ones have no certificate and are left out.
+   * The active and revoked device-issuing CAs whose subject RFC 5280 §7.1
+   * calls equal to the name of `comparableSubject` (name-comparison.ts),
+   * active first, newest first within each: the CAs a leaf's issuer name may
+   * mean, each with its record of `serialNumber`. Device authentication's
+   * lookup, in one round trip; both are read as they are now, never from a
+   * cache (a suspension must count at the next authentication). Pending and
+   * failed CAs have no certificate and are left out.
    */
-  abstract findBySubject(subject: string): Promise<Authority[]>;
-  /**
-   * findBySubject's CAs, in its order, each with its record of
-   * `serialNumber`: device authentication's lookup in one round trip. Both
-   * are read as they are now, never from a cache (a suspension must count at
-   * the next authentication).
-   */
-  abstract findBySubjectWithRecord(subject: string, serialNumber: string): Promise<IssuerCandidate[]>;
+  abstract findByNameWithRecord(comparableSubject: string, serialNumber: string): Promise<IssuerCandidate[]>;
   /** A device-issuing CA of this tenant; null for another tenant's id, an OCSP responder or the platform CA. */
   abstract findOfTenant(tenantId: string, authorityId: string): Promise<Authority | null>;
   /** The tenant's device-issuing CAs in creation order. */
   abstract listOfTenant(tenantId: string): Promise<Authority[]>;
-  /** Records an external CA (active) or a delegated intermediate before it is signed (pending). */
+  /** Records an external CA (active) or a delegated intermediate before it is signed (pending); AuthorityNameTaken when another CA in force has its name. */
   abstract insert(authority: Authority): Promise<void>;
   /** A pending delegated intermediate whose signing failed: no certificate exists. */
   abstract markFailed(id: string, at: Date): Promise<void>;

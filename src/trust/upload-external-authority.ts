@@ -7,7 +7,8 @@
  */
 import { Injectable } from '@nestjs/common';
 import type { Authority, DeviceRegistration } from '../authorities/authority.js';
-import { certificateRecordOf, IssuingCertificateCache } from '../authorities/authority-certificate.js';
+import { certificateRecordOf } from '../authorities/authority-certificate.js';
+import { AuthorityNames } from '../authorities/authority-names.js';
 import { inspectCertificate, verifyCertificateSignature, type InspectedCertificate } from '../issuance/certificate-inspection.js';
 import { DerFramingError } from '../issuance/der.js';
 import { formatDistinguishedName } from '../issuance/distinguished-name.js';
@@ -32,7 +33,7 @@ export class UploadExternalAuthority {
   constructor(
     private readonly tenants: TenantRepository,
     private readonly authorities: TrustedAuthorityRepository,
-    private readonly issuers: IssuingCertificateCache,
+    private readonly names: AuthorityNames,
     private readonly clock: Clock,
   ) {}
 
@@ -46,7 +47,7 @@ export class UploadExternalAuthority {
     const now = this.clock.now();
     const keyAlgorithm = assertUsableCa(ca, der, now);
     const subject = formatDistinguishedName(ca.subject);
-    await assertNotTrustedAlready(this.authorities, subject, ca.subjectPublicKeyInfo, (candidate) => this.issuers.of(candidate).subjectPublicKeyInfo);
+    await this.names.assertAvailable({ subject: ca.subject, kind: 'external', tenantId: command.tenantId, subjectPublicKeyInfo: ca.subjectPublicKeyInfo, chosenByTenant: true });
 
     const authority: Authority = {
       id: newId(),
@@ -99,21 +100,4 @@ function assertUsableCa(ca: InspectedCertificate, der: Uint8Array, now: Date): A
     throw new InvalidRequest('the self-signed CA certificate\'s signature does not verify with its own key', { field: 'certificatePem' });
   }
   return keyAlgorithm;
-}
-
-/**
- * One CA key under one name is one security domain: trusting it twice (for
- * two tenants, or twice for one) would make the tenant of a device depend on
- * which record authentication found first.
- */
-export async function assertNotTrustedAlready(
-  authorities: TrustedAuthorityRepository,
-  subject: string,
-  subjectPublicKeyInfo: Uint8Array,
-  keyOf: (authority: Authority) => Uint8Array,
-): Promise<void> {
-  const sameName = (await authorities.findBySubject(subject)).filter((candidate) => candidate.status === 'active' && candidate.certificatePem !== null);
-  if (sameName.some((candidate) => Buffer.from(keyOf(candidate)).equals(subjectPublicKeyInfo))) {
-    throw new DomainError('conflict', 'a CA with this subject and key is trusted already', { field: 'certificatePem', subject });
-  }
 }

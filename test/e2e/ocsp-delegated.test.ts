@@ -30,8 +30,8 @@ describe('delegated OCSP responder (SQLite + Vault custody)', () => {
     await scratch?.cleanup();
   });
 
-  const responders = async (): Promise<{ id: string; issuer_authority_id: string; custody_key_name: string }[]> =>
-    installation.database.query("SELECT id, issuer_authority_id, custody_key_name FROM authorities WHERE kind = 'ocsp-responder' ORDER BY id");
+  const responders = async (): Promise<{ id: string; issuer_authority_id: string; custody_key_name: string; subject: string }[]> =>
+    installation.database.query("SELECT id, issuer_authority_id, custody_key_name, subject FROM authorities WHERE kind = 'ocsp-responder' ORDER BY id");
 
   test('a responder certificate issued by the CA signs the answers, and openssl accepts the delegation', async () => {
     const tenant = (await ccm.api().post('/v1/tenants').send({ name: 'delegated' }).expect(201)).body;
@@ -49,7 +49,8 @@ describe('delegated OCSP responder (SQLite + Vault custody)', () => {
     assert.match(first, /leaf\.pem: good/);
     assert.match(first, /OCSP Signing/, 'the responder certificate is in the response');
     assert.match(first, /OCSP No Check/);
-    assert.match(first, new RegExp(`Subject: CN ?= ?OCSP responder ${tenant.rootAuthority.id}`));
+    // Each responder a name of its own under its CA's id: no two certificates ccm signs for a CA share a subject.
+    assert.match(first, new RegExp(`Subject: OU ?= ?${tenant.rootAuthority.id}, CN ?= ?OCSP responder [0-9a-f-]{36}`));
 
     await ccm.api().post(`/v1/tenants/${tenant.id}/certificates/${device.id}/suspend`).send({}).expect(200);
     assert.match(await ask(), /leaf\.pem: revoked[\s\S]*Reason: certificateHold/);
@@ -64,6 +65,8 @@ describe('delegated OCSP responder (SQLite + Vault custody)', () => {
     await openssl(['ocsp', '-issuer', root, '-cert', leaf, '-reqout', requestPath]);
     clock.advance(21 * 86_400_000);
     await ccm.api().post(`/ocsp/${tenant.rootAuthority.id}`).set('content-type', 'application/ocsp-request').send(await readFile(requestPath)).expect(200);
-    assert.equal((await responders()).length, 2, 'replaced before it expires');
+    const replaced = await responders();
+    assert.equal(replaced.length, 2, 'replaced before it expires');
+    assert.equal(new Set(replaced.map((responder) => responder.subject)).size, 2, 'the new responder has a name of its own');
   });
 });

@@ -220,7 +220,7 @@ for (const backend of SUITE_BACKENDS) {
       assert.equal(uploaded[0]!.custody_key_name, '');
 
       // The same CA again, for this tenant or another, would make the tenant of its devices ambiguous.
-      assert.equal((await asTenant().post(`${authorities()}/external`).send({ name: 'again', certificatePem: ca.pem, registration: 'self' }).expect(409)).body.type, `${PROBLEM}conflict`);
+      assert.equal((await asTenant().post(`${authorities()}/external`).send({ name: 'again', certificatePem: ca.pem, registration: 'self' }).expect(409)).body.type, `${PROBLEM}authority-name-taken`);
       const other = (await ccm.api().post('/v1/tenants').send({ name: unique('trust-dup') }).expect(201)).body;
       await ccm.api().post(`${authorities(other.id)}/external`).send({ name: 'theirs', certificatePem: ca.pem, registration: 'self' }).expect(409);
     });

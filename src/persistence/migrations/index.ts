@@ -4,5 +4,6 @@ import { LifeCycleAndEvents1764100000000 } from './1764100000000-life-cycle-and-
 import { EnrollmentCredentials1764200000000 } from './1764200000000-enrollment-credentials.js';
 import { CrlShards1764300000000 } from './1764300000000-crl-shards.js';
 import { AccessAndTrust1764400000000 } from './1764400000000-access-and-trust.js';
+import { AuthorityNames1764500000000 } from './1764500000000-authority-names.js';
 
-export const MIGRATIONS = [InitialSchema1764000000000, LifeCycleAndEvents1764100000000, EnrollmentCredentials1764200000000, CrlShards1764300000000, AccessAndTrust1764400000000];
+export const MIGRATIONS = [InitialSchema1764000000000, LifeCycleAndEvents1764100000000, EnrollmentCredentials1764200000000, CrlShards1764300000000, AccessAndTrust1764400000000, AuthorityNames1764500000000];
