@@ -10,10 +10,11 @@ import { CERTIFICATE_COMMANDS } from './certificate-commands.js';
 import type { Command, CommandContext, CommandGroup } from './command.js';
 import { CliError, EXIT_CODES, UsageError } from './outcome.js';
 import { PLATFORM_CA_COMMANDS } from './platform-ca-commands.js';
-import { MIGRATE, SERVE } from './service-commands.js';
+import { CHECK_AUTHORITY_NAMES, MIGRATE, SERVE } from './service-commands.js';
 import { TENANT_COMMANDS } from './tenant-commands.js';
 
-const GROUPS: readonly CommandGroup[] = [TENANT_COMMANDS, CERTIFICATE_COMMANDS, PLATFORM_CA_COMMANDS];
+const AUTHORITY_COMMANDS: CommandGroup = { name: 'authorities', summary: 'the CAs recorded in the database', commands: [CHECK_AUTHORITY_NAMES] };
+const GROUPS: readonly CommandGroup[] = [TENANT_COMMANDS, CERTIFICATE_COMMANDS, PLATFORM_CA_COMMANDS, AUTHORITY_COMMANDS];
 const STANDALONE: readonly Command[] = [SERVE, MIGRATE];
 
 const EXIT_CODE_HELP = `Exit codes:

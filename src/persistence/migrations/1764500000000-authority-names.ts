@@ -11,16 +11,15 @@
  * check-names` lists the same before an upgrade (README, "CA names").
  */
 import { TableColumn, TableIndex, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { authorityNameCollisions, describeCollision, LIVE_NAME_STATUSES, type NamedAuthority } from '../../authorities/authority-names.js';
+import { authorityNameCollisions, describeCollision, LIVE_NAME_STATUSES } from '../../authorities/authority-names.js';
 import { comparableSubject } from '../../issuance/name-comparison.js';
+import { readNamedAuthorities } from '../named-authorities.js';
 
 export class AuthorityNames1764500000000 implements MigrationInterface {
   name = 'AuthorityNames1764500000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    const rows = ((await queryRunner.query('SELECT id, tenant_id, kind, status, subject FROM authorities')) as Array<Record<string, string | null>>).map(
-      (row): NamedAuthority => ({ id: row['id']!, tenantId: row['tenant_id'] ?? null, kind: row['kind'] as NamedAuthority['kind'], status: row['status'] as NamedAuthority['status'], subject: row['subject']! }),
-    );
+    const rows = await readNamedAuthorities((sql) => queryRunner.query(sql));
     const blocking = authorityNameCollisions(rows).filter((collision) => collision.blocking);
     if (blocking.length > 0) {
       throw new Error(
