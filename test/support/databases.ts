@@ -17,6 +17,8 @@ export interface TestDatabase {
   readonly env: Record<string, string>;
   /** Runs SQL against the database from outside ccm (what an auditor would see). */
   query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  /** Runs a statement that returns no rows (a change made behind ccm's back, as a restore or an older version would). */
+  execute(sql: string): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -44,6 +46,15 @@ export async function createPostgresDatabase(): Promise<TestDatabase> {
         await client.end();
       }
     },
+    async execute(sql: string): Promise<void> {
+      const client = new pg.Client({ connectionString: url.toString() });
+      await client.connect();
+      try {
+        await client.query(sql);
+      } finally {
+        await client.end();
+      }
+    },
     async drop() {
       const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
       await client.connect();
@@ -64,6 +75,16 @@ export async function createSqliteDatabase(): Promise<TestDatabase> {
       const db = new Database(path, { readonly: true });
       try {
         return db.prepare(sql).all() as T[];
+      } finally {
+        db.close();
+      }
+    },
+    async execute(sql: string): Promise<void> {
+      const { default: Database } = await import('better-sqlite3');
+      // ccm has the file open in WAL mode; a writer waits for its lock rather than failing.
+      const db = new Database(path, { timeout: 10_000 });
+      try {
+        db.prepare(sql).run();
       } finally {
         db.close();
       }
