@@ -1,7 +1,7 @@
 /**
  * Builds the Nest application on Fastify with the edge concerns applied in
- * one place: body and header limits, CORS, validation, problem+json errors,
- * request ids and the JSON log, OpenAPI at /docs.
+ * one place: body and header limits, the body parsers, CORS, validation,
+ * problem+json errors, request ids and the JSON log, OpenAPI at /docs.
  * main.ts, the tests and the OpenAPI export all start ccm through here;
  * stopping on a signal is the process's business (main.ts, orderly-stop.ts).
  */
@@ -15,6 +15,7 @@ import type { Configuration } from './config/configuration.js';
 import { answerClientError, answerRouterRefusal } from './http/client-error.js';
 import { observeHttpRequests } from './http/http-request-metrics.js';
 import { ProblemFilter } from './http/problem.filter.js';
+import { installRequestBodyParsers } from './http/request-bodies.js';
 import { installRequestLog, logRouterRefusal, requestIdOf } from './http/request-log.js';
 import { requestValidationPipe } from './http/request-validation.js';
 import { HttpRequestMetrics } from './metrics/metrics.js';
@@ -55,18 +56,13 @@ export async function createApplication(configuration: Configuration, options: A
       ? { https: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), requestCert: true, rejectUnauthorized: false, maxHeaderSize: configuration.http.maxHeaderBytes } }
       : { http: { maxHeaderSize: configuration.http.maxHeaderBytes } }),
   });
-  // The API speaks JSON; anything else is a 415 problem rather than a string body that fails validation later.
-  adapter.getInstance().removeContentTypeParser('text/plain');
-  // A CSR or an OCSP request fits in far less than 64 KiB; never more than the configured body limit either (413 above it).
-  const binaryBodyLimit = Math.min(64 * 1024, configuration.http.bodyLimitBytes);
-  // EST (RFC 7030 §4.2.1): a base64 PKCS#10 body.
-  adapter.getInstance().addContentTypeParser('application/pkcs10', { parseAs: 'string', bodyLimit: binaryBodyLimit }, (_request, body, done) => done(null, body));
-  // OCSP requests are DER (RFC 6960 appendix A.1); the responder answers malformed ones in OCSP's own terms.
-  adapter.getInstance().addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: binaryBodyLimit }, (_request, body, done) => done(null, body));
+  installRequestBodyParsers(adapter.getInstance(), configuration.http.bodyLimitBytes);
   installRequestLog(adapter.getInstance(), log);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(configuration, options.clock), adapter, {
     logger: options.logger === false ? false : new NestJsonLogger(log),
     abortOnError: false,
+    // Nest would add its own JSON parser and a form parser over ours (src/http/request-bodies.ts).
+    bodyParser: false,
     preview: options.preview ?? false,
   });
   if (!options.preview) observeHttpRequests(adapter.getInstance(), app.get(HttpRequestMetrics));

@@ -9,6 +9,7 @@ import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, RateLimited, Unauthorized, type DomainErrorKind } from '../shared/errors.js';
 import { noteFailure } from './request-log.js';
+import { JSON_BODY_NOT_UTF8 } from './request-bodies.js';
 
 export const PROBLEM_TYPE_PREFIX = 'urn:ccm:problem:';
 
@@ -51,13 +52,14 @@ export function statusOfKind(kind: DomainErrorKind): number {
   return STATUS[kind].status;
 }
 
-/** Fastify's own rejections of a request, before it reaches a controller. */
+/** Rejections of a request before it reaches a controller: Fastify's own, and the JSON body parser's (request-bodies.ts). */
 const FRAMEWORK: Record<string, { kind: string; status: number; title: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { kind: 'payload-too-large', status: 413, title: 'Request body too large' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { kind: 'unsupported-media-type', status: 415, title: 'Unsupported media type' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { kind: 'invalid-request', status: 400, title: 'Invalid request' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { kind: 'malformed-json', status: 400, title: 'Malformed JSON' },
   FST_ERR_CTP_INVALID_JSON_BODY: { kind: 'malformed-json', status: 400, title: 'Malformed JSON' },
+  [JSON_BODY_NOT_UTF8]: { kind: 'malformed-json', status: 400, title: 'Malformed JSON' },
 };
 
 export interface ProblemDocument {
