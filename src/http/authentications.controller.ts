@@ -24,7 +24,7 @@ export class AuthenticationsController {
   @HttpCode(200)
   @ApiOperation({
     summary:
-      'Who is this device, and may it connect? Give certificatePem, or issuer and serialNumber. Certificates of the tenant root CA, of delegated intermediates and of external CAs are accepted; under the latter two the first sight registers or finds the device and binds the certificate to it (issuer and serialNumber alone then only work once bound). 200 when accepted (a first use activates the certificate); 403 problem+json otherwise, typed certificate-unknown, -suspended, -revoked, -expired, -not-yet-valid, -signature-invalid, untrusted-issuer, identity-unmapped, device-not-registered or device-bound-elsewhere.',
+      'Who is this device, and may it connect? Give certificatePem, or issuer and serialNumber. Certificates of the tenant root CA, of delegated intermediates and of external CAs are accepted; under the latter two the first sight registers or finds the device and binds the certificate to it (issuer and serialNumber alone then only work once bound). 200 when accepted (a first use activates the certificate); 403 problem+json otherwise, typed certificate-unknown, -suspended, -revoked, -expired, -not-yet-valid, -signature-invalid, untrusted-issuer, identity-unmapped, device-not-registered or device-bound-elsewhere; a first sight under an external or delegated CA also refuses a key below the key policy (certificate-weak-key) and a zero, negative or over-long serial (certificate-serial-invalid), recording nothing.',
   })
   @ApiOkResponse({ type: AuthenticationResponse })
   async create(@Body() body: AuthenticationRequest): Promise<AuthenticationResponse> {

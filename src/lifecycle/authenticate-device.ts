@@ -18,6 +18,12 @@
  * A CA removed (revoked) authenticates nothing: its certificates are refused
  * as certificate-revoked, bound or not.
  *
+ * A first sight also holds the certificate to what a tenant's CA may vouch
+ * for (src/trust/device-certificate-policy.ts: key strength, RFC 5280
+ * serial): ccm's own certificates were issued under that policy, and a
+ * certificate bound once is judged no more, so the bar is met once, before
+ * anything is recorded.
+ *
  * Per call: one lookup reads the CAs of the issuer name together with what
  * each recorded under the serial (TrustedAuthorityRepository), so the state
  * that decides is the database's at that moment, never a cached copy: a
@@ -27,12 +33,14 @@
  * certificate ccm has a record of byte for byte is read only as far as
  * finding that record needs; its signature is checked every time.
  */
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
 import { mapDeviceIdentity, type DeviceIdentity } from '../authorities/identity-rules.js';
 import { canonicalSerialNumber } from '../certificates/certificate-queries.js';
 import { CertificateRepository, type ClientCertificate } from '../certificates/client-certificate.js';
+import type { Configuration } from '../config/configuration.js';
+import { CONFIGURATION } from '../config/configuration.module.js';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
 import { inspectCertificate, readCertificateIdentity, verifyCertificateSignature, type CertificateIdentity, type InspectedCertificate } from '../issuance/certificate-inspection.js';
 import { DerFramingError } from '../issuance/der.js';
@@ -43,6 +51,7 @@ import { AuthenticationMetrics, secondsSince, type AuthenticationDecision } from
 import { Clock } from '../shared/clock.js';
 import { AuthenticationRefused, DomainError, InvalidRequest, type AuthenticationRefusal, type RefusedCertificate } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
+import { deviceKeyViolation, deviceSerialViolation, type ExternalDeviceKeyPolicy } from '../trust/device-certificate-policy.js';
 import { DeviceRepository } from '../trust/device.js';
 import { dnsNameConstraintsOf, dnsNameOutsideConstraints, type DnsNameConstraints } from '../trust/dns-name-constraints.js';
 import { isTenantHeldAuthority, TrustedAuthorityRepository, type IssuerCandidate } from '../trust/trusted-authority.js';
@@ -94,6 +103,7 @@ const MAXIMUM_SERIAL_HEX_LENGTH = 40;
 export class AuthenticateDevice {
   /** Name constraints of delegated intermediates, read from their certificates once per certificate. */
   private readonly constraints = new Map<string, DnsNameConstraints | null>();
+  private readonly keyPolicy: ExternalDeviceKeyPolicy;
 
   constructor(
     private readonly authorities: AuthorityRepository,
@@ -105,7 +115,10 @@ export class AuthenticateDevice {
     private readonly wakeup: OutboxWakeup,
     private readonly clock: Clock,
     private readonly metrics: AuthenticationMetrics,
-  ) {}
+    @Inject(CONFIGURATION) config: Configuration,
+  ) {
+    this.keyPolicy = config.externalDeviceKeys;
+  }
 
   async execute(command: AuthenticationCommand): Promise<AuthenticatedDevice> {
     const startedAt = performance.now();
@@ -275,7 +288,11 @@ export class AuthenticateDevice {
     if (now > inspected.notAfter) throw new AuthenticationRefused('certificate-expired', 'the certificate has expired', { notAfter: inspected.notAfter.toISOString() }, refusal);
     // What a TLS broker checks of the leaf, checked here too, so that ccm records no certificate a broker would refuse.
     if (inspected.isCa) throw new AuthenticationRefused('certificate-unknown', 'a CA certificate does not name a device', {}, refusal);
-    if (inspected.serialNumberHex.length > MAXIMUM_SERIAL_HEX_LENGTH) throw new AuthenticationRefused('certificate-unknown', 'the serial number is longer than 20 octets (RFC 5280 §4.1.2.2)', {}, refusal);
+    if (inspected.serialNumberHex.length > MAXIMUM_SERIAL_HEX_LENGTH) throw new AuthenticationRefused('certificate-serial-invalid', 'the serial number is longer than 20 octets (RFC 5280 §4.1.2.2)', {}, refusal);
+    const serialViolation = deviceSerialViolation(inspected.serialNumberContent);
+    if (serialViolation !== null) throw new AuthenticationRefused('certificate-serial-invalid', serialViolation, {}, refusal);
+    const keyViolation = deviceKeyViolation(inspected.subjectPublicKeyInfo, this.keyPolicy);
+    if (keyViolation !== null) throw new AuthenticationRefused('certificate-weak-key', keyViolation.message, { algorithm: keyViolation.algorithm }, refusal);
     if (inspected.extendedKeyUsage !== null && !inspected.extendedKeyUsage.includes(ID_KP_CLIENT_AUTH) && !inspected.extendedKeyUsage.includes(ANY_EXTENDED_KEY_USAGE)) {
       throw new AuthenticationRefused('certificate-unknown', 'the certificate is not for TLS client authentication (extendedKeyUsage lacks clientAuth)', {}, refusal);
     }
@@ -363,7 +380,7 @@ function externalCertificateRecord(authority: Authority, inspected: InspectedCer
   };
 }
 
-/** A device key ccm would not issue for (P-521, RSA-1024…) still authenticates: the CA vouched for it, and ccm never uses it. */
+/** A device key ccm would not issue for (P-521, RSA-8192…) but the key policy lets through is recorded as "other": ccm never uses it. */
 function deviceKeyAlgorithmOf(subjectPublicKeyInfo: Uint8Array): string {
   try {
     return keyAlgorithmOf(readPublicKeyInfo(subjectPublicKeyInfo));
