@@ -190,11 +190,27 @@ export class AuthenticateDevice {
     let inspected = candidates.some(known) ? null : inspectCertificate(leafDer!);
     if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${subject}"`);
     // Active CAs come first: a CA removed and uploaded again is found as the one in force.
-    const signer = candidates.find((candidate) => verifyCertificateSignature(leafDer!, this.issuers.of(candidate.authority).verificationKey));
+    const signer = this.signerOf(candidates, leafDer!);
     if (!signer) throw new AuthenticationRefused('certificate-signature-invalid', 'the certificate was not signed by the CA it names');
     // The record may be under another CA of that name and key (one removed, then uploaded again): then this one sees it first.
     if (inspected === null && !known(signer)) inspected = inspectCertificate(leafDer!);
     return { authority: signer.authority, serialNumber: identity.serialNumberHex, leaf: { der: leafDer!, identity, inspected }, record: signer.certificate };
+  }
+
+  /**
+   * The candidate whose key verifies the certificate. A signature algorithm
+   * ccm does not verify (SHA-1 or MD5 based, among others) is the device's
+   * refusal, not a bad request to ccm: nothing says any CA signed it.
+   */
+  private signerOf(candidates: readonly IssuerCandidate[], leafDer: Uint8Array): IssuerCandidate | undefined {
+    try {
+      return candidates.find((candidate) => verifyCertificateSignature(leafDer, this.issuers.of(candidate.authority).verificationKey));
+    } catch (error) {
+      if (error instanceof DomainError && error.kind === 'unsupported-algorithm') {
+        throw new AuthenticationRefused('certificate-signature-unsupported', `the certificate's signature cannot be accepted: ${error.message}`, error.details);
+      }
+      throw error;
+    }
   }
 
   private async fromIssuerAndSerial(issuer: string, serialNumber: string): Promise<Presented> {

@@ -89,13 +89,13 @@ describe('what a tenant\'s own CA may vouch for, on postgres + local custody', (
     return { keyPath, certPath: await scratch.write(`${unique('ca')}.pem`, made.stdout), pem: made.stdout, id: uploaded.id };
   }
 
-  /** A device certificate `issuer` signs with openssl x509 -req; `serial` as -set_serial takes it ("0", "-1", "0x1001"). */
-  async function device(issuer: KeyPair, kind: DeviceKey, serial: string): Promise<{ pem: string; serial: string; commonName: string }> {
+  /** A device certificate `issuer` signs with openssl x509 -req (SHA-256 unless `digest` says otherwise); `serial` as -set_serial takes it ("0", "-1", "0x1001"). */
+  async function device(issuer: KeyPair, kind: DeviceKey, serial: string, digest = 'sha256'): Promise<{ pem: string; serial: string; commonName: string }> {
     const commonName = unique(`device-${kind.toLowerCase()}`);
     const keyPath = await key(kind);
     const csrPath = await scratch.write(`${commonName}.csr`, (await openssl(['req', '-new', '-key', keyPath, '-subj', `/CN=${commonName}`])).stdout);
     const extPath = await scratch.write(`${commonName}.ext`, DEVICE_EXTENSIONS);
-    const signed = await openssl(['x509', '-req', '-in', csrPath, '-CA', issuer.certPath, '-CAkey', issuer.keyPath, '-set_serial', serial, '-days', '1', '-extfile', extPath]);
+    const signed = await openssl(['x509', '-req', '-in', csrPath, '-CA', issuer.certPath, '-CAkey', issuer.keyPath, '-set_serial', serial, '-days', '1', '-extfile', extPath, `-${digest}`]);
     assert.equal(signed.code, 0, signed.stderr);
     const printed = (await openssl(['x509', '-noout', '-serial'], { input: signed.stdout })).stdout.trim().replace(/^serial=/, '');
     return { pem: signed.stdout, serial: printed, commonName };
@@ -110,8 +110,8 @@ describe('what a tenant\'s own CA may vouch for, on postgres + local custody', (
     return page.items.at(-1)!;
   }
 
-  /** Refused with `type`, the database as it was, and the refusal audited under the tenant with the serial number. */
-  async function assertRefusedRecordingNothing(pem: string, type: string, serial: string): Promise<Record<string, unknown>> {
+  /** Refused with `type`, the database as it was, and the refusal audited under the tenant with the serial number (`serial` null: under no tenant, as ccm could not tell which CA's it is). */
+  async function assertRefusedRecordingNothing(pem: string, type: string, serial: string | null): Promise<Record<string, unknown>> {
     const before = await snapshot(installation.database);
     const events = (await readWholeFeed(ccm)).length;
     const res = await authenticate(ccm, pem);
@@ -120,7 +120,7 @@ describe('what a tenant\'s own CA may vouch for, on postgres + local custody', (
     assert.equal(await snapshot(installation.database), before, 'no certificate, no device, no outbox event');
     assert.equal((await readWholeFeed(ccm)).length, events, 'no event in the feed');
     const audited = await lastRefusal();
-    assert.deepEqual([audited.reason, audited.tenantId, audited.targetId, audited.details?.['serialNumber']], [type, tenant.id, null, serial]);
+    assert.deepEqual([audited.reason, audited.tenantId, audited.targetId, audited.details?.['serialNumber']], [type, serial === null ? null : tenant.id, null, serial ?? undefined]);
     return res.body;
   }
 
@@ -145,6 +145,14 @@ describe('what a tenant\'s own CA may vouch for, on postgres + local custody', (
     const negative = await device(ca, 'P-256', '-1');
     assert.equal(negative.serial, '-01', 'openssl writes the INTEGER -1 (content 0xff)');
     assert.match(String((await assertRefusedRecordingNothing(negative.pem, 'certificate-serial-invalid', 'ff'))['detail']), /serial number is negative/);
+    assert.deepEqual(await devicesOf(ca.id), []);
+  });
+
+  test('403 certificate-signature-unsupported for a SHA-1 signed device certificate (it was a 400 unsupported-algorithm, counted as a failure of ccm\'s): nothing recorded', async () => {
+    const ca = await externalCa();
+    const sha1 = await device(ca, 'P-256', '0x5a1', 'sha1');
+    const refused = await assertRefusedRecordingNothing(sha1.pem, 'certificate-signature-unsupported', null);
+    assert.equal(refused['algorithm'], 'ecdsa-with-SHA1');
     assert.deepEqual(await devicesOf(ca.id), []);
   });
 
