@@ -8,6 +8,7 @@
 import { DEVICE_KEY_ALGORITHMS, KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../custody/key-algorithm.js';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import type { ExternalDeviceKeyPolicy } from '../trust/device-certificate-policy.js';
 import { EnvironmentReader, type Environment } from './environment-reader.js';
 
 export interface VariableReference {
@@ -66,6 +67,9 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_CLIENT_CERT_DEFAULT_TTL_SECONDS', default: '31536000', description: 'Validity of a client certificate when the request names no TTL, in seconds (365 days).' },
   { name: 'CCM_CLIENT_CERT_MAX_TTL_SECONDS', default: '63072000', description: 'Longest client certificate validity a request may ask for, in seconds (730 days); a tenant may set a lower cap.' },
   { name: 'CCM_CLIENT_CERT_BACKDATE_SECONDS', default: '60', description: 'notBefore is set this far in the past to absorb device clock skew (RFC 5280 §4.1.2.5 allows any notBefore).' },
+  { name: 'CCM_EXTERNAL_DEVICE_KEY_POLICY', default: 'enforce', description: 'Device certificates of a tenant\'s external CAs and delegated intermediates (which ccm did not issue) are held, on their first authentication, to the two minimums below; DSA, key-agreement-only and unknown key types are refused (403 certificate-weak-key). "off": any key the CA signed is accepted.' },
+  { name: 'CCM_EXTERNAL_DEVICE_MIN_RSA_BITS', default: '2048', description: 'Least RSA modulus of such a device key, in bits (NIST SP 800-131A: 2048 for 112-bit security); its exponent must also be odd and above 65536 (FIPS 186-5 §5.4).' },
+  { name: 'CCM_EXTERNAL_DEVICE_MIN_EC_BITS', default: '256', description: 'Least elliptic curve size of such a device key, in bits: 256 refuses P-192 and P-224 and takes P-256, P-384, P-521, secp256k1 and brainpool 256-512. Ed25519 counts as 256, Ed448 as 448; a curve ccm does not know, or explicit curve parameters, is refused.' },
   { name: 'CCM_REDIS_URL', default: null, description: 'Redis URL (redis://host:6379/0). When set, outbox events are published to each subscriber\'s BullMQ queue; when unset, they are read from GET /v1/events.' },
   { name: 'CCM_RELAY_POLL_MS', default: '1000', description: 'How often the outbox relay looks for events committed by other replicas (this process\'s own are published at once).' },
   { name: 'CCM_CRL_VALIDITY_SECONDS', default: '86400', description: 'nextUpdate − thisUpdate of the CRLs ccm signs; a CRL is re-signed once half of it has passed, or at once after a change.' },
@@ -134,6 +138,8 @@ export interface Configuration {
     readonly backdateSeconds: number;
     readonly keyAlgorithms: readonly DeviceKeyAlgorithm[];
   };
+  /** Held against device certificates of the tenants' own CAs when ccm first sees them (src/trust/device-certificate-policy.ts). */
+  readonly externalDeviceKeys: ExternalDeviceKeyPolicy;
   readonly events: { readonly redisUrl: string | null; readonly relayPollMs: number };
   readonly revocation: { readonly crlValiditySeconds: number; readonly crlShardDays: number; readonly ocspResponder: 'ca' | 'delegated' };
 }
@@ -207,6 +213,14 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
     keyAlgorithms: DEVICE_KEY_ALGORITHMS,
   };
 
+  const externalDeviceKeys = {
+    enforce: read.oneOf('CCM_EXTERNAL_DEVICE_KEY_POLICY', ['enforce', 'off'] as const, 'enforce') === 'enforce',
+    // Below 1024 bits is not a minimum anyone should hold a fleet to; such a fleet needs the policy off. 16384: OpenSSL's largest.
+    minimumRsaBits: read.integer('CCM_EXTERNAL_DEVICE_MIN_RSA_BITS', 2048, 1024, 16384),
+    // From the smallest named curves in use (160-bit brainpool) to the largest (571-bit binary curves).
+    minimumCurveBits: read.integer('CCM_EXTERNAL_DEVICE_MIN_EC_BITS', 256, 160, 571),
+  };
+
   const redisUrl = read.optional('CCM_REDIS_URL');
   const events = {
     redisUrl: redisUrl === undefined ? null : read.url('CCM_REDIS_URL', redisUrl, ['redis:', 'rediss:']),
@@ -230,6 +244,7 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
     platformCa: Object.freeze(platformCa),
     tenantCa: Object.freeze(tenantCa),
     clientCertificates: Object.freeze(clientCertificates),
+    externalDeviceKeys: Object.freeze(externalDeviceKeys),
     events: Object.freeze(events),
     revocation: Object.freeze(revocation),
   });

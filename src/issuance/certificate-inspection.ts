@@ -38,6 +38,8 @@ export interface InspectedSubjectAltNames {
 export interface InspectedCertificate {
   /** Lowercase hex, the canonical form of serial-number.ts. */
   readonly serialNumberHex: string;
+  /** The serialNumber INTEGER's content octets as the certificate has them: the hex form cannot tell a negative serial (0xff) from a positive one (0x00ff). */
+  readonly serialNumberContent: Uint8Array;
   /** DER of the subject Name, byte for byte: what certificates issued by this one must carry as issuer. */
   readonly subjectName: Uint8Array;
   /** DER of the issuer Name, byte for byte. */
@@ -201,6 +203,7 @@ function inspect(der: Uint8Array): InspectedCertificate {
 
   return {
     serialNumberHex: serialNumberToHex(serialContent),
+    serialNumberContent: Uint8Array.from(serialContent),
     subjectName: Uint8Array.from(subjectName),
     issuerName: Uint8Array.from(issuerName),
     subject: decodeName(subjectName),

@@ -2,8 +2,10 @@
  * What a DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7) holds: its algorithm
  * OID, the subjectPublicKey bits, and which ccm `KeyAlgorithm` it is, if any.
  * Issuance accepts the keys ccm can also hold in custody (P-256, P-384,
- * Ed25519, RSA 2048/3072/4096 with e = 65537) and names anything else it sees.
- * Also turns one into a node:crypto KeyObject, the way that costs least.
+ * Ed25519, RSA 2048/3072/4096 with e = 65537) and names anything else it sees;
+ * `describePublicKey` tells the family and size of any key, for judging the
+ * keys of certificates ccm did not issue. Also turns one into a node:crypto
+ * KeyObject, the way that costs least.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { DomainError } from '../shared/errors.js';
@@ -31,13 +33,19 @@ export const PublicKeyOid = {
   dsa: '1.2.840.10040.4.1', // RFC 3279 §2.3.2
 } as const;
 
-const CURVES: Record<string, { readonly name: string; readonly algorithm: KeyAlgorithm | null }> = {
-  '1.2.840.10045.3.1.7': { name: 'P-256', algorithm: 'ecdsa-p256' },
-  '1.3.132.0.34': { name: 'P-384', algorithm: 'ecdsa-p384' },
-  '1.3.132.0.35': { name: 'P-521', algorithm: null },
-  '1.3.132.0.10': { name: 'secp256k1', algorithm: null },
-  '1.3.36.3.3.2.8.1.1.7': { name: 'brainpoolP256r1', algorithm: null },
-  '1.3.36.3.3.2.8.1.1.11': { name: 'brainpoolP384r1', algorithm: null },
+/** Named curves (RFC 5480 §2.1.1.1, RFC 5639) by OID, with their size in bits: what a key-size minimum is held against. */
+const CURVES: Record<string, { readonly name: string; readonly bits: number; readonly algorithm: KeyAlgorithm | null }> = {
+  '1.2.840.10045.3.1.1': { name: 'P-192', bits: 192, algorithm: null },
+  '1.3.132.0.33': { name: 'P-224', bits: 224, algorithm: null },
+  '1.2.840.10045.3.1.7': { name: 'P-256', bits: 256, algorithm: 'ecdsa-p256' },
+  '1.3.132.0.34': { name: 'P-384', bits: 384, algorithm: 'ecdsa-p384' },
+  '1.3.132.0.35': { name: 'P-521', bits: 521, algorithm: null },
+  '1.3.132.0.10': { name: 'secp256k1', bits: 256, algorithm: null },
+  '1.3.36.3.3.2.8.1.1.3': { name: 'brainpoolP192r1', bits: 192, algorithm: null },
+  '1.3.36.3.3.2.8.1.1.5': { name: 'brainpoolP224r1', bits: 224, algorithm: null },
+  '1.3.36.3.3.2.8.1.1.7': { name: 'brainpoolP256r1', bits: 256, algorithm: null },
+  '1.3.36.3.3.2.8.1.1.11': { name: 'brainpoolP384r1', bits: 384, algorithm: null },
+  '1.3.36.3.3.2.8.1.1.13': { name: 'brainpoolP512r1', bits: 512, algorithm: null },
 };
 
 const OTHER_ALGORITHMS: Record<string, string> = {
@@ -115,14 +123,57 @@ function ellipticCurveAlgorithm(key: PublicKeyInfo): KeyAlgorithm {
 }
 
 function rsaAlgorithm(key: PublicKeyInfo): KeyAlgorithm {
-  const [modulus, exponent, ...rest] = readChildren(expectTag(readSingleElement(key.publicKey), DerTag.sequence, 'RSAPublicKey'));
-  if (rest.length > 0) throw new DerFramingError('RSAPublicKey has extra fields');
-  const modulusBits = unsignedBitLength(expectTag(modulus, DerTag.integer, 'RSA modulus').content);
-  const exponentValue = BigInt(`0x${Buffer.from(expectTag(exponent, DerTag.integer, 'RSA exponent').content).toString('hex') || '0'}`);
+  const { modulusBits, exponent } = readRsaPublicKey(key);
   const algorithm = RSA_SIZES[modulusBits];
   if (algorithm === undefined) throw unsupported(`RSA-${modulusBits}`);
-  if (exponentValue !== RSA_EXPONENT) throw unsupported(`RSA-${modulusBits} with public exponent ${exponentValue}`);
+  if (exponent !== RSA_EXPONENT) throw unsupported(`RSA-${modulusBits} with public exponent ${exponent}`);
   return algorithm;
+}
+
+/** RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 §A.1.1), for rsaEncryption and RSASSA-PSS keys alike. */
+function readRsaPublicKey(key: PublicKeyInfo): { modulusBits: number; exponent: bigint } {
+  const [modulus, exponent, ...rest] = readChildren(expectTag(readSingleElement(key.publicKey), DerTag.sequence, 'RSAPublicKey'));
+  if (rest.length > 0) throw new DerFramingError('RSAPublicKey has extra fields');
+  return {
+    modulusBits: unsignedBitLength(expectTag(modulus, DerTag.integer, 'RSA modulus').content),
+    exponent: BigInt(`0x${Buffer.from(expectTag(exponent, DerTag.integer, 'RSA exponent').content).toString('hex') || '0'}`),
+  };
+}
+
+/** What a key is, whether or not ccm would issue for it. `name` is how messages and the audit trail call it ("RSA-1024", "P-521", "DSA"). */
+export type PublicKeyDescription =
+  | { readonly family: 'rsa'; readonly name: string; readonly modulusBits: number; readonly exponent: bigint }
+  /** bits: null for a curve ccm does not know, or explicit curve parameters (RFC 5480 §2.1.1 says namedCurve MUST be used). */
+  | { readonly family: 'ec'; readonly name: string; readonly bits: number | null }
+  | { readonly family: 'eddsa'; readonly name: 'Ed25519' | 'Ed448' }
+  /** Keys that cannot sign (X25519, X448), DSA, and algorithms ccm does not know. */
+  | { readonly family: 'other'; readonly name: string };
+
+/** The family and size of `key`. Framing errors surface as `DerFramingError`. */
+export function describePublicKey(key: PublicKeyInfo): PublicKeyDescription {
+  switch (key.algorithmOid) {
+    case PublicKeyOid.rsaEncryption:
+    case PublicKeyOid.rsassaPss: {
+      const { modulusBits, exponent } = readRsaPublicKey(key);
+      return { family: 'rsa', name: `RSA-${modulusBits}`, modulusBits, exponent };
+    }
+    case PublicKeyOid.ecPublicKey: {
+      if (key.parameters === null) throw new DerFramingError('EC key without curve parameters');
+      const parameters = readSingleElement(key.parameters);
+      if (parameters.tag !== DerTag.objectIdentifier) return { family: 'ec', name: 'EC key with explicit curve parameters', bits: null };
+      const curveOid = decodeObjectIdentifier(parameters);
+      const curve = CURVES[curveOid];
+      return curve === undefined ? { family: 'ec', name: `EC key on curve ${curveOid}`, bits: null } : { family: 'ec', name: curve.name, bits: curve.bits };
+    }
+    case PublicKeyOid.ed25519:
+      if (key.parameters !== null || key.publicKey.length !== 32) throw new DerFramingError('malformed Ed25519 key (RFC 8410 §3, §4)');
+      return { family: 'eddsa', name: 'Ed25519' };
+    case PublicKeyOid.ed448:
+      if (key.parameters !== null || key.publicKey.length !== 57) throw new DerFramingError('malformed Ed448 key (RFC 8410 §3, §4)');
+      return { family: 'eddsa', name: 'Ed448' };
+    default:
+      return { family: 'other', name: OTHER_ALGORITHMS[key.algorithmOid] ?? `public key algorithm ${key.algorithmOid}` };
+  }
 }
 
 function unsignedBitLength(content: Uint8Array): number {

@@ -67,9 +67,22 @@ export function canonicalSerialNumberHex(text: string): string {
 export function assertSerialNumber(content: Uint8Array): void {
   if (content.length === 0) throw new DomainError('invalid-request', 'serial number is empty');
   if (content.length > MAXIMUM_SERIAL_NUMBER_OCTETS) throw new DomainError('invalid-request', `serial number is longer than ${MAXIMUM_SERIAL_NUMBER_OCTETS} octets`);
-  if ((content[0]! & 0x80) !== 0) throw new DomainError('invalid-request', 'serial number is negative');
-  if (content.length > 1 && content[0] === 0 && (content[1]! & 0x80) === 0) throw new DomainError('invalid-request', 'serial number is not minimally encoded');
-  if (content.length === 1 && content[0] === 0) throw new DomainError('invalid-request', 'serial number is zero');
+  const defect = serialNumberDefect(content);
+  if (defect !== null) throw new DomainError('invalid-request', `serial number is ${defect}`);
+}
+
+/**
+ * Why non-empty DER INTEGER content is no serial number RFC 5280 §4.1.2.2
+ * allows (a positive integer), or X.690 §8.3.2 (minimal) lets be read one
+ * way only; null when it is fine. The length limit is left to each caller:
+ * ccm writes at most 20 octets, but reads certificates of other CAs whose
+ * sign octet makes 21.
+ */
+export function serialNumberDefect(content: Uint8Array): 'negative' | 'not minimally encoded' | 'zero' | null {
+  if ((content[0]! & 0x80) !== 0) return 'negative';
+  if (content.length > 1 && content[0] === 0 && (content[1]! & 0x80) === 0) return 'not minimally encoded';
+  if (content.length === 1 && content[0] === 0) return 'zero';
+  return null;
 }
 
 /** Unsigned big-endian value → DER INTEGER content: leading zeros dropped, one 0x00 added back when the top bit would read as a sign. */

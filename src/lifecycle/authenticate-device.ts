@@ -18,6 +18,12 @@
  * A CA removed (revoked) authenticates nothing: its certificates are refused
  * as certificate-revoked, bound or not.
  *
+ * A first sight also holds the certificate to what a tenant's CA may vouch
+ * for (src/trust/device-certificate-policy.ts: key strength, RFC 5280
+ * serial): ccm's own certificates were issued under that policy, and a
+ * certificate bound once is judged no more, so the bar is met once, before
+ * anything is recorded.
+ *
  * Per call: one lookup reads the CAs of the issuer name together with what
  * each recorded under the serial (TrustedAuthorityRepository), so the state
  * that decides is the database's at that moment, never a cached copy: a
@@ -27,12 +33,14 @@
  * certificate ccm has a record of byte for byte is read only as far as
  * finding that record needs; its signature is checked every time.
  */
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
 import { mapDeviceIdentity, type DeviceIdentity } from '../authorities/identity-rules.js';
 import { canonicalSerialNumber } from '../certificates/certificate-queries.js';
 import { CertificateRepository, type ClientCertificate } from '../certificates/client-certificate.js';
+import type { Configuration } from '../config/configuration.js';
+import { CONFIGURATION } from '../config/configuration.module.js';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
 import { inspectCertificate, readCertificateIdentity, verifyCertificateSignature, type CertificateIdentity, type InspectedCertificate } from '../issuance/certificate-inspection.js';
 import { DerFramingError } from '../issuance/der.js';
@@ -44,6 +52,7 @@ import { AuthenticationMetrics, secondsSince, type AuthenticationDecision } from
 import { Clock } from '../shared/clock.js';
 import { AuthenticationRefused, DomainError, InvalidRequest, type AuthenticationRefusal, type RefusedCertificate } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
+import { deviceKeyViolation, deviceSerialViolation, type ExternalDeviceKeyPolicy } from '../trust/device-certificate-policy.js';
 import { DeviceRepository } from '../trust/device.js';
 import { dnsNameConstraintsOf, dnsNameOutsideConstraints, type DnsNameConstraints } from '../trust/dns-name-constraints.js';
 import { isTenantHeldAuthority, TrustedAuthorityRepository, type IssuerCandidate } from '../trust/trusted-authority.js';
@@ -102,6 +111,7 @@ const MAXIMUM_SERIAL_HEX_LENGTH = 40;
 export class AuthenticateDevice {
   /** Name constraints of delegated intermediates, read from their certificates once per certificate. */
   private readonly constraints = new Map<string, DnsNameConstraints | null>();
+  private readonly keyPolicy: ExternalDeviceKeyPolicy;
 
   constructor(
     private readonly authorities: AuthorityRepository,
@@ -113,7 +123,10 @@ export class AuthenticateDevice {
     private readonly wakeup: OutboxWakeup,
     private readonly clock: Clock,
     private readonly metrics: AuthenticationMetrics,
-  ) {}
+    @Inject(CONFIGURATION) config: Configuration,
+  ) {
+    this.keyPolicy = config.externalDeviceKeys;
+  }
 
   async execute(command: AuthenticationCommand): Promise<AuthenticatedDevice> {
     const startedAt = performance.now();
@@ -185,11 +198,27 @@ export class AuthenticateDevice {
     let inspected = candidates.some(known) ? null : inspectCertificate(leafDer!);
     if (candidates.length === 0) throw new AuthenticationRefused('untrusted-issuer', `no CA of ccm is named "${formatDistinguishedName(identity.issuer)}"`);
     // Active CAs come first: a CA removed and uploaded again is found as the one in force.
-    const signer = candidates.find((candidate) => verifyCertificateSignature(leafDer!, this.issuers.of(candidate.authority).verificationKey));
+    const signer = this.signerOf(candidates, leafDer!);
     if (!signer) throw new AuthenticationRefused('certificate-signature-invalid', 'the certificate was not signed by the CA it names');
     // The record may be under another CA of that name and key (one removed, then uploaded again): then this one sees it first.
     if (inspected === null && !known(signer)) inspected = inspectCertificate(leafDer!);
     return { authority: signer.authority, serialNumber: identity.serialNumberHex, leaf: { der: leafDer!, identity, inspected }, record: signer.certificate };
+  }
+
+  /**
+   * The candidate whose key verifies the certificate. A signature algorithm
+   * ccm does not verify (SHA-1 or MD5 based, among others) is the device's
+   * refusal, not a bad request to ccm: nothing says any CA signed it.
+   */
+  private signerOf(candidates: readonly IssuerCandidate[], leafDer: Uint8Array): IssuerCandidate | undefined {
+    try {
+      return candidates.find((candidate) => verifyCertificateSignature(leafDer, this.issuers.of(candidate.authority).verificationKey));
+    } catch (error) {
+      if (error instanceof DomainError && error.kind === 'unsupported-algorithm') {
+        throw new AuthenticationRefused('certificate-signature-unsupported', `the certificate's signature cannot be accepted: ${error.message}`, error.details);
+      }
+      throw error;
+    }
   }
 
   /**
@@ -303,7 +332,11 @@ export class AuthenticateDevice {
     if (now > inspected.notAfter) throw new AuthenticationRefused('certificate-expired', 'the certificate has expired', { notAfter: inspected.notAfter.toISOString() }, refusal);
     // What a TLS broker checks of the leaf, checked here too, so that ccm records no certificate a broker would refuse.
     if (inspected.isCa) throw new AuthenticationRefused('certificate-unknown', 'a CA certificate does not name a device', {}, refusal);
-    if (inspected.serialNumberHex.length > MAXIMUM_SERIAL_HEX_LENGTH) throw new AuthenticationRefused('certificate-unknown', 'the serial number is longer than 20 octets (RFC 5280 §4.1.2.2)', {}, refusal);
+    if (inspected.serialNumberHex.length > MAXIMUM_SERIAL_HEX_LENGTH) throw new AuthenticationRefused('certificate-serial-invalid', 'the serial number is longer than 20 octets (RFC 5280 §4.1.2.2)', {}, refusal);
+    const serialViolation = deviceSerialViolation(inspected.serialNumberContent);
+    if (serialViolation !== null) throw new AuthenticationRefused('certificate-serial-invalid', serialViolation, {}, refusal);
+    const keyViolation = deviceKeyViolation(inspected.subjectPublicKeyInfo, this.keyPolicy);
+    if (keyViolation !== null) throw new AuthenticationRefused('certificate-weak-key', keyViolation.message, { algorithm: keyViolation.algorithm }, refusal);
     if (inspected.extendedKeyUsage !== null && !inspected.extendedKeyUsage.includes(ID_KP_CLIENT_AUTH) && !inspected.extendedKeyUsage.includes(ANY_EXTENDED_KEY_USAGE)) {
       throw new AuthenticationRefused('certificate-unknown', 'the certificate is not for TLS client authentication (extendedKeyUsage lacks clientAuth)', {}, refusal);
     }
@@ -398,7 +431,7 @@ function externalCertificateRecord(authority: Authority, inspected: InspectedCer
   };
 }
 
-/** A device key ccm would not issue for (P-521, RSA-1024…) still authenticates: the CA vouched for it, and ccm never uses it. */
+/** A device key ccm would not issue for (P-521, RSA-8192…) but the key policy lets through is recorded as "other": ccm never uses it. */
 function deviceKeyAlgorithmOf(subjectPublicKeyInfo: Uint8Array): string {
   try {
     return keyAlgorithmOf(readPublicKeyInfo(subjectPublicKeyInfo));

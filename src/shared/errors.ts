@@ -37,6 +37,12 @@ export type AuthenticationRefusal =
   | 'certificate-not-yet-valid'
   | 'untrusted-issuer'
   | 'certificate-signature-invalid'
+  /** Signed with an algorithm ccm does not verify (SHA-1 or MD5 based, among others), so nothing says its CA signed it. */
+  | 'certificate-signature-unsupported'
+  /** A tenant's own CA vouched for a key below ccm's key policy (RSA-1024, P-224, DSA, …). */
+  | 'certificate-weak-key'
+  /** A tenant's own CA gave a serial number RFC 5280 §4.1.2.2 does not allow (zero, negative, over 20 octets). */
+  | 'certificate-serial-invalid'
   /** The certificate is trusted, but its subject does not give a device identity under its CA's identity rules. */
   | 'identity-unmapped'
   /** An external CA accepts only pre-registered devices, and this identity is not one. */

@@ -50,6 +50,20 @@ test('vault sign batching defaults to 64 signatures per request and no wait; a b
   assert.ok(problems.some((p) => p.startsWith('CCM_VAULT_SIGN_BATCH_WAIT_MS must be an integer from 0 to 1000')), JSON.stringify(problems));
 });
 
+test('device keys of tenants\' own CAs are judged by default (2048-bit RSA, 256-bit curves); the minimums can be lowered or the policy turned off, and a bad value stops start-up naming the variable', () => {
+  assert.deepEqual(parseConfiguration({}).externalDeviceKeys, { enforce: true, minimumRsaBits: 2048, minimumCurveBits: 256 });
+  const lowered = parseConfiguration({ CCM_EXTERNAL_DEVICE_MIN_RSA_BITS: '1024', CCM_EXTERNAL_DEVICE_MIN_EC_BITS: '224' }).externalDeviceKeys;
+  assert.deepEqual(lowered, { enforce: true, minimumRsaBits: 1024, minimumCurveBits: 224 });
+  assert.equal(parseConfiguration({ CCM_EXTERNAL_DEVICE_KEY_POLICY: 'off' }).externalDeviceKeys.enforce, false);
+  const problems = problemsOf({ CCM_EXTERNAL_DEVICE_KEY_POLICY: 'lenient', CCM_EXTERNAL_DEVICE_MIN_RSA_BITS: '512', CCM_EXTERNAL_DEVICE_MIN_EC_BITS: 'P-256' });
+  assert.deepEqual(problems, [
+    'CCM_EXTERNAL_DEVICE_KEY_POLICY must be one of enforce, off, got "lenient"',
+    'CCM_EXTERNAL_DEVICE_MIN_RSA_BITS must be an integer from 1024 to 16384, got "512"',
+    'CCM_EXTERNAL_DEVICE_MIN_EC_BITS must be an integer from 160 to 571, got "P-256"',
+  ]);
+  assert.deepEqual(problemsOf({ CCM_EXTERNAL_DEVICE_MIN_EC_BITS: '1000' }), ['CCM_EXTERNAL_DEVICE_MIN_EC_BITS must be an integer from 160 to 571, got "1000"']);
+});
+
 test('every bad value is reported at once, each naming its variable', () => {
   const problems = problemsOf({
     CCM_PORT: 'eighty',
