@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { canonicalSerialNumber } from '../../src/certificates/certificate-queries.js';
 import { TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
-import { dumpAllRows, type TestDatabase } from '../support/databases.js';
+import { storedContent } from '../support/databases.js';
 import { readWholeFeed } from '../support/event-feed.js';
 import { openssl, Scratch } from '../support/openssl.js';
 
@@ -112,12 +112,12 @@ describe('what a tenant\'s own CA may vouch for, on postgres + local custody', (
 
   /** Refused with `type`, the database as it was, and the refusal audited under the tenant with the serial number (`serial` null: under no tenant, as ccm could not tell which CA's it is). */
   async function assertRefusedRecordingNothing(pem: string, type: string, serial: string | null): Promise<Record<string, unknown>> {
-    const before = await snapshot(installation.database);
+    const before = await storedContent(installation.database);
     const events = (await readWholeFeed(ccm)).length;
     const res = await authenticate(ccm, pem);
     assert.equal(res.status, 403, res.text);
     assert.equal(res.body.type, `${PROBLEM}${type}`, res.text);
-    assert.equal(await snapshot(installation.database), before, 'no certificate, no device, no outbox event');
+    assert.equal(await storedContent(installation.database), before, 'no certificate, no device, no outbox event');
     assert.equal((await readWholeFeed(ccm)).length, events, 'no event in the feed');
     const audited = await lastRefusal();
     assert.deepEqual([audited.reason, audited.tenantId, audited.targetId, audited.details?.['serialNumber']], [type, serial === null ? null : tenant.id, null, serial ?? undefined]);
@@ -198,14 +198,3 @@ describe('what a tenant\'s own CA may vouch for, on postgres + local custody', (
     assert.deepEqual((await devicesOf(ca.id)).map((d) => d.identity), [rsa1024.commonName]);
   });
 });
-
-/** The database's content as text, minus what any authenticated call touches (a key's last use) and the audit trail, which records refusals by design. */
-async function snapshot(database: TestDatabase): Promise<string> {
-  const tables = await dumpAllRows(database);
-  return JSON.stringify(
-    tables
-      .filter((t) => t.table !== 'audit_log' && t.table !== 'migrations' && t.table !== 'sqlite_sequence')
-      .map((t) => ({ table: t.table, rows: t.rows.map((row) => JSON.stringify({ ...row, last_used_at: undefined })).sort() }))
-      .sort((a, b) => a.table.localeCompare(b.table)),
-  );
-}

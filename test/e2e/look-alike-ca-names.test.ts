@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { TestInstallation, backendName, type Backend, type CcmUnderTest } from '../support/ccm-under-test.js';
-import { dumpAllRows, type TestDatabase } from '../support/databases.js';
+import { storedContent } from '../support/databases.js';
 import { openssl, pemBlocks, Scratch } from '../support/openssl.js';
 
 const PROBLEM = 'urn:ccm:problem:';
@@ -137,7 +137,7 @@ for (const backend of SUITE_BACKENDS) {
     });
 
     test('A cannot name a CA of its own like any CA ccm knows, byte for byte or as a look-alike; then nothing of A\'s passes for B\'s', async () => {
-      const before = await snapshot(installation.database);
+      const before = await storedContent(installation.database);
       for (const target of targets) {
         const about = `${target.kind} ${target.subject}`;
         for (const subject of [target.subject, lookAlike(target.subject)]) {
@@ -167,19 +167,19 @@ for (const backend of SUITE_BACKENDS) {
         const deviceIssuing = ['tenant-root', 'intermediate', 'external'].includes(target.kind);
         assert.equal(refused.body.type, `${PROBLEM}${deviceIssuing ? 'certificate-signature-invalid' : 'untrusted-issuer'}`, about);
       }
-      assert.equal(await snapshot(installation.database), before, 'nothing stored, no event');
+      assert.equal(await storedContent(installation.database), before, 'nothing stored, no event');
       assert.equal((await ccm.api(b.key).get(`/v1/tenants/${b.id}/certificates/${bDevice.id}`).expect(200)).body.state, 'inactive', 'B\'s device was not activated');
     });
 
     test('A cannot take a name of the shape ccm gives its own CAs, even one no CA has yet', async () => {
-      const before = await snapshot(installation.database);
+      const before = await storedContent(installation.database);
       for (const subject of [`CN=acme root CA,OU=${randomUUID()}`, `CN=OCSP responder ${randomUUID()},OU=${randomUUID()}`, `CN=OCSP responder ${randomUUID()}`]) {
         const res = await ccm.api(a.key).post(`/v1/tenants/${a.id}/authorities/intermediate`).send({ name: 'reserved', csrPem: await csrFor(subject) });
         assert.equal(res.status, 409, res.text);
         assert.equal(res.body.type, `${PROBLEM}authority-name-taken`);
         assert.equal(res.body.reason, 'reserved');
       }
-      assert.equal(await snapshot(installation.database), before);
+      assert.equal(await storedContent(installation.database), before);
     });
 
     test('two tenants racing for one new name: one CA gets it, the other a 409', async () => {
@@ -227,11 +227,11 @@ for (const backend of SUITE_BACKENDS) {
           `VALUES ('${legacyId}', '${a.id}', 'external', 'revoked', '', 'ecdsa-p256', '${bRoot.subject}', '${row!.subject_key}', '${serial}', '${lookAlikeCa.pem}', '${fingerprint}', '${row!.created_at}', '2999-01-01T00:00:00.000Z', '${row!.created_at}', 'cessationOfOperation', 0, 'self', 'legacy', '${row!.created_at}', '${row!.created_at}')`,
       );
       try {
-        const before = await snapshot(installation.database);
+        const before = await storedContent(installation.database);
         const ambiguous = await authenticate({ issuer, serialNumber: bDevice.serialNumber });
         assert.equal(ambiguous.status, 403, ambiguous.text);
         assert.equal(ambiguous.body.type, `${PROBLEM}issuer-ambiguous`);
-        assert.equal(await snapshot(installation.database), before, 'refused: nothing changed');
+        assert.equal(await storedContent(installation.database), before, 'refused: nothing changed');
 
         const keyIdentifier = await keyIdentifierOf(device, 'authorityKeyIdentifier');
         const settled = (await authenticate({ issuer, serialNumber: bDevice.serialNumber, authorityKeyIdentifier: keyIdentifier }).expect(200)).body;
@@ -263,14 +263,4 @@ for (const backend of SUITE_BACKENDS) {
       return (await openssl(['x509', '-in', certPath, '-noout', '-subject', '-nameopt', 'RFC2253'])).stdout.trim().replace(/^subject=/, '');
     }
   });
-}
-
-async function snapshot(database: TestDatabase): Promise<string> {
-  const tables = await dumpAllRows(database);
-  return JSON.stringify(
-    tables
-      .filter((t) => t.table !== 'audit_log' && t.table !== 'migrations' && t.table !== 'sqlite_sequence')
-      .map((t) => ({ table: t.table, rows: t.rows.map((row) => JSON.stringify({ ...row, last_used_at: undefined })).sort() }))
-      .sort((a, b) => a.table.localeCompare(b.table)),
-  );
 }

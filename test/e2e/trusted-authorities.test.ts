@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { canonicalSerialNumber } from '../../src/certificates/certificate-queries.js';
 import { Clock } from '../../src/shared/clock.js';
 import { TestInstallation, backendName, type Backend, type CcmUnderTest } from '../support/ccm-under-test.js';
-import { dumpAllRows, type TestDatabase } from '../support/databases.js';
+import { type TestDatabase, storedContent } from '../support/databases.js';
 import { readWholeFeed } from '../support/event-feed.js';
 import { assertValidEvent } from '../support/event-schema.js';
 import { openssl, pemBlocks, Scratch } from '../support/openssl.js';
@@ -120,7 +120,7 @@ for (const backend of SUITE_BACKENDS) {
     }
 
     test('an upload that is no CA, expired, without keyCertSign, with a bad self-signature or garbage is refused with 4xx and stores nothing', async () => {
-      const before = await snapshot(installation.database);
+      const before = await storedContent(installation.database);
       const refusal = async (certificatePem: string, status: number, type: string, body: object = {}) => {
         const res = await asTenant().post(`${authorities()}/external`).send({ name: 'refused', certificatePem, registration: 'self', ...body });
         assert.equal(res.status, status, res.text);
@@ -148,7 +148,7 @@ for (const backend of SUITE_BACKENDS) {
       await refusal(good.pem, 400, 'invalid-request', { registration: 'sometimes' });
       const missing = await asTenant().post(`${authorities()}/external`).send({ name: 'no mode', certificatePem: good.pem }).expect(400);
       assert.equal(missing.body.type, `${PROBLEM}invalid-request`);
-      assert.equal(await snapshot(installation.database), before, 'nothing was stored');
+      assert.equal(await storedContent(installation.database), before, 'nothing was stored');
     });
 
     test('self-registration: 8 concurrent first connections make one device, one certificate record and one event; another certificate for the identity is refused', async () => {
@@ -230,9 +230,9 @@ for (const backend of SUITE_BACKENDS) {
       const external = await uploadExternal(ca, 'preregistered');
       const devicesUrl = `${authorities()}/${external.id}/devices`;
       const meter = await deviceCertificate(ca, '/CN=meter-1');
-      const before = await snapshot(installation.database);
+      const before = await storedContent(installation.database);
       assert.equal((await authenticate({ certificatePem: meter.pem }).expect(403)).body.type, `${PROBLEM}device-not-registered`);
-      assert.equal(await snapshot(installation.database), before, 'a refused first sight records nothing');
+      assert.equal(await storedContent(installation.database), before, 'a refused first sight records nothing');
 
       const registered = (await asTenant().post(devicesUrl).send({ identity: 'meter-1', deviceType: 'water-meter' }).expect(201)).body;
       assert.equal(registered.certificateId, null);
@@ -330,11 +330,11 @@ for (const backend of SUITE_BACKENDS) {
     test('a delegated intermediate: openssl verifies it against ccm\'s chain with pathlen 0 and the name constraints; device certificates it signs authenticate with or without the chain', async () => {
       const caKey = await ecKey('intermediate');
       const csrPem = (await openssl(['req', '-new', '-key', caKey, '-subj', '/O=Acme/CN=Acme line 3 CA'])).stdout;
-      const before = await snapshot(installation.database);
+      const before = await storedContent(installation.database);
       assert.equal((await asTenant().post(`${authorities()}/intermediate`).send({ name: 'bad', csrPem: 'nope' }).expect(400)).body.type, `${PROBLEM}malformed-pem`);
       assert.equal((await asTenant().post(`${authorities()}/intermediate`).send({ name: 'bad', csrPem, permittedDnsDomains: ['*.example.com'] }).expect(400)).body.type, `${PROBLEM}invalid-request`);
       assert.equal((await asTenant().post(`${authorities()}/intermediate`).send({ name: 'bad', csrPem, ttlSeconds: 60 }).expect(400)).body.type, `${PROBLEM}ttl-out-of-range`);
-      assert.equal(await snapshot(installation.database), before, 'refused requests store nothing');
+      assert.equal(await storedContent(installation.database), before, 'refused requests store nothing');
 
       const issued = (
         await asTenant()
@@ -419,7 +419,7 @@ for (const backend of SUITE_BACKENDS) {
       const otherKey = await ccm.createApiKey('tenant', other.id);
       const theirCa = await selfSigned('/O=Beta/CN=Beta CA');
       const theirs = await uploadExternal(theirCa, 'self', otherKey, other.id);
-      const before = await snapshot(installation.database);
+      const before = await storedContent(installation.database);
 
       const foreign = ccm.api(otherKey);
       for (const res of [
@@ -446,7 +446,7 @@ for (const backend of SUITE_BACKENDS) {
         assert.equal(res.status, 404, res.text);
         assert.equal(res.body.type, `${PROBLEM}not-found`);
       }
-      assert.equal(await snapshot(installation.database), before, 'nothing changed');
+      assert.equal(await storedContent(installation.database), before, 'nothing changed');
       const theirList = (await foreign.get(authorities(other.id)).expect(200)).body.items.map((a: { id: string }) => a.id);
       assert.ok(theirList.includes(theirs.id) && !theirList.includes(mine.id));
     });
@@ -475,16 +475,6 @@ async function setIdentityRules(database: TestDatabase, authorityId: string, rul
   }
 }
 
-/** The database's content as text, minus what any authenticated call touches (a key's last use) and the audit trail (with SQLite's counter of its rows), which records refusals by design. */
-async function snapshot(database: TestDatabase): Promise<string> {
-  const tables = await dumpAllRows(database);
-  return JSON.stringify(
-    tables
-      .filter((t) => t.table !== 'audit_log' && t.table !== 'migrations' && t.table !== 'sqlite_sequence')
-      .map((t) => ({ table: t.table, rows: t.rows.map((row) => JSON.stringify({ ...row, last_used_at: undefined })).sort() }))
-      .sort((a, b) => a.table.localeCompare(b.table)),
-  );
-}
 
 function binary(res: NodeJS.ReadableStream, callback: (error: Error | null, body: Buffer) => void): void {
   const chunks: Buffer[] = [];

@@ -105,3 +105,19 @@ export async function dumpAllRows(database: TestDatabase): Promise<{ table: stri
   for (const { name } of tables) dump.push({ table: name, rows: await database.query(`SELECT * FROM "${name}"`) });
   return dump;
 }
+
+/**
+ * The database's content as text, for "a refused request stores nothing":
+ * rows sorted (an UPDATE moves a row in PostgreSQL's heap), minus what any
+ * authenticated call touches (a key's last use) and the audit trail, which
+ * records refusals by design.
+ */
+export async function storedContent(database: TestDatabase): Promise<string> {
+  const tables = await dumpAllRows(database);
+  return JSON.stringify(
+    tables
+      .filter((t) => t.table !== 'audit_log' && t.table !== 'migrations' && t.table !== 'sqlite_sequence')
+      .map((t) => ({ table: t.table, rows: t.rows.map((row) => JSON.stringify({ ...row, last_used_at: undefined })).sort() }))
+      .sort((a, b) => a.table.localeCompare(b.table)),
+  );
+}
