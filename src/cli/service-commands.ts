@@ -4,6 +4,7 @@
  * running ccm over HTTP.
  */
 import type { DataSource } from 'typeorm';
+import type { NameCollision } from '../authorities/authority-names.js';
 import { ConfigurationError, parseConfiguration, type DatabaseConfiguration } from '../config/configuration.js';
 import { defineCommand, json, type Command } from './command.js';
 import { CliError, DatabaseUnavailable, EXIT_CODES, UsageError } from './outcome.js';
@@ -77,9 +78,9 @@ With --json, {"database": ..., "collisions": [{comparableSubject, blocking, auth
 Options:
   --json                  print the outcome as JSON
 
-Exit codes: 0 no CAs in force share a name (revoked ones that do are listed),
-3 some do (the migration to this version stops until they are resolved),
-2 bad configuration, 4 database unreachable.
+Exit codes: 0 no CAs in force share a name (revoked CAs or OCSP responders
+that share one are listed), 3 some do (the migration to this version stops
+until they are resolved), 2 bad configuration, 4 database unreachable.
 `,
   options: { json: { type: 'boolean' } },
   async run(values, { env, out }) {
@@ -98,10 +99,16 @@ Exit codes: 0 no CAs in force share a name (revoked ones that do are listed),
     const blocking = collisions.filter((collision) => collision.blocking);
     if (values.json) out(json({ database: target, collisions }));
     else if (collisions.length === 0) out(`${target}: every CA has a name of its own\n`);
-    else out(`${target}: ${collisions.length} name${collisions.length === 1 ? ' is' : 's are'} shared (${blocking.length} by CAs in force)\n${collisions.map((c) => `${c.blocking ? 'in force' : 'revoked only'}:\n${describeCollision(c)}\n`).join('')}`);
+    else out(`${target}: ${collisions.length} name${collisions.length === 1 ? ' is' : 's are'} shared (${blocking.length} by CAs in force)\n${collisions.map((c) => `${collisionLabel(c)}:\n${describeCollision(c)}\n`).join('')}`);
     if (blocking.length > 0) throw new SharedAuthorityNames(`${blocking.length} name${blocking.length === 1 ? ' is' : 's are'} held by more than one CA in force; remove all but one CA of each`);
   },
 });
+
+/** Why a shared name does (not) stop the upgrade: a non-blocking one holds at most one CA in force, beside revoked CAs or OCSP responders (which the unique index leaves out). */
+function collisionLabel(collision: NameCollision): string {
+  if (collision.blocking) return 'in force';
+  return collision.authorities.some((authority) => authority.kind === 'ocsp-responder') ? 'with OCSP responders' : 'revoked only';
+}
 
 /** CAs in force share a name: exit 3, as a refusal. */
 class SharedAuthorityNames extends CliError {
