@@ -8,7 +8,7 @@
  *
  * A database whose CAs in force already collide cannot take the index: the
  * migration stops, listing them, and changes nothing. `ccm authorities
- * check-names` lists the same before an upgrade (README, "CA names").
+ * check-names` lists the same before an upgrade (README, "Operator CLI": CAs recorded with one name before names were unique).
  */
 import { TableColumn, TableIndex, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { authorityNameCollisions, describeCollision, LIVE_NAME_STATUSES } from '../../authorities/authority-names.js';
