@@ -214,8 +214,12 @@ function decodeAttribute(element: DerElement, options: DecodeNameOptions): Decod
   return { attribute, ...decodeDirectoryString(value, attribute) };
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-const LATIN1 = new TextDecoder('latin1');
+// ignoreBOM: a leading U+FEFF is part of the value; dropped, the name checked and re-encoded would not be the one sent.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** ISO 8859-1, one code point per octet: the WHATWG "latin1" label is windows-1252, which would read the C1 controls 0x80-0x9f as printable characters. */
+function latin1(content: Uint8Array): string {
+  return Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString('latin1');
+}
 
 function decodeDirectoryString(element: DerElement, attribute: string): { value: string; stringType: DecodedStringType } {
   const content = element.content;
@@ -228,12 +232,12 @@ function decodeDirectoryString(element: DerElement, attribute: string): { value:
       }
     case DerTag.printableString:
       // Checked loosely on the way in: many deployed CAs put '@' or '_' in PrintableString.
-      return { value: LATIN1.decode(content), stringType: 'printable' };
+      return { value: latin1(content), stringType: 'printable' };
     case DerTag.ia5String:
-      return { value: LATIN1.decode(content), stringType: 'ia5' };
+      return { value: latin1(content), stringType: 'ia5' };
     case DerTag.teletexString:
       // T.61 in theory; in practice every producer wrote Latin-1 (RFC 5280 §4.1.2.4 notes the ambiguity).
-      return { value: LATIN1.decode(content), stringType: 'teletex' };
+      return { value: latin1(content), stringType: 'teletex' };
     case DerTag.bmpString:
       return { value: decodeUcs(content, 2, attribute), stringType: 'bmp' };
     case DerTag.universalString:

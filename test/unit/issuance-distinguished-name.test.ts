@@ -194,6 +194,16 @@ describe('decodeName', () => {
     });
   }
 
+  it('reads one-octet strings as ISO 8859-1, C1 controls as C1 controls (not as windows-1252 would)', () => {
+    const octets = Uint8Array.from({ length: 0x60 }, (_, i) => 0x80 + i);
+    const [entry] = decodeNameEntries(nameWith(CN_OID, 0x14, octets));
+    assert.deepEqual([...entry!.value].map((character) => character.codePointAt(0)), [...octets]);
+  });
+
+  it('keeps a leading U+FEFF of a UTF8String value, so that the name checked is the name sent', () => {
+    assert.deepEqual(decodeName(nameWith(CN_OID, 0x0c, Buffer.from('\uFEFFmeter', 'utf8'))), [{ attribute: 'CN', value: '\uFEFFmeter' }]);
+  });
+
   it('reads an already parsed asn1-x509 Name', () => {
     const der = encodeDistinguishedName([{ attribute: 'O', value: 'Acme' }, { attribute: 'CN', value: 'x' }]);
     assert.deepEqual(decodeName(AsnConvert.parse(der, Name)), [{ attribute: 'O', value: 'Acme' }, { attribute: 'CN', value: 'x' }]);
