@@ -7,7 +7,8 @@
  * policy check at issuance and the mapping at authentication.
  */
 import vm from 'node:vm';
-import { isNameAttribute, type DecodedNameEntry, type DistinguishedName, type NameAttribute } from '../issuance/distinguished-name.js';
+import { isNameAttribute, writtenStringType, type DecodedNameEntry, type DistinguishedName, type NameAttribute } from '../issuance/distinguished-name.js';
+import { subjectTextProblem } from '../issuance/subject-text.js';
 import { AuthenticationRefused, DomainError, InvalidRequest } from '../shared/errors.js';
 
 /** One requirement on a CSR subject attribute: present, and (optionally) equal to a value or matching a pattern. */
@@ -56,8 +57,6 @@ export const IDENTITY_RULE_LIMITS = Object.freeze({
 /** The only placeholder `equals` knows; any other "{name}" is refused as a likely typo rather than matched literally. */
 const TENANT_ID_PLACEHOLDER = '{tenantId}';
 const PLACEHOLDER = /\{[A-Za-z]+\}/gu;
-/** C0 and C1 controls and DEL (\p{Cc}). */
-const CONTROL_CHARACTER = /\p{Cc}/u;
 
 /** Identity rules as a caller gives them: absent members take the defaults. Types are checked at the edge, meaning here. */
 export interface IdentityRulesInput {
@@ -101,7 +100,12 @@ export function validateIdentityRules(input: IdentityRulesInput, options: { read
     const pattern = requirement.pattern ?? undefined;
     if (equals !== undefined && pattern !== undefined) throw new InvalidRequest(`${field}: give equals or pattern, not both`, { field });
     if (equals !== undefined) validateEquals(equals, `${field}.equals`);
-    if (pattern !== undefined) compilePattern(pattern, `${field}.pattern`);
+    if (pattern !== undefined) {
+      // A pattern is shown back and logged like a name; written out invisibly, a bidi override would make it read as another pattern ("Trojan Source"). An escape (\u{202E}) says the same visibly.
+      const problem = subjectTextProblem(pattern);
+      if (problem !== null) throw new InvalidRequest(`${field}.pattern ${problem}`, { field: `${field}.pattern` });
+      compilePattern(pattern, `${field}.pattern`);
+    }
     subjectPolicy.push({ attribute, ...(equals !== undefined ? { equals } : {}), ...(pattern !== undefined ? { pattern } : {}) });
   });
   return { identityAttribute, deviceTypeAttribute, subjectPolicy };
@@ -120,7 +124,8 @@ function validateEquals(equals: string, field: string): void {
   if (characters === 0 || characters > IDENTITY_RULE_LIMITS.equalsLength) {
     throw new InvalidRequest(`${field} must be 1 to ${IDENTITY_RULE_LIMITS.equalsLength} characters`, { field });
   }
-  if (CONTROL_CHARACTER.test(equals)) throw new InvalidRequest(`${field} contains a control character`, { field });
+  const problem = subjectTextProblem(equals);
+  if (problem !== null) throw new InvalidRequest(`${field} ${problem}`, { field });
   for (const [placeholder] of equals.matchAll(PLACEHOLDER)) {
     if (placeholder !== TENANT_ID_PLACEHOLDER) throw new InvalidRequest(`${field}: ${placeholder} is not a placeholder; the only one is ${TENANT_ID_PLACEHOLDER}`, { field });
   }
@@ -144,22 +149,28 @@ function compilePattern(pattern: string, field: string): RegExp {
 }
 
 /**
- * Subject values a CSR may carry: UTF8String or PrintableString only (RFC
- * 5280 §4.1.2.4 asks new certificates for UTF8String, and ccm re-encodes as
- * such, so a BMPString or T61String subject would be signed as a different
- * name than the device asked for), in text without control characters. The
- * PrintableString repertoire is ASCII: a byte above 0x7f there is not text.
+ * Subject values a CSR (a device's or a delegated CA's) may carry:
+ * UTF8String or PrintableString (RFC 5280 §4.1.2.4 asks new certificates for
+ * UTF8String, and ccm re-encodes as such, so a BMPString or T61String subject
+ * would be signed as a different name than the requester asked for), or
+ * IA5String for the attributes ccm writes as IA5String (emailAddress, DC),
+ * kept as it came; in subject text (subject-text.ts). The PrintableString
+ * repertoire is ASCII: a byte above 0x7f there is not text.
  * Throws `policy-violation` with `attribute`.
  */
 export function checkSubjectEncoding(subject: readonly DecodedNameEntry[]): void {
   for (const { attribute, value, stringType } of subject) {
-    if (stringType !== 'utf8' && stringType !== 'printable') {
-      throw new DomainError('policy-violation', `the CSR subject ${attribute} is a ${stringType} string; only UTF8String and PrintableString are accepted`, { attribute, stringType });
+    if (stringType !== 'utf8' && stringType !== 'printable' && !(stringType === 'ia5' && writtenStringType(attribute) === 'ia5')) {
+      throw new DomainError('policy-violation', `the CSR subject ${attribute} is a ${stringType} string; only UTF8String and PrintableString (IA5String for emailAddress and DC) are accepted`, {
+        attribute,
+        stringType,
+      });
     }
     if (stringType === 'printable' && /[^\x00-\x7f]/u.test(value)) {
       throw new DomainError('policy-violation', `the CSR subject ${attribute} is a PrintableString with characters outside ASCII`, { attribute });
     }
-    if (CONTROL_CHARACTER.test(value)) throw new DomainError('policy-violation', `the CSR subject ${attribute} contains a control character`, { attribute });
+    const problem = subjectTextProblem(value);
+    if (problem !== null) throw new DomainError('policy-violation', `the CSR subject ${attribute} ${problem}`, { attribute });
   }
 }
 
@@ -270,9 +281,8 @@ function singleValue(subject: DistinguishedName, attribute: NameAttribute): stri
   if (values.length !== 1 || values[0]!.length === 0) {
     throw new AuthenticationRefused('identity-unmapped', `the certificate subject must carry exactly one ${attribute} to name the device`, { attribute, count: values.length });
   }
-  // A device name goes into broker ACLs and logs; a control character there (from another CA's certificate) is not a name.
-  if (CONTROL_CHARACTER.test(values[0]!)) {
-    throw new AuthenticationRefused('identity-unmapped', `the certificate subject ${attribute} contains a control character`, { attribute });
-  }
+  // A device name goes into broker ACLs, the device registry and logs; another CA may have signed any text, and not all of it is a name.
+  const problem = subjectTextProblem(values[0]!);
+  if (problem !== null) throw new AuthenticationRefused('identity-unmapped', `the certificate subject ${attribute} ${problem}`, { attribute });
   return values[0]!;
 }

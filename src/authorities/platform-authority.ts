@@ -11,7 +11,7 @@ import type { Configuration } from '../config/configuration.js';
 import { KeyCustody } from '../custody/key-custody.js';
 import { encodeCertificate, encodeCertificationRequest } from '../issuance/certificate-encoder.js';
 import { inspectCertificate, verifyCertificateSignature } from '../issuance/certificate-inspection.js';
-import { encodeDistinguishedName, formatDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
+import { encodeDistinguishedName, formatDistinguishedName, validateNameText, type DistinguishedName } from '../issuance/distinguished-name.js';
 import { decodePem, encodePem } from '../issuance/pem.js';
 import { comparableName } from '../issuance/name-comparison.js';
 import { newSerialNumber } from '../issuance/serial-number.js';
@@ -107,6 +107,8 @@ export class PlatformAuthority {
     if (!inspected.isCa || !inspected.keyUsage.includes('keyCertSign')) {
       throw new DomainError('not-a-ca', 'the certificate is not a CA certificate with keyCertSign');
     }
+    // The offline root may have signed another subject than the CSR's; it becomes every tenant root's issuer name, so it meets the text rule of names.
+    validateNameText(inspected.subject, 'the platform certificate\'s', { field: 'certificatePem' });
     const now = this.clock.now();
     if (inspected.notBefore > now || inspected.notAfter <= now) {
       throw new DomainError('invalid-request', 'the certificate is not valid now');

@@ -20,6 +20,7 @@ import { parseCertificationRequest } from '../issuance/certification-request.js'
 import { generateDeviceKey } from '../issuance/device-key.js';
 import { commonNameOf, formatDistinguishedName, validateDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
 import { encodePem } from '../issuance/pem.js';
+import { subjectTextProblem } from '../issuance/subject-text.js';
 import { IssuanceMetrics, secondsSince, type IssuanceMethod } from '../metrics/metrics.js';
 import { newSerialNumber, serialNumberToHex } from '../issuance/serial-number.js';
 import { crlShardOf, crlUrlOf, ocspUrlOf } from '../revocation/revocation-urls.js';
@@ -53,8 +54,8 @@ export interface IssuedClientCertificate {
   readonly privateKeyPem: string | null;
 }
 
-/** 1 to 64 characters (RFC 5280 ub-common-name), no controls, no lone surrogates (they cannot be encoded as UTF8String). */
-const COMMON_NAME = /^[^\u0000-\u001f\u007f\uD800-\uDFFF]{1,64}$/u;
+/** RFC 5280 ub-common-name, in characters. */
+const MAXIMUM_COMMON_NAME_LENGTH = 64;
 
 /** Chains kept in memory: one per tenant root, a few KiB each. */
 const CACHED_CHAINS = 1024;
@@ -230,9 +231,12 @@ export class IssueClientCertificate {
 
   private commonName(requested: string | undefined): string {
     if (requested === undefined) return randomUUID();
-    if (!COMMON_NAME.test(requested)) {
-      throw new InvalidRequest('commonName must be 1 to 64 characters without control characters', { field: 'commonName' });
+    const characters = [...requested].length;
+    if (characters === 0 || characters > MAXIMUM_COMMON_NAME_LENGTH) {
+      throw new InvalidRequest(`commonName must be 1 to ${MAXIMUM_COMMON_NAME_LENGTH} characters`, { field: 'commonName' });
     }
+    const problem = subjectTextProblem(requested);
+    if (problem !== null) throw new InvalidRequest(`commonName ${problem}`, { field: 'commonName' });
     return requested;
   }
 

@@ -3,7 +3,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { ROLES, type Role } from '../access/actor.js';
 import type { ApiCredential } from '../access/api-credential.js';
-import { PLAIN_TEXT } from './request-validation.js';
+import { IsSubjectText } from './request-validation.js';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -12,7 +12,7 @@ export class CreateApiCredentialRequest {
   @IsString()
   @MinLength(1)
   @MaxLength(128)
-  @Matches(PLAIN_TEXT, { message: 'name must not contain control characters or lone surrogates' })
+  @IsSubjectText()
   name!: string;
 
   @ApiProperty({ enum: ROLES, description: 'admin: everything; tenant: one tenant\'s own data; broker: authentication, CRL/OCSP, events.' })

@@ -12,6 +12,7 @@ import type { Device } from '../trust/device.js';
 import { MAXIMUM_DNS_CONSTRAINTS } from '../trust/dns-name-constraints.js';
 import type { AuthorityRevocation } from '../lifecycle/revoke-tenant-authority.js';
 import { AuthorityResponse, authorityResponse } from './dtos.js';
+import { IsSubjectText } from './request-validation.js';
 
 const REGISTRATIONS = ['self', 'preregistered'] as const;
 
@@ -19,6 +20,7 @@ export class UploadExternalAuthorityRequest {
   @ApiProperty({ description: 'A label for the CA, 1 to 128 characters.', example: 'acme factory CA' })
   @IsString()
   @MaxLength(128)
+  @IsSubjectText()
   name!: string;
 
   @ApiProperty({ description: 'The CA certificate, PEM, one block: a CA (basicConstraints cA) with keyCertSign, valid now; a self-signed one must verify.' })
@@ -35,6 +37,7 @@ export class IssueIntermediateRequest {
   @ApiProperty({ description: 'A label for the CA, 1 to 128 characters.', example: 'acme line 3' })
   @IsString()
   @MaxLength(128)
+  @IsSubjectText()
   name!: string;
 
   @ApiProperty({ description: 'PKCS#10 request in PEM for the key the tenant keeps; its subject becomes the CA\'s. Extension requests in it are never copied.' })
@@ -93,6 +96,7 @@ export class RegisterDeviceRequest {
   @IsString()
   @MinLength(1)
   @MaxLength(255)
+  @IsSubjectText()
   identity!: string;
 
   @ApiPropertyOptional({ description: 'The device type; a certificate that names another type is refused.', example: 'water-meter' })
@@ -100,6 +104,7 @@ export class RegisterDeviceRequest {
   @IsString()
   @MinLength(1)
   @MaxLength(128)
+  @IsSubjectText()
   deviceType?: string;
 }
 

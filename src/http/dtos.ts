@@ -18,7 +18,7 @@ import type { AuthenticatedDevice } from '../lifecycle/authenticate-device.js';
 import type { RenewedClientCertificate } from '../lifecycle/renew-client-certificate.js';
 import type { AuthorityRevocation } from '../lifecycle/revoke-tenant-authority.js';
 import type { Tenant } from '../tenants/tenant.js';
-import { IsOmittable, PLAIN_TEXT } from './request-validation.js';
+import { IsOmittable, IsSubjectText } from './request-validation.js';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -89,6 +89,7 @@ export class IssueCertificateRequest {
   @IsOmittable()
   @IsString()
   @MaxLength(64)
+  @IsSubjectText()
   commonName?: string;
 
   @ApiPropertyOptional({ description: 'Validity in seconds; capped by the tenant and installation policy and by the issuer\'s notAfter.', example: 86400 })
@@ -153,7 +154,7 @@ export class CertificateListQuery extends PageQuery {
   @IsOptional()
   @IsString()
   @MaxLength(64)
-  @Matches(PLAIN_TEXT, { message: 'commonName must not contain control characters or lone surrogates' })
+  @IsSubjectText()
   commonName?: string;
 
   @ApiPropertyOptional({ description: 'Serial number in hex (case-insensitive, leading zeros ignored).' })
@@ -287,7 +288,7 @@ export class AuthenticationRequest {
   @IsString()
   @MaxLength(1024)
   // No CA of ccm has such a name, and PostgreSQL refuses a NUL in a query.
-  @Matches(PLAIN_TEXT, { message: 'issuer must not contain control characters or lone surrogates' })
+  @IsSubjectText()
   issuer?: string;
 
   @ApiPropertyOptional({ description: 'Cheap path: the serial number in hex (colons allowed).' })
@@ -444,7 +445,7 @@ export class CreateEnrollmentCredentialRequest {
   @IsString()
   @MinLength(1)
   @MaxLength(128)
-  @Matches(PLAIN_TEXT, { message: 'name must not contain control characters or lone surrogates' })
+  @IsSubjectText()
   name!: string;
 }
 

@@ -5,7 +5,8 @@
  * failure is one `invalid-request` problem listing the fields.
  */
 import { Injectable, ValidationPipe, type ArgumentMetadata, type PipeTransform } from '@nestjs/common';
-import { ValidateIf, type ValidationError } from 'class-validator';
+import { Matches, ValidateIf, type ValidationArguments, type ValidationError } from 'class-validator';
+import { SUBJECT_TEXT, subjectTextProblem } from '../issuance/subject-text.js';
 import { InvalidRequest, NotFound } from '../shared/errors.js';
 import { isId } from '../shared/identifiers.js';
 
@@ -26,12 +27,16 @@ export function IsOmittable(): PropertyDecorator {
 }
 
 /**
- * Text a person or a device names something with: no C0 control or DEL (a
- * NUL cuts a name short for C consumers, and PostgreSQL refuses it in text)
- * and no lone surrogate (not Unicode text at all, so not storable as UTF-8
- * as sent). For @Matches on free-text request fields.
+ * A request field that names something (a device, a CA, a credential, an
+ * issuer to look up): the text rule of names (src/issuance/subject-text.ts),
+ * the very expression the domain checks with, so the edge and the use cases
+ * cannot disagree. The message is the domain's too.
  */
-export const PLAIN_TEXT = /^[^\u0000-\u001f\u007f\uD800-\uDFFF]*$/u;
+export function IsSubjectText(): PropertyDecorator {
+  return Matches(SUBJECT_TEXT, {
+    message: ({ property, value }: ValidationArguments) => `${property} ${typeof value === 'string' ? (subjectTextProblem(value) ?? 'is not text') : 'must be a string'}`,
+  });
+}
 
 /** No request of ccm nests deeper than a few levels; class-transformer recurses once per level and would overflow the stack long before this is reached by anything legitimate. */
 const MAX_NESTING = 32;

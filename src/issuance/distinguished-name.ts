@@ -12,6 +12,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { Name } from '@peculiar/asn1-x509';
 import { DomainError } from '../shared/errors.js';
 import { DerFramingError, DerTag, decodeObjectIdentifier, encodeElement, encodeObjectIdentifier, expectTag, readChildren, readSingleElement, type DerElement } from './der.js';
+import { subjectTextProblem } from './subject-text.js';
 
 export const NAME_ATTRIBUTES = [
   'CN',
@@ -85,16 +86,13 @@ export function attributeOidOf(attribute: NameAttribute): string {
 /** X.680 §41.4: the PrintableString repertoire. */
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 const IA5 = /^[\x00-\x7f]*$/;
-/** C0 controls and DEL: a NUL in particular lets a C-string consumer see a shorter name than the one signed. */
-const CONTROL = /[\x00-\x1f\x7f]/;
-/** A lone surrogate (a BMPString can carry one, JSON too): not a character, and no UTF8String can hold it. */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /**
  * Checks a name against what ccm is willing to sign: known attributes only
  * (an unknown attribute's syntax is unknown, so it cannot be encoded
- * correctly), non-empty values within the RFC 5280 upper bounds, and values
- * representable in the attribute's string type.
+ * correctly), non-empty values within the RFC 5280 upper bounds, subject
+ * text (subject-text.ts), and values representable in the attribute's string
+ * type.
  */
 export function validateDistinguishedName(dn: DistinguishedName): void {
   for (const { attribute, value } of dn) {
@@ -108,8 +106,8 @@ export function validateDistinguishedName(dn: DistinguishedName): void {
         maximumLength: rule.maximumLength,
       });
     }
-    if (CONTROL.test(value)) throw new DomainError('invalid-request', `subject ${attribute} contains a control character`, { attribute });
-    if (LONE_SURROGATE.test(value)) throw new DomainError('invalid-request', `subject ${attribute} contains a lone surrogate, which is not text`, { attribute });
+    const problem = subjectTextProblem(value);
+    if (problem !== null) throw new DomainError('invalid-request', `subject ${attribute} ${problem}`, { attribute });
     if (attribute === 'C' && !/^[A-Z]{2}$/.test(value)) {
       throw new DomainError('invalid-request', 'subject C must be a two-letter ISO 3166 country code in capitals', { attribute });
     }
@@ -118,6 +116,25 @@ export function validateDistinguishedName(dn: DistinguishedName): void {
     }
     if (rule.stringType === 'ia5' && !IA5.test(value)) throw new DomainError('invalid-request', `subject ${attribute} must be ASCII`, { attribute });
   }
+}
+
+/**
+ * Checks the text of each value only (subject-text.ts), for a name ccm
+ * records as it came instead of encoding it: another CA's subject may hold
+ * attributes and lengths ccm would not write, but no text that displays as
+ * another name. `whose` opens the message ("the CA certificate's"). Throws
+ * `invalid-request` with `attribute` and `details`.
+ */
+export function validateNameText(dn: DistinguishedName, whose: string, details: Record<string, unknown> = {}): void {
+  for (const { attribute, value } of dn) {
+    const problem = subjectTextProblem(value);
+    if (problem !== null) throw new DomainError('invalid-request', `${whose} subject ${attribute} ${problem}`, { ...details, attribute });
+  }
+}
+
+/** The string type ccm writes `attribute` in; null for an attribute it does not write. */
+export function writtenStringType(attribute: NameAttribute | AttributeOid): 'utf8' | 'printable' | 'ia5' | null {
+  return isNameAttribute(attribute) ? RULES[attribute].stringType : null;
 }
 
 /**
@@ -197,8 +214,12 @@ function decodeAttribute(element: DerElement, options: DecodeNameOptions): Decod
   return { attribute, ...decodeDirectoryString(value, attribute) };
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-const LATIN1 = new TextDecoder('latin1');
+// ignoreBOM: a leading U+FEFF is part of the value; dropped, the name checked and re-encoded would not be the one sent.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** ISO 8859-1, one code point per octet: the WHATWG "latin1" label is windows-1252, which would read the C1 controls 0x80-0x9f as printable characters. */
+function latin1(content: Uint8Array): string {
+  return Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString('latin1');
+}
 
 function decodeDirectoryString(element: DerElement, attribute: string): { value: string; stringType: DecodedStringType } {
   const content = element.content;
@@ -211,12 +232,12 @@ function decodeDirectoryString(element: DerElement, attribute: string): { value:
       }
     case DerTag.printableString:
       // Checked loosely on the way in: many deployed CAs put '@' or '_' in PrintableString.
-      return { value: LATIN1.decode(content), stringType: 'printable' };
+      return { value: latin1(content), stringType: 'printable' };
     case DerTag.ia5String:
-      return { value: LATIN1.decode(content), stringType: 'ia5' };
+      return { value: latin1(content), stringType: 'ia5' };
     case DerTag.teletexString:
       // T.61 in theory; in practice every producer wrote Latin-1 (RFC 5280 §4.1.2.4 notes the ambiguity).
-      return { value: LATIN1.decode(content), stringType: 'teletex' };
+      return { value: latin1(content), stringType: 'teletex' };
     case DerTag.bmpString:
       return { value: decodeUcs(content, 2, attribute), stringType: 'bmp' };
     case DerTag.universalString:

@@ -10,6 +10,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { IssuingCertificateCache, certificateRecordOf } from '../authorities/authority-certificate.js';
 import { AuthorityNames } from '../authorities/authority-names.js';
 import { AuthorityRepository, type Authority, type DeviceRegistration } from '../authorities/authority.js';
+import { checkSubjectEncoding } from '../authorities/identity-rules.js';
 import { custodySigner } from '../authorities/custody-signer.js';
 import { chainPemOf } from '../certificates/certificate-chain.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
@@ -80,6 +81,8 @@ export class IssueDelegatedAuthority {
     // RFC 5280 §4.1.2.6: a CA's subject is what its certificates name as issuer, so it must be there and encodable.
     if (request.subject.length === 0) throw new InvalidRequest('the CSR of a CA needs a subject', { field: 'csrPem' });
     validateDistinguishedName(request.subject);
+    // As for a device CSR: a BMPString or T61String subject re-encoded as UTF8String would be another name than the tenant's CA software knows itself by.
+    checkSubjectEncoding(request.decodedSubject);
     const subject = formatDistinguishedName(request.subject);
 
     const root = await this.authorities.findActiveTenantRoot(command.tenantId);

@@ -1,9 +1,12 @@
 /** Reading a tenant's device-issuing CAs (root, delegated intermediates, external CAs), always within the tenant. */
 import { Injectable } from '@nestjs/common';
 import type { Authority } from '../authorities/authority.js';
+import { subjectTextProblem } from '../issuance/subject-text.js';
 import { InvalidRequest, NotFound } from '../shared/errors.js';
 import { TenantRepository } from '../tenants/tenant.js';
 import { TrustedAuthorityRepository } from './trusted-authority.js';
+
+const MAXIMUM_NAME_LENGTH = 128;
 
 @Injectable()
 export class TenantAuthorityQueries {
@@ -24,9 +27,13 @@ export class TenantAuthorityQueries {
   }
 }
 
-/** A label a tenant gives an external or delegated CA: shown back, never interpreted. */
+/** A label a tenant gives an external or delegated CA: shown back, never interpreted, so held to the text rule of names. */
 export function checkedAuthorityName(name: string): string {
+  // Checked before trimming, which would quietly drop a leading U+FEFF or U+2028 the edge refuses.
+  const problem = subjectTextProblem(name);
+  if (problem !== null) throw new InvalidRequest(`name ${problem}`, { field: 'name' });
   const trimmed = name.trim();
-  if (!/^[^\u0000-\u001f\u007f]{1,128}$/u.test(trimmed)) throw new InvalidRequest('name must be 1 to 128 characters without control characters', { field: 'name' });
+  const characters = [...trimmed].length;
+  if (characters === 0 || characters > MAXIMUM_NAME_LENGTH) throw new InvalidRequest(`name must be 1 to ${MAXIMUM_NAME_LENGTH} characters`, { field: 'name' });
   return trimmed;
 }

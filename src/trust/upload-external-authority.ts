@@ -11,7 +11,7 @@ import { certificateRecordOf } from '../authorities/authority-certificate.js';
 import { AuthorityNames } from '../authorities/authority-names.js';
 import { inspectCertificate, verifyCertificateSignature, type InspectedCertificate } from '../issuance/certificate-inspection.js';
 import { DerFramingError } from '../issuance/der.js';
-import { formatDistinguishedName } from '../issuance/distinguished-name.js';
+import { formatDistinguishedName, validateNameText } from '../issuance/distinguished-name.js';
 import { decodeSinglePem } from '../issuance/pem.js';
 import { keyAlgorithmOf, readPublicKeyInfo } from '../issuance/public-key.js';
 import { Clock } from '../shared/clock.js';
@@ -86,6 +86,7 @@ function assertUsableCa(ca: InspectedCertificate, der: Uint8Array, now: Date): A
   // RFC 5280 §4.1.2.2: at most 20 octets; a longer one is a CA ccm's records (and many verifiers) cannot hold.
   if (ca.serialNumberHex.length > 40) throw new InvalidRequest('the CA certificate\'s serial number is longer than 20 octets', { field: 'certificatePem' });
   if (ca.subject.length === 0) throw new InvalidRequest('the CA certificate has an empty subject, which its certificates could not name as issuer', { field: 'certificatePem' });
+  validateNameText(ca.subject, 'the CA certificate\'s', { field: 'certificatePem' });
   if (now < ca.notBefore) throw new InvalidRequest(`the CA certificate is not valid before ${ca.notBefore.toISOString()}`, { field: 'certificatePem', notBefore: ca.notBefore.toISOString() });
   if (now > ca.notAfter) throw new InvalidRequest(`the CA certificate expired at ${ca.notAfter.toISOString()}`, { field: 'certificatePem', notAfter: ca.notAfter.toISOString() });
   let keyAlgorithm: Authority['keyAlgorithm'];

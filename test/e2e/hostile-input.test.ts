@@ -30,10 +30,18 @@ const RUNS = 400;
 // ---------------------------------------------------------------------------
 
 const LONE_SURROGATES = ['\uD800', '\uDBFF', '\uDC00', '\uDFFF'];
-/** Characters no text field of ccm may take: C0 controls (NUL first), DEL, and lone surrogates (not Unicode text at all). */
-const POISON_CHARACTERS = ['\u0000', '\u0001', '\u0007', '\u001b', '\u001f', '\u007f', ...LONE_SURROGATES];
+/**
+ * Characters no text field of ccm may take (src/issuance/subject-text.ts): C0 controls (NUL first), DEL, C1 controls (CSI among them),
+ * format characters (bidi overrides and isolates, zero-width ones, BOM, soft hyphen), line and paragraph separators, noncharacters, and
+ * lone surrogates (not Unicode text at all).
+ */
+const POISON_CHARACTERS = [
+  '\u0000', '\u0001', '\u0007', '\u001b', '\u001f', '\u007f', '\u0085', '\u009b',
+  '\u00AD', '\u202E', '\u202D', '\u2066', '\u200B', '\u200D', '\uFEFF', '\u2028', '\u2029', '\uFFFF', '\u{10FFFF}',
+  ...LONE_SURROGATES,
+];
 const HOSTILE_PIECES = [
-  '\u202E', '\u202D', '\u2066', '\u200B', '\u200D', '\uFEFF', '\uFFFD', '\uFFFF', '\u{10FFFF}', '\u{1F4A9}', 'e\u0301', '\u0130', 'ß', 'ǅ',
+  '\uFFFD', '\u{1F4A9}', 'e\u0301', '\u0130', 'ß', 'ǅ',
   '..', '../', '..\\', '%00', '%2e%2e%2f', '%', '\r\n', '\n', '\t', '"', "'", '\\', '/', '<script>', '${jndi:ldap://x}', '{{7*7}}', "' OR 1=1 --",
   '-----BEGIN CERTIFICATE-----', '=', ',', 'CN=', '+', ' ', '',
 ];

@@ -79,10 +79,12 @@ describe('platform CA signed by an offline root', () => {
     await scratch?.cleanup();
   });
 
-  async function signWithRoot(csrPem: string, extensions: string): Promise<string> {
+  /** `subject`: the subject the root signs instead of the CSR's (openssl -subj form). */
+  async function signWithRoot(csrPem: string, extensions: string, subject?: string): Promise<string> {
     const csrPath = await scratch.write(`req-${Math.random()}.csr`, csrPem);
     const extPath = await scratch.write(`ext-${Math.random()}.cnf`, extensions);
-    const signed = await openssl(['x509', '-req', '-in', csrPath, '-CA', rootPath, '-CAkey', rootKeyPath, '-set_serial', `0x${Date.now().toString(16)}`, '-days', '1825', '-extfile', extPath]);
+    const overridden = subject === undefined ? [] : ['-subj', subject];
+    const signed = await openssl(['x509', '-req', '-in', csrPath, '-CA', rootPath, '-CAkey', rootKeyPath, '-set_serial', `0x${Date.now().toString(16)}`, '-days', '1825', '-extfile', extPath, ...overridden]);
     assert.equal(signed.code, 0, signed.stderr);
     return signed.stdout;
   }
@@ -103,7 +105,7 @@ describe('platform CA signed by an offline root', () => {
     assert.match(checked.stdout + checked.stderr, /verify OK|Certificate request self-signature verify OK/);
   });
 
-  test('a certificate for another key is refused with certificate-key-mismatch, a non-CA one with not-a-ca', async () => {
+  test('a certificate for another key is refused with certificate-key-mismatch, a non-CA one with not-a-ca, one whose subject holds a control character with invalid-request', async () => {
     const otherKey = await scratch.write('other.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
     const otherCsr = (await openssl(['req', '-new', '-key', otherKey, '-subj', '/O=Acme/CN=Acme IoT platform CA'])).stdout;
     const wrongKey = await signWithRoot(otherCsr, 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
@@ -114,6 +116,11 @@ describe('platform CA signed by an offline root', () => {
     const notCa = await signWithRoot(csrPem, 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n');
     const refused = await ccm.api().put('/v1/platform-ca/certificate').send({ certificatePem: notCa, issuerChainPem: rootPem }).expect(400);
     assert.equal(refused.body.type, `${PROBLEM}not-a-ca`);
+
+    const escaped = await signWithRoot(csrPem, 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n', '/O=Acme/CN=Acme\u001b[8m IoT platform CA');
+    const escape = await ccm.api().put('/v1/platform-ca/certificate').send({ certificatePem: escaped, issuerChainPem: rootPem }).expect(400);
+    assert.equal(escape.body.type, `${PROBLEM}invalid-request`);
+    assert.match(escape.body.detail, /the platform certificate's subject CN contains U\+001B, a control character/);
 
     const garbage = await ccm.api().put('/v1/platform-ca/certificate').send({ certificatePem: 'nope' }).expect(400);
     assert.equal(garbage.body.type, `${PROBLEM}malformed-pem`);

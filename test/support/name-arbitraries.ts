@@ -7,16 +7,19 @@
  */
 import fc from 'fast-check';
 import { NAME_ATTRIBUTES, type NameAttribute, type NameEntry } from '../../src/issuance/distinguished-name.js';
+import { isSubjectText } from '../../src/issuance/subject-text.js';
 
 const codePoints = (min: number, max: number) => fc.integer({ min, max }).map((codePoint) => String.fromCodePoint(codePoint));
 
-/** One character of a UTF8String value: no C0 control or DEL, no lone surrogate (both refused), anything else. */
-const utf8Character = fc.oneof(
-  { weight: 4, arbitrary: codePoints(0x20, 0x7e) },
-  { weight: 1, arbitrary: codePoints(0x80, 0x7ff) },
-  { weight: 1, arbitrary: fc.oneof(codePoints(0x800, 0xd7ff), codePoints(0xe000, 0xffff)) },
-  { weight: 1, arbitrary: codePoints(0x10000, 0x10ffff) },
-);
+/** One character of a UTF8String value: anything subject text allows (no controls, format characters, separators, noncharacters or lone surrogates). */
+const utf8Character = fc
+  .oneof(
+    { weight: 4, arbitrary: codePoints(0x20, 0x7e) },
+    { weight: 1, arbitrary: codePoints(0x80, 0x7ff) },
+    { weight: 1, arbitrary: fc.oneof(codePoints(0x800, 0xd7ff), codePoints(0xe000, 0xffff)) },
+    { weight: 1, arbitrary: codePoints(0x10000, 0x10ffff) },
+  )
+  .filter(isSubjectText);
 const PRINTABLE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?";
 const printableCharacter = fc.constantFrom(...PRINTABLE);
 const ia5Character = codePoints(0x20, 0x7e);

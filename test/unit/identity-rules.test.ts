@@ -81,6 +81,10 @@ describe('validateIdentityRules', () => {
     ['an empty equals', { subjectPolicy: [{ attribute: 'O', equals: '' }] }, 'subjectPolicy[0].equals'],
     ['an equals of 65 characters', { subjectPolicy: [{ attribute: 'O', equals: 'é'.repeat(65) }] }, 'subjectPolicy[0].equals'],
     ['an equals with a control character', { subjectPolicy: [{ attribute: 'O', equals: 'a\u0085b' }] }, 'subjectPolicy[0].equals'],
+    ['an equals with a bidi override', { subjectPolicy: [{ attribute: 'O', equals: 'a\u202Eb' }] }, 'subjectPolicy[0].equals'],
+    ['an equals with a zero-width space', { subjectPolicy: [{ attribute: 'O', equals: 'a\u200Bb' }] }, 'subjectPolicy[0].equals'],
+    ['an equals with a line separator', { subjectPolicy: [{ attribute: 'O', equals: 'a\u2028b' }] }, 'subjectPolicy[0].equals'],
+    ['a pattern with a literal bidi isolate', { subjectPolicy: [{ attribute: 'OU', pattern: 'a\u2066|b' }] }, 'subjectPolicy[0].pattern'],
     ['an unknown placeholder', { subjectPolicy: [{ attribute: 'OU', equals: '{tenantID}' }] }, 'subjectPolicy[0].equals'],
     ['a pattern that does not compile', { subjectPolicy: [{ attribute: 'OU', pattern: '[a-z' }] }, 'subjectPolicy[0].pattern'],
     ['a pattern that only compiles without unicode mode', { subjectPolicy: [{ attribute: 'OU', pattern: '\\-\\q' }] }, 'subjectPolicy[0].pattern'],
@@ -93,6 +97,10 @@ describe('validateIdentityRules', () => {
       assert.throws(() => validateIdentityRules(input, { signedByCcm: true }), refusedAs('invalid-request', { field }));
     });
   }
+
+  it('accepts a pattern that names a format character by its escape', () => {
+    assert.equal(validateIdentityRules({ subjectPolicy: [{ attribute: 'OU', pattern: '[^\\u{202E}]+' }] }, { signedByCcm: true }).subjectPolicy[0]!.pattern, '[^\\u{202E}]+');
+  });
 
   it('accepts one requirement on each attribute a CSR may carry, a 64-character equals and a 256-character pattern', () => {
     const attributes = ['CN', 'O', 'OU', 'C', 'L', 'ST', 'serialNumber'] as const;
@@ -180,6 +188,17 @@ describe('checkSubjectEncoding', () => {
     });
   }
 
+  it('accepts IA5String where ccm writes IA5String (emailAddress, DC), and only there', () => {
+    assert.doesNotThrow(() => checkSubjectEncoding([entry('DC', 'example', 'ia5'), entry('emailAddress', 'ca@example.com', 'ia5'), entry('CN', 'ca', 'utf8')]));
+    assert.throws(() => checkSubjectEncoding([entry('CN', 'ca', 'ia5')]), refusedAs('policy-violation', { attribute: 'CN', stringType: 'ia5' }));
+  });
+
+  it('refuses format characters, line separators and noncharacters as it refuses control characters', () => {
+    for (const value of ['a\u202Eb', 'a\u2066b', 'a\u200Bb', 'a\u200Db', 'a\uFEFFb', 'a\u00ADb', 'a\u2028b', 'a\u2029b', 'a\uFFFEb']) {
+      assert.throws(() => checkSubjectEncoding([entry('CN', value, 'utf8')]), refusedAs('policy-violation', { attribute: 'CN' }), JSON.stringify(value));
+    }
+  });
+
   it('refuses control characters and non-ASCII PrintableString', () => {
     assert.throws(() => checkSubjectEncoding([entry('CN', 'a\u0000b', 'utf8')]), refusedAs('policy-violation', { attribute: 'CN' }));
     assert.throws(() => checkSubjectEncoding([entry('O', 'a\u009bb', 'utf8')]), refusedAs('policy-violation', { attribute: 'O' }));
@@ -208,6 +227,9 @@ describe('mapDeviceIdentity', () => {
     ['two CN', [{ attribute: 'CN', value: 'a' }, { attribute: 'CN', value: 'b' }], null, 'CN'],
     ['an empty CN', [{ attribute: 'CN', value: '' }], null, 'CN'],
     ['a CN with a control character', [{ attribute: 'CN', value: 'meter\u0000-7' }], null, 'CN'],
+    ['a CN with a bidi override', [{ attribute: 'CN', value: 'meter\u202E7-' }], null, 'CN'],
+    ['a CN with a zero-width joiner', [{ attribute: 'CN', value: 'meter\u200D-7' }], null, 'CN'],
+    ['an OU naming the type with a paragraph separator', [{ attribute: 'OU', value: 'meter\u2029' }, { attribute: 'CN', value: 'meter-7' }], WITHTHEGRID, 'OU'],
     ['no OU when OU gives the type', [{ attribute: 'CN', value: 'meter-7' }], WITHTHEGRID, 'OU'],
     ['two OU when OU gives the type', [{ attribute: 'OU', value: 'a' }, { attribute: 'OU', value: 'b' }, { attribute: 'CN', value: 'meter-7' }], WITHTHEGRID, 'OU'],
     ['an attribute only as an unknown OID', [{ attribute: '2.5.4.97', value: 'x' }], { ...DEFAULT_IDENTITY_RULES, identityAttribute: 'UID' }, 'UID'],

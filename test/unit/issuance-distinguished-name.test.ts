@@ -16,6 +16,7 @@ import {
   encodeDistinguishedName,
   formatDistinguishedName,
   validateDistinguishedName,
+  validateNameText,
   type DistinguishedName,
   type NameAttribute,
 } from '../../src/issuance/distinguished-name.js';
@@ -146,8 +147,35 @@ describe('encodeDistinguishedName', () => {
     invalid(() => encodeDistinguishedName([{ attribute: 'CN', value: 'evil\u0000.example' }]), /control/);
   });
 
+  it('invalid-request naming the attribute for text subject-text.ts refuses: C1 controls, format characters, separators, noncharacters, lone surrogates', () => {
+    invalid(() => encodeDistinguishedName([{ attribute: 'CN', value: 'dev\u009b31mice' }]), /subject CN contains U\+009B, a control character/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'O', value: 'Acme\u202Egpj.exe' }]), /subject O contains U\+202E/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'CN', value: 'a\u2028b' }]), /separator/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'CN', value: 'a\uFFFF' }]), /noncharacter/);
+    invalid(() => encodeDistinguishedName([{ attribute: 'CN', value: 'a\uD800' }]), /lone surrogate/);
+    encodeDistinguishedName([{ attribute: 'CN', value: 'Gerät\u00A0e\u0301\u{1F600}' }]);
+  });
+
   it('invalid-request for attribute types it has no encoding for', () => {
     invalid(() => validateDistinguishedName([{ attribute: '2.5.4.97', value: 'VATDE-123' }]), /2\.5\.4\.97/);
+  });
+});
+
+describe('validateNameText', () => {
+  it('checks only the text: attributes ccm does not write and lengths it would not write pass', () => {
+    validateNameText([{ attribute: '2.5.4.97', value: 'VATDE-123' }, { attribute: 'CN', value: 'x'.repeat(200) }], 'the CA certificate\'s');
+  });
+
+  it('invalid-request naming the attribute, with the details given', () => {
+    assert.throws(
+      () => validateNameText([{ attribute: 'O', value: 'Acme' }, { attribute: 'CN', value: 'ca\u0000evil' }], 'the CA certificate\'s', { field: 'certificatePem' }),
+      (error: unknown) =>
+        error instanceof DomainError &&
+        error.kind === 'invalid-request' &&
+        error.message === 'the CA certificate\'s subject CN contains U+0000, a control character' &&
+        error.details['attribute'] === 'CN' &&
+        error.details['field'] === 'certificatePem',
+    );
   });
 });
 
@@ -165,6 +193,16 @@ describe('decodeName', () => {
       assert.deepEqual(decodeName(nameWith(CN_OID, tag, value)), [{ attribute: 'CN', value: expected }]);
     });
   }
+
+  it('reads one-octet strings as ISO 8859-1, C1 controls as C1 controls (not as windows-1252 would)', () => {
+    const octets = Uint8Array.from({ length: 0x60 }, (_, i) => 0x80 + i);
+    const [entry] = decodeNameEntries(nameWith(CN_OID, 0x14, octets));
+    assert.deepEqual([...entry!.value].map((character) => character.codePointAt(0)), [...octets]);
+  });
+
+  it('keeps a leading U+FEFF of a UTF8String value, so that the name checked is the name sent', () => {
+    assert.deepEqual(decodeName(nameWith(CN_OID, 0x0c, Buffer.from('\uFEFFmeter', 'utf8'))), [{ attribute: 'CN', value: '\uFEFFmeter' }]);
+  });
 
   it('reads an already parsed asn1-x509 Name', () => {
     const der = encodeDistinguishedName([{ attribute: 'O', value: 'Acme' }, { attribute: 'CN', value: 'x' }]);
