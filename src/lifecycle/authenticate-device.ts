@@ -46,6 +46,7 @@ import { inspectCertificate, readCertificateIdentity, verifyCertificateSignature
 import { DerFramingError } from '../issuance/der.js';
 import { commonNameOf, formatDistinguishedName, parseFormattedDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
 import { comparableName, parseRfc4514Name } from '../issuance/name-comparison.js';
+import { subjectTextProblem } from '../issuance/subject-text.js';
 import { decodePem } from '../issuance/pem.js';
 import { keyAlgorithmOf, readPublicKeyInfo } from '../issuance/public-key.js';
 import { AuthenticationMetrics, secondsSince, type AuthenticationDecision } from '../metrics/metrics.js';
@@ -347,6 +348,12 @@ export class AuthenticateDevice {
       if (outside !== null) throw new AuthenticationRefused('untrusted-issuer', `the delegated CA may not certify the name "${outside}" (name constraints)`, { dnsName: outside }, refusal);
     }
     const identity = withRefusedCertificate(() => mapDeviceIdentity(inspected.subject, authority.identityRules), refusal);
+    // The whole subject is recorded as it came (and its CN listed and searched), not only the attribute that names the
+    // device: every value is held to the rule for recorded names (subject-text.ts).
+    for (const { attribute, value } of inspected.subject) {
+      const problem = subjectTextProblem(value);
+      if (problem !== null) throw new AuthenticationRefused('identity-unmapped', `the certificate subject ${attribute} ${problem}`, { attribute }, refusal);
+    }
     if (identity.identity.length > MAXIMUM_IDENTITY_LENGTH) throw new AuthenticationRefused('identity-unmapped', `the device identity is longer than ${MAXIMUM_IDENTITY_LENGTH} characters`, {}, refusal);
     if (identity.deviceType !== null && identity.deviceType.length > MAXIMUM_DEVICE_TYPE_LENGTH) {
       throw new AuthenticationRefused('identity-unmapped', `the device type is longer than ${MAXIMUM_DEVICE_TYPE_LENGTH} characters`, {}, refusal);
@@ -411,7 +418,8 @@ function externalCertificateRecord(authority: Authority, inspected: InspectedCer
     fingerprintSha256: inspected.sha256Fingerprint,
     fingerprintSha1: inspected.sha1Fingerprint,
     subject: formatDistinguishedName(inspected.subject),
-    commonName: (commonNameOf(inspected.subject) ?? '').slice(0, MAXIMUM_COMMON_NAME_LENGTH),
+    // By code points, as the column counts them: a cut through a surrogate pair would record a lone surrogate.
+    commonName: [...(commonNameOf(inspected.subject) ?? '')].slice(0, MAXIMUM_COMMON_NAME_LENGTH).join(''),
     subjectAltNames: { ...(dns.length ? { dns } : {}), ...(uri.length ? { uri } : {}), ...(email.length ? { email } : {}), ...(ip.length ? { ip } : {}) },
     notBefore: inspected.notBefore,
     notAfter: inspected.notAfter,

@@ -90,10 +90,10 @@ describe('what a tenant\'s own CA may vouch for, on postgres + local custody', (
   }
 
   /** A device certificate `issuer` signs with openssl x509 -req (SHA-256 unless `digest` says otherwise); `serial` as -set_serial takes it ("0", "-1", "0x1001"). */
-  async function device(issuer: KeyPair, kind: DeviceKey, serial: string, digest = 'sha256'): Promise<{ pem: string; serial: string; commonName: string }> {
+  async function device(issuer: KeyPair, kind: DeviceKey, serial: string, digest = 'sha256', subjectSuffix = ''): Promise<{ pem: string; serial: string; commonName: string }> {
     const commonName = unique(`device-${kind.toLowerCase()}`);
     const keyPath = await key(kind);
-    const csrPath = await scratch.write(`${commonName}.csr`, (await openssl(['req', '-new', '-key', keyPath, '-subj', `/CN=${commonName}`])).stdout);
+    const csrPath = await scratch.write(`${commonName}.csr`, (await openssl(['req', '-new', '-utf8', '-key', keyPath, '-subj', `${subjectSuffix}/CN=${commonName}`])).stdout);
     const extPath = await scratch.write(`${commonName}.ext`, DEVICE_EXTENSIONS);
     const signed = await openssl(['x509', '-req', '-in', csrPath, '-CA', issuer.certPath, '-CAkey', issuer.keyPath, '-set_serial', serial, '-days', '1', '-extfile', extPath, `-${digest}`]);
     assert.equal(signed.code, 0, signed.stderr);
@@ -123,6 +123,17 @@ describe('what a tenant\'s own CA may vouch for, on postgres + local custody', (
     assert.deepEqual([audited.reason, audited.tenantId, audited.targetId, audited.details?.['serialNumber']], [type, serial === null ? null : tenant.id, null, serial ?? undefined]);
     return res.body;
   }
+
+  test('a device certificate of an external CA whose subject holds a format or control character outside the identity attribute is refused (identity-unmapped), recording nothing', async () => {
+    const ca = await externalCa();
+    for (const [index, value] of ['Acme\u202Eevil', 'Acme\u200B', 'Acme\u009B31m'].entries()) {
+      const refused = await device(ca, 'P-256', `0x7e570${index + 1}`, 'sha256', `/O=${value}`);
+      const body = await assertRefusedRecordingNothing(refused.pem, 'identity-unmapped', canonicalSerialNumber(refused.serial));
+      assert.equal(body.attribute, 'O');
+    }
+    const clean = await device(ca, 'P-256', '0x7e5710', 'sha256', '/O=Acme Zürich');
+    assert.equal((await authenticate(ccm, clean.pem).expect(200)).body.deviceId, clean.commonName);
+  });
 
   test('403 certificate-weak-key for RSA-1024 and P-224 device certificates of an external CA: nothing recorded, no device registered, the refusal audited', async () => {
     const ca = await externalCa();
