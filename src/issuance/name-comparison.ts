@@ -96,38 +96,54 @@ export function parseRfc4514Name(text: string): DistinguishedName {
     if (attribute === null) throw refuse(`unknown attribute type "${typeText}"`);
     i = equals + 1;
     if (text[i] === '#') throw refuse('hex-encoded (#) values are not read');
-    const bytes: number[] = [];
+    // Plain text is taken as it stands; only runs of \XX escapes (UTF-8 octets) are collected and decoded.
+    let value = '';
+    let octets: number[] = [];
+    const flush = () => {
+      if (octets.length === 0) return;
+      try {
+        value += STRICT_UTF8.decode(Uint8Array.from(octets));
+      } catch {
+        throw refuse(`the ${typeText} value is not UTF-8`);
+      }
+      octets = [];
+    };
     let ended: ',' | '+' | null = null;
+    let run = i;
     while (i < text.length) {
       const character = text[i]!;
-      if (character === ',' || character === '+' || character === ';') {
-        ended = character === '+' ? '+' : ',';
+      if (character !== ',' && character !== '+' && character !== ';' && character !== '\\') {
         i += 1;
-        break;
-      }
-      if (character === '\\') {
-        const pair = text.slice(i + 1, i + 3);
-        if (HEX_PAIR.test(pair)) {
-          bytes.push(Number.parseInt(pair, 16));
-          i += 3;
-          continue;
-        }
-        const escaped = text.codePointAt(i + 1);
-        if (escaped === undefined) throw refuse('it ends in an escape');
-        bytes.push(...Buffer.from(String.fromCodePoint(escaped), 'utf8'));
-        i += 1 + String.fromCodePoint(escaped).length;
         continue;
       }
-      const codePoint = text.codePointAt(i)!;
-      bytes.push(...Buffer.from(String.fromCodePoint(codePoint), 'utf8'));
-      i += String.fromCodePoint(codePoint).length;
+      if (i > run) {
+        flush();
+        value += text.slice(run, i);
+      }
+      if (character !== '\\') {
+        ended = character === '+' ? '+' : ',';
+        i += 1;
+        run = i;
+        break;
+      }
+      const pair = text.slice(i + 1, i + 3);
+      if (HEX_PAIR.test(pair)) {
+        octets.push(Number.parseInt(pair, 16));
+        i += 3;
+      } else {
+        const escaped = text.codePointAt(i + 1);
+        if (escaped === undefined) throw refuse('it ends in an escape');
+        flush();
+        value += String.fromCodePoint(escaped);
+        i += 1 + String.fromCodePoint(escaped).length;
+      }
+      run = i;
     }
-    let value: string;
-    try {
-      value = STRICT_UTF8.decode(Uint8Array.from(bytes));
-    } catch {
-      throw refuse(`the ${typeText} value is not UTF-8`);
+    if (ended === null && i > run) {
+      flush();
+      value += text.slice(run, i);
     }
+    flush();
     rdns[rdns.length - 1]!.push({ attribute, value });
     if (ended === null) break;
     if (ended === ',') rdns.push([]);
