@@ -74,10 +74,15 @@ function nameText(options: { loneSurrogates: boolean }): fc.Arbitrary<string> {
 
 type StringChoice = 'utf8String' | 'bmpString';
 
-/** A Name of one CN, encoded by asn1-x509 (not by ccm, which would refuse what is under test). */
-function nameOf(commonName: string, stringType: StringChoice = 'utf8String'): x509.Name {
-  const attribute = new AttributeTypeAndValue({ type: '2.5.4.3', value: new AttributeValue({ [stringType]: commonName }) });
-  return new x509.Name(AsnConvert.serialize(new Name([new RelativeDistinguishedName([attribute])])));
+/**
+ * A Name of one CN, encoded by asn1-x509 (not by ccm, which would refuse what is under test); after an O of plain
+ * letters when `organization` is given, which makes a CA's name one of its own (no two CAs of ccm share a name, and two
+ * generated CNs may compare equal, " " and "  " for one).
+ */
+function nameOf(commonName: string, stringType: StringChoice = 'utf8String', organization?: string): x509.Name {
+  const attribute = (type: string, value: string, choice: StringChoice) => new RelativeDistinguishedName([new AttributeTypeAndValue({ type, value: new AttributeValue({ [choice]: value }) })]);
+  const rdns = [...(organization === undefined ? [] : [attribute('2.5.4.10', organization, 'utf8String')]), attribute('2.5.4.3', commonName, stringType)];
+  return new x509.Name(AsnConvert.serialize(new Name(rdns)));
 }
 
 function newKeys() {
@@ -85,8 +90,8 @@ function newKeys() {
 }
 
 /** A PKCS#10 request with a fresh key; DER. */
-async function csrDer(commonName: string, stringType: StringChoice = 'utf8String'): Promise<Buffer> {
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: nameOf(commonName, stringType), keys: await newKeys(), signingAlgorithm: SIGNING }, globalThis.crypto);
+async function csrDer(commonName: string, stringType: StringChoice = 'utf8String', organization?: string): Promise<Buffer> {
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: nameOf(commonName, stringType, organization), keys: await newKeys(), signingAlgorithm: SIGNING }, globalThis.crypto);
   return Buffer.from(csr.rawData);
 }
 
@@ -95,10 +100,10 @@ function pem(der: Uint8Array, label: string): string {
 }
 
 /** A self-signed CA certificate (cA, keyCertSign, valid now) with a fresh key; PEM. */
-async function selfSignedCaPem(commonName: string): Promise<string> {
+async function selfSignedCaPem(commonName: string, organization?: string): Promise<string> {
   const certificate = await x509.X509CertificateGenerator.createSelfSigned(
     {
-      name: nameOf(commonName),
+      name: nameOf(commonName, 'utf8String', organization),
       keys: await newKeys(),
       signingAlgorithm: SIGNING,
       notBefore: new Date(Date.now() - 3_600_000),
@@ -146,6 +151,7 @@ describe('subject text on every route that signs or records a name', () => {
   let rulesAuthorityId: string;
   let rulesTenantKey: string;
   let deviceCounter = 0;
+  let caCounter = 0;
   const routes: NameRoute[] = [];
 
   async function answerOf(pending: request.Test): Promise<Answer> {
@@ -228,7 +234,7 @@ describe('subject text on every route that signs or records a name', () => {
         acceptedStatus: 201,
         refusedAs: 'invalid-request',
         runs: 40,
-        send: async (text) => json('post', `/v1/tenants/${tenantId}/authorities/intermediate`, tenantKey, { name: 'names intermediate', csrPem: pem(await csrDer(text), 'CERTIFICATE REQUEST') }),
+        send: async (text) => json('post', `/v1/tenants/${tenantId}/authorities/intermediate`, tenantKey, { name: 'names intermediate', csrPem: pem(await csrDer(text, 'utf8String', `names run ${++caCounter}`), 'CERTIFICATE REQUEST') }),
       },
       {
         title: 'POST …/authorities/external (an uploaded CA\'s subject)',
@@ -236,7 +242,7 @@ describe('subject text on every route that signs or records a name', () => {
         acceptedStatus: 201,
         refusedAs: 'invalid-request',
         runs: 40,
-        send: async (text) => json('post', `/v1/tenants/${tenantId}/authorities/external`, tenantKey, { name: 'names external', certificatePem: await selfSignedCaPem(text), registration: 'self' }),
+        send: async (text) => json('post', `/v1/tenants/${tenantId}/authorities/external`, tenantKey, { name: 'names external', certificatePem: await selfSignedCaPem(text, `names run ${++caCounter}`), registration: 'self' }),
       },
       {
         title: 'POST …/authorities/{id}/devices (a pre-registered identity)',
