@@ -34,14 +34,24 @@ export interface NameClaim {
   readonly subject: DistinguishedName;
   readonly kind: AuthorityKind;
   readonly tenantId: string | null;
-  /** The key the new CA certificate certifies; null for a key ccm is about to create (never a CA recorded before). */
-  readonly subjectPublicKeyInfo: Uint8Array | null;
+  /** The key the new CA certificate certifies. */
+  readonly subjectPublicKeyInfo: Uint8Array;
   /** The name came from a tenant (its CSR, its CA certificate), not from ccm. */
   readonly chosenByTenant: boolean;
 }
 
 export class AuthorityNameTaken extends DomainError {
-  constructor(message: string, details: Record<string, unknown> = {}) {
+  /** Another CA of ccm's has the name. Which one, and whose, is not the caller's to learn. */
+  static inUse(field = 'subject'): AuthorityNameTaken {
+    return new AuthorityNameTaken('another CA of ccm has this subject (compared as RFC 5280 §7.1 compares names); a CA\'s subject must be unique', { field, reason: 'in-use' });
+  }
+
+  /** The name has the shape of one ccm gives its own CAs. */
+  static reserved(): AuthorityNameTaken {
+    return new AuthorityNameTaken('names of this shape are kept for the CAs ccm creates itself (tenant roots, OCSP responders); choose another subject', { field: 'subject', reason: 'reserved' });
+  }
+
+  private constructor(message: string, details: Record<string, unknown>) {
     super('authority-name-taken', message, details);
   }
 }
@@ -71,18 +81,22 @@ export class AuthorityNames {
 
   /** Refuses a new CA whose name is taken (AuthorityNameTaken, 409); nothing is recorded either way. */
   async assertAvailable(claim: NameClaim): Promise<void> {
-    if (claim.chosenByTenant && isNameOfCcmShape(claim.subject)) {
-      throw new AuthorityNameTaken('names of this shape are kept for the CAs ccm creates itself (tenant roots, OCSP responders); choose another subject', { field: 'subject', reason: 'reserved' });
-    }
+    if (claim.chosenByTenant && isNameOfCcmShape(claim.subject)) throw AuthorityNameTaken.reserved();
     const comparable = comparableName(claim.subject);
     for (const holder of await this.authorities.findByComparableSubject(comparable)) {
-      if (this.isSameCaAgain(holder, claim)) continue;
-      // Another tenant's CA is named as "a CA of ccm's", nothing more: its id and tenant are not the caller's to learn.
-      throw new AuthorityNameTaken('another CA of ccm has this subject (compared as RFC 5280 §7.1 compares names); a CA\'s subject must be unique', { field: 'subject', reason: 'in-use' });
+      if (!this.isSameCaAgain(holder, claim)) throw AuthorityNameTaken.inUse();
     }
     const platform = await this.authorities.findPlatform();
     if (platform?.issuerChainPem && decodePem(platform.issuerChainPem, ['CERTIFICATE']).some((der) => comparableName(inspectCertificate(der).subject) === comparable)) {
-      throw new AuthorityNameTaken('a CA above the platform CA has this subject; a CA\'s subject must be unique', { field: 'subject', reason: 'in-use' });
+      throw AuthorityNameTaken.inUse();
+    }
+  }
+
+  /** The CAs above the platform CA (an operator's offline root and its intermediates) are names brokers trust too: none may be another CA's. */
+  async assertAboveThePlatformAvailable(chain: readonly Uint8Array[]): Promise<void> {
+    for (const above of chain) {
+      const holders = await this.authorities.findByComparableSubject(comparableName(inspectCertificate(above).subject));
+      if (holders.some((holder) => holder.kind !== 'platform')) throw AuthorityNameTaken.inUse('issuerChainPem');
     }
   }
 
@@ -92,7 +106,6 @@ export class AuthorityNames {
       holder.kind === claim.kind &&
       holder.tenantId === claim.tenantId &&
       holder.certificatePem !== null &&
-      claim.subjectPublicKeyInfo !== null &&
       Buffer.from(this.issuers.of(holder).subjectPublicKeyInfo).equals(claim.subjectPublicKeyInfo)
     );
   }

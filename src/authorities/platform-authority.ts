@@ -13,13 +13,12 @@ import { encodeCertificate, encodeCertificationRequest } from '../issuance/certi
 import { inspectCertificate, verifyCertificateSignature } from '../issuance/certificate-inspection.js';
 import { encodeDistinguishedName, formatDistinguishedName, validateNameText, type DistinguishedName } from '../issuance/distinguished-name.js';
 import { decodePem, encodePem } from '../issuance/pem.js';
-import { comparableName } from '../issuance/name-comparison.js';
 import { newSerialNumber } from '../issuance/serial-number.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
 import { AuthorityRepository, type Authority, type AuthorityCertificate } from './authority.js';
-import { AuthorityNameTaken } from './authority-names.js';
+import { AuthorityNames } from './authority-names.js';
 import { custodySigner } from './custody-signer.js';
 import { certificateRecordOf } from './authority-certificate.js';
 
@@ -37,6 +36,7 @@ export class PlatformAuthority {
   constructor(
     @Inject(CONFIGURATION) private readonly config: Configuration,
     private readonly authorities: AuthorityRepository,
+    private readonly names: AuthorityNames,
     private readonly custody: KeyCustody,
     private readonly clock: Clock,
   ) {}
@@ -114,11 +114,7 @@ export class PlatformAuthority {
       throw new DomainError('invalid-request', 'the certificate is not valid now');
     }
     const chain = issuerChainPem ? decodePem(issuerChainPem, ['CERTIFICATE']) : [];
-    // The CAs above the platform CA are names brokers trust too: none may be a tenant's CA's name.
-    for (const above of chain) {
-      const holders = await this.authorities.findByComparableSubject(comparableName(inspectCertificate(above).subject));
-      if (holders.some((holder) => holder.kind !== 'platform')) throw new AuthorityNameTaken('a certificate of issuerChainPem has the subject of a CA of ccm\'s; a CA\'s subject must be unique', { field: 'issuerChainPem', reason: 'in-use' });
-    }
+    await this.names.assertAboveThePlatformAvailable(chain);
     if (chain.length > 0) {
       const issuer = inspectCertificate(chain[0]!);
       if (!verifyCertificateSignature(der, issuer.subjectPublicKeyInfo)) {

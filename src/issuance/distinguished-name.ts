@@ -126,10 +126,17 @@ export function validateDistinguishedName(dn: DistinguishedName): void {
  * `invalid-request` with `attribute` and `details`.
  */
 export function validateNameText(dn: DistinguishedName, whose: string, details: Record<string, unknown> = {}): void {
+  const found = nameTextProblem(dn);
+  if (found !== null) throw new DomainError('invalid-request', `${whose} subject ${found.attribute} ${found.problem}`, { ...details, attribute: found.attribute });
+}
+
+/** The first value of `dn` that is not subject text (subject-text.ts), and what is wrong with it; null when all are. */
+export function nameTextProblem(dn: DistinguishedName): { readonly attribute: NameEntry['attribute']; readonly problem: string } | null {
   for (const { attribute, value } of dn) {
     const problem = subjectTextProblem(value);
-    if (problem !== null) throw new DomainError('invalid-request', `${whose} subject ${attribute} ${problem}`, { ...details, attribute });
+    if (problem !== null) return { attribute, problem };
   }
+  return null;
 }
 
 /** The string type ccm writes `attribute` in; null for an attribute it does not write. */

@@ -44,9 +44,8 @@ import { CONFIGURATION } from '../config/configuration.module.js';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
 import { inspectCertificate, readCertificateIdentity, verifyCertificateSignature, type CertificateIdentity, type InspectedCertificate } from '../issuance/certificate-inspection.js';
 import { DerFramingError } from '../issuance/der.js';
-import { commonNameOf, formatDistinguishedName, parseFormattedDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
+import { commonNameOf, formatDistinguishedName, nameTextProblem, parseFormattedDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
 import { comparableName, parseRfc4514Name } from '../issuance/name-comparison.js';
-import { subjectTextProblem } from '../issuance/subject-text.js';
 import { decodePem } from '../issuance/pem.js';
 import { keyAlgorithmOf, readPublicKeyInfo } from '../issuance/public-key.js';
 import { AuthenticationMetrics, secondsSince, type AuthenticationDecision } from '../metrics/metrics.js';
@@ -350,10 +349,8 @@ export class AuthenticateDevice {
     const identity = withRefusedCertificate(() => mapDeviceIdentity(inspected.subject, authority.identityRules), refusal);
     // The whole subject is recorded as it came (and its CN listed and searched), not only the attribute that names the
     // device: every value is held to the rule for recorded names (subject-text.ts).
-    for (const { attribute, value } of inspected.subject) {
-      const problem = subjectTextProblem(value);
-      if (problem !== null) throw new AuthenticationRefused('identity-unmapped', `the certificate subject ${attribute} ${problem}`, { attribute }, refusal);
-    }
+    const badText = nameTextProblem(inspected.subject);
+    if (badText !== null) throw new AuthenticationRefused('identity-unmapped', `the certificate subject ${badText.attribute} ${badText.problem}`, { attribute: badText.attribute }, refusal);
     if (identity.identity.length > MAXIMUM_IDENTITY_LENGTH) throw new AuthenticationRefused('identity-unmapped', `the device identity is longer than ${MAXIMUM_IDENTITY_LENGTH} characters`, {}, refusal);
     if (identity.deviceType !== null && identity.deviceType.length > MAXIMUM_DEVICE_TYPE_LENGTH) {
       throw new AuthenticationRefused('identity-unmapped', `the device type is longer than ${MAXIMUM_DEVICE_TYPE_LENGTH} characters`, {}, refusal);

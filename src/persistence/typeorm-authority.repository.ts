@@ -62,7 +62,7 @@ export async function claimingAuthorityName<T>(write: () => Promise<T>): Promise
     return await write();
   } catch (error) {
     if (isUniqueViolationOf(error, 'uq_authorities_subject_key', ['authorities.subject_key'])) {
-      throw new AuthorityNameTaken('another CA of ccm has this subject (compared as RFC 5280 §7.1 compares names); a CA\'s subject must be unique', { field: 'subject', reason: 'in-use' });
+      throw AuthorityNameTaken.inUse();
     }
     throw error;
   }

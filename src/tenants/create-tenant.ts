@@ -7,7 +7,6 @@ import { Inject, Injectable } from '@nestjs/common';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { certificateRecordOf, IssuingCertificateCache } from '../authorities/authority-certificate.js';
-import { AuthorityNames } from '../authorities/authority-names.js';
 import type { Authority } from '../authorities/authority.js';
 import { custodySigner } from '../authorities/custody-signer.js';
 import { PlatformAuthority } from '../authorities/platform-authority.js';
@@ -36,7 +35,6 @@ export class CreateTenant {
     @Inject(CONFIGURATION) private readonly config: Configuration,
     private readonly platform: PlatformAuthority,
     private readonly issuers: IssuingCertificateCache,
-    private readonly names: AuthorityNames,
     private readonly custody: KeyCustody,
     private readonly tenants: TenantRepository,
     private readonly clock: Clock,
@@ -55,12 +53,11 @@ export class CreateTenant {
     const issuer = this.issuers.of(platform);
     const now = this.clock.now();
     const tenant: Tenant = { id: newId(), name, maxTtlSeconds, createdAt: now };
+    // Unique by construction (the new tenant's id) and of a shape no tenant may choose (AuthorityNames); the unique index on CA names stands behind it.
     const subject: DistinguishedName = [
       { attribute: 'OU', value: tenant.id },
       { attribute: 'CN', value: `${name.slice(0, 56)} root CA` },
     ];
-    // Unique by construction (the tenant id), and of a shape no tenant may choose; checked all the same, as every CA's name is.
-    await this.names.assertAvailable({ subject, kind: 'tenant-root', tenantId: tenant.id, subjectPublicKeyInfo: null, chosenByTenant: false });
     const authorityId = newId();
     const keyName = `tenant-${tenant.id}-root-1`;
     const algorithm = this.config.tenantCa.keyAlgorithm;
