@@ -64,8 +64,8 @@ import { Queue } from 'bullmq';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
-import { CcmEventConsumer } from '../src/consumer/ccm-event-consumer.js';
-import { subscriberQueueName } from '../src/events/certificate-event.js';
+import { CcmEventConsumer } from '@ccm/event-consumer';
+import { subscriberQueueName } from '@ccm/event-consumer/contract';
 import { TestInstallation } from '../test/support/ccm-under-test.js';
 import { ServerProcess, freePort } from '../test/support/server-process.js';
 

@@ -1,11 +1,14 @@
 /**
  * Benchmark: how long from "suspend" answered by ccm's API to the device's
- * MQTT connection closing, with many live mutual-TLS sessions on a real
- * Mosquitto guarded by the agent. Also: whether any suspended device got
- * back in (each reconnects every --reconnect-ms), whether any bystander was
- * dropped, and the broker-side costs under that load (kick, SIGHUP applied).
+ * connection closing, with many live mutual-TLS sessions on a real broker
+ * guarded by its agent: Mosquitto or RabbitMQ (MQTT), or nats-server (NATS),
+ * each set up by bench/support/bench-brokers.ts and measured the same way.
+ * Also: whether any suspended device got back in (each reconnects every
+ * --reconnect-ms), whether any bystander was dropped, and the broker-side
+ * costs under that load (Mosquitto: kick, SIGHUP applied; RabbitMQ: closing
+ * a connection through the management API; NATS: the monitor endpoints).
  *
- *   npm run build && node dist/bench/suspend-to-disconnect.js [--devices=250] [--suspend=100]
+ *   npm run build && node dist/bench/suspend-to-disconnect.js [--broker=mosquitto|rabbitmq|nats] [--devices=250] [--suspend=100]
  *       [--reconnect-ms=1000] [--api-concurrency=100] [--agent-concurrency=N] [--database=postgres|sqlite] [--custody=local|vault]
  *       [--agent-log=FILE]
  *
@@ -15,23 +18,23 @@
  * sub-millisecond precision (performance.timeOrigin + performance.now()).
  *
  * Needs what the e2e tests need: PostgreSQL (for --database=postgres) and
- * Redis on 127.0.0.1, Mosquitto 2.0 with the dynsec plugin, openssl.
+ * Redis on 127.0.0.1, openssl, and the broker: Mosquitto 2.0 with the dynsec
+ * plugin, RabbitMQ 3.10 (Debian package), or nats-server 2.9. RabbitMQ and
+ * NATS admit only identities their agent knows, so the fleet is issued
+ * before the agent starts: its start-up reconciliation lets them all in.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { Queue } from 'bullmq';
 import mqtt, { type MqttClient } from 'mqtt';
-import { subscriberQueueName } from '../src/events/certificate-event.js';
-import { AtomicCrlFile } from '../src/mosquitto-agent/crl-file.js';
-import { DynsecBrokerControl } from '../src/mosquitto-agent/dynsec-control.js';
-import { SighupReloader } from '../src/mosquitto-agent/process-signaller.js';
+import { connect as connectNats, type NatsConnection } from 'nats';
+import { subscriberQueueName } from '@ccm/event-consumer/contract';
 import { TestInstallation, type CcmUnderTest, type CustodyKind, type DatabaseKind } from '../test/support/ccm-under-test.js';
-import { MosquittoAgentProcess, MosquittoUnderTest } from '../test/support/mosquitto.js';
+import { parseBrokerKind, startBenchBroker, type BrokerKind, type DeviceProtocol } from './support/bench-brokers.js';
 
 interface Options {
+  readonly broker: BrokerKind;
   readonly devices: number;
   readonly suspend: number;
   readonly reconnectMs: number;
@@ -59,7 +62,7 @@ function parseOptions(argv: readonly string[]): Options {
   const database = (named.get('database') ?? 'postgres') as DatabaseKind;
   const custody = (named.get('custody') ?? 'local') as CustodyKind;
   if (!['postgres', 'sqlite'].includes(database) || !['local', 'vault'].includes(custody)) throw new Error('--database is postgres or sqlite, --custody local or vault');
-  return { devices, suspend, reconnectMs: integer('reconnect-ms', 1000, 0), apiConcurrency: integer('api-concurrency', 100, 1), agentConcurrency: named.has('agent-concurrency') ? integer('agent-concurrency', 16, 1) : null, agentLog: named.get('agent-log') ?? null, database, custody, redisUrl: process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
+  return { broker: parseBrokerKind(named.get('broker')), devices, suspend, reconnectMs: integer('reconnect-ms', 1000, 0), apiConcurrency: integer('api-concurrency', 100, 1), agentConcurrency: named.has('agent-concurrency') ? integer('agent-concurrency', 16, 1) : null, agentLog: named.get('agent-log') ?? null, database, custody, redisUrl: process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes on one machine. */
@@ -68,7 +71,7 @@ function epochNow(): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The fleet: the devices' MQTT clients, in a child process.
+// The fleet: the devices' MQTT or NATS clients, in a child process.
 
 interface FleetDevice {
   readonly commonName: string;
@@ -77,7 +80,7 @@ interface FleetDevice {
 }
 
 type FleetCommand =
-  | { readonly type: 'connect'; readonly url: string; readonly serverCaPem: string; readonly devices: readonly FleetDevice[]; readonly reconnectMs: number }
+  | { readonly type: 'connect'; readonly protocol: DeviceProtocol; readonly url: string; readonly serverCaPem: string; readonly devices: readonly FleetDevice[]; readonly reconnectMs: number }
   | { readonly type: 'report' }
   | { readonly type: 'end'; readonly names: readonly string[] };
 
@@ -85,33 +88,89 @@ interface FleetReport {
   /** Per device, every connection close and every successful (re)connect, as epoch ms. */
   readonly closes: Record<string, number[]>;
   readonly connects: Record<string, number[]>;
+  /** Per device, how many times it tried to (re)connect after a close: proof that suspended devices kept knocking. */
+  readonly attempts: Record<string, number>;
+}
+
+/** One device's session, whatever the protocol: connected once, then reconnecting by itself until ended. */
+interface FleetSession {
+  end(): void;
+}
+
+type SessionLog = { readonly closed: () => void; readonly connected: () => void; readonly attempted: () => void };
+
+/** An MQTT 3.1.1 client that reconnects every `reconnectMs`; resolves at the first CONNACK. */
+async function mqttSession(url: string, serverCaPem: string, device: FleetDevice, reconnectMs: number, log: SessionLog): Promise<FleetSession> {
+  const client: MqttClient = mqtt.connect(url, { ca: serverCaPem, cert: device.certificatePem, key: device.privateKeyPem, reconnectPeriod: reconnectMs, connectTimeout: 10_000, keepalive: 60, protocolVersion: 4 });
+  client.on('error', () => undefined);
+  client.on('close', log.closed);
+  client.on('connect', log.connected);
+  client.on('reconnect', log.attempted);
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  return { end: () => void client.end(true) };
+}
+
+/**
+ * A NATS client that reconnects forever every `reconnectMs` (no jitter, as
+ * the MQTT fleet), also after the server refused it (ignoreAuthErrorAbort:
+ * by default nats.js gives up after two authorization errors in a row,
+ * and a suspended device must keep knocking). Disconnects and reconnects
+ * come from status().
+ */
+async function natsSession(url: string, serverCaPem: string, device: FleetDevice, reconnectMs: number, log: SessionLog): Promise<FleetSession> {
+  const connection: NatsConnection = await connectNats({
+    servers: url,
+    tls: { ca: serverCaPem, cert: device.certificatePem, key: device.privateKeyPem },
+    timeout: 10_000,
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: reconnectMs,
+    reconnectJitter: 0,
+    reconnectJitterTLS: 0,
+    ignoreAuthErrorAbort: true,
+    pingInterval: 60_000,
+  });
+  log.connected();
+  void (async () => {
+    for await (const status of connection.status()) {
+      if (status.type === 'disconnect') log.closed();
+      else if (status.type === 'reconnect') log.connected();
+      else if (status.type === 'reconnecting') log.attempted();
+    }
+  })();
+  return { end: () => void connection.close().catch(() => undefined) };
 }
 
 function runFleet(): void {
-  const clients = new Map<string, MqttClient>();
-  const report: FleetReport = { closes: {}, connects: {} };
+  const sessions = new Map<string, FleetSession>();
+  const report: FleetReport = { closes: {}, connects: {}, attempts: {} };
   const reply = (message: unknown): void => void process.send!(message);
   process.on('message', (command: FleetCommand) => {
     if (command.type === 'connect') {
+      const open = command.protocol === 'nats' ? natsSession : mqttSession;
       void pool(command.devices, 50, async (device) => {
-        report.closes[device.commonName] = [];
-        report.connects[device.commonName] = [];
-        const client = mqtt.connect(command.url, { ca: command.serverCaPem, cert: device.certificatePem, key: device.privateKeyPem, reconnectPeriod: command.reconnectMs, connectTimeout: 10_000, keepalive: 60, protocolVersion: 4 });
-        client.on('error', () => undefined);
-        client.on('close', () => report.closes[device.commonName]!.push(epochNow()));
-        client.on('connect', () => report.connects[device.commonName]!.push(epochNow()));
-        clients.set(device.commonName, client);
-        await new Promise<void>((resolve) => client.once('connect', () => resolve()));
-      }).then(() => reply({ type: 'connected', count: clients.size }));
+        const closes: number[] = (report.closes[device.commonName] = []);
+        const connects: number[] = (report.connects[device.commonName] = []);
+        report.attempts[device.commonName] = 0;
+        const attempted = (): void => void report.attempts[device.commonName]!++;
+        const session = await open(command.url, command.serverCaPem, device, command.reconnectMs, { closed: () => closes.push(epochNow()), connected: () => connects.push(epochNow()), attempted });
+        sessions.set(device.commonName, session);
+      }).then(
+        () => reply({ type: 'connected', count: sessions.size }),
+        (error: unknown) => {
+          console.error(`fleet: ${(error as Error).message}`);
+          process.exit(1);
+        },
+      );
     } else if (command.type === 'report') {
       reply({ type: 'report', report });
     } else if (command.type === 'end') {
-      for (const name of command.names) clients.get(name)?.end(true);
+      for (const name of command.names) sessions.get(name)?.end();
       reply({ type: 'ended' });
     }
   });
   process.on('disconnect', () => {
-    for (const client of clients.values()) client.end(true);
+    for (const session of sessions.values()) session.end();
     process.exit(0);
   });
 }
@@ -143,8 +202,8 @@ class Fleet {
     });
   }
 
-  connect(url: string, serverCaPem: string, devices: readonly FleetDevice[], reconnectMs: number): Promise<{ count: number }> {
-    return this.ask({ type: 'connect', url, serverCaPem, devices, reconnectMs }, 'connected');
+  connect(protocol: DeviceProtocol, url: string, serverCaPem: string, devices: readonly FleetDevice[], reconnectMs: number): Promise<{ count: number }> {
+    return this.ask({ type: 'connect', protocol, url, serverCaPem, devices, reconnectMs }, 'connected');
   }
 
   async report(): Promise<FleetReport> {
@@ -219,7 +278,7 @@ function sleep(ms: number): Promise<void> {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const run = randomUUID().slice(0, 8);
-  console.log(`suspend-to-disconnect: ${options.devices} live mutual-TLS sessions, ${options.suspend} suspended in one burst (API concurrency ${options.apiConcurrency}), devices reconnect every ${options.reconnectMs} ms; ccm on ${options.database} + ${options.custody} custody`);
+  console.log(`suspend-to-disconnect on ${options.broker}: ${options.devices} live mutual-TLS sessions, ${options.suspend} suspended in one burst (API concurrency ${options.apiConcurrency}), devices reconnect every ${options.reconnectMs} ms; ccm on ${options.database} + ${options.custody} custody`);
 
   const installation = await TestInstallation.create(
     { database: options.database, custody: options.custody },
@@ -247,7 +306,7 @@ async function main(): Promise<void> {
     );
     console.log(`issued ${devices.length} certificates in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
-    const subscriber = await post<{ id: string }>(ccm, '/v1/event-subscribers', { name: `bench-mosquitto-${run}`, tenantIds: [tenantId] });
+    const subscriber = await post<{ id: string }>(ccm, '/v1/event-subscribers', { name: `bench-${options.broker}-${run}`, tenantIds: [tenantId] });
     if (subscriber.status !== 201) throw new Error(`subscriber: ${JSON.stringify(subscriber.body)}`);
     cleanups.push(async () => {
       const queue = new Queue(subscriberQueueName(subscriber.body.id), { connection: { url: options.redisUrl } });
@@ -255,16 +314,16 @@ async function main(): Promise<void> {
       await queue.close();
     });
 
-    const broker = await MosquittoUnderTest.start({ clientCaPem: await get(ccm, `/v1/tenants/${tenantId}/ca-chain`), crlPem: await get(ccm, `/v1/tenants/${tenantId}/crl?format=pem`), logTypes: ['error', 'warning'] });
+    started = performance.now();
+    const broker = await startBenchBroker(options.broker, { caChainPem: await get(ccm, `/v1/tenants/${tenantId}/ca-chain`), crlPem: await get(ccm, `/v1/tenants/${tenantId}/crl?format=pem`) });
     cleanups.unshift(() => broker.stop());
-    const scratch = await mkdtemp(join(tmpdir(), 'ccm-bench-'));
-    cleanups.push(() => rm(scratch, { recursive: true, force: true }));
-    await writeFile(join(scratch, 'mqtt-password'), broker.adminPassword, { mode: 0o600 });
-    const agent = await MosquittoAgentProcess.start({
+    console.log(`${options.broker} started in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    // After the fleet was issued: the agent's start-up reconciliation lets every device in (RabbitMQ and NATS admit only known identities).
+    started = performance.now();
+    const agent = await broker.startAgent({
       CCM_AGENT_CCM_URL: ccm.url,
       CCM_AGENT_CCM_AUTHORIZATION: `Bearer ${await ccm.createApiKey('broker')}`,
       CCM_AGENT_TENANT_IDS: tenantId,
-      ...broker.agentEnvironment(join(scratch, 'mqtt-password')),
       CCM_AGENT_REDIS_URL: options.redisUrl,
       CCM_AGENT_SUBSCRIBER_ID: subscriber.body.id,
       CCM_AGENT_LOG_LEVEL: 'debug',
@@ -273,11 +332,13 @@ async function main(): Promise<void> {
       ...(process.env['CCM_BENCH_AGENT_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['CCM_BENCH_AGENT_NODE_OPTIONS'] } : {}),
     });
     cleanups.unshift(() => agent.stop());
+    const reconciled = agent.lines.find((line) => line['msg'] === 'reconciled with ccm');
+    console.log(`${options.broker} agent running in ${((performance.now() - started) / 1000).toFixed(1)} s (start-up reconciliation: ${String(reconciled?.['devices'])} devices, read ${String(reconciled?.['readMs'])} ms, enforced ${String(reconciled?.['enforceMs'])} ms)`);
 
     const fleet = Fleet.start();
     cleanups.unshift(() => fleet.stop());
     started = performance.now();
-    const { count } = await fleet.connect(broker.tlsUrl, broker.serverCaPem, devices.map(({ commonName, certificatePem, privateKeyPem }) => ({ commonName, certificatePem, privateKeyPem })), options.reconnectMs);
+    const { count } = await fleet.connect(broker.protocol, broker.deviceUrl, broker.serverCaPem, devices.map(({ commonName, certificatePem, privateKeyPem }) => ({ commonName, certificatePem, privateKeyPem })), options.reconnectMs);
     console.log(`${count} sessions connected in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
     // The burst.
@@ -317,7 +378,9 @@ async function main(): Promise<void> {
     // Any connect after the kick counts, also one before the answer arrived.
     const reconnected = targets.filter((d) => report.connects[d.commonName]!.some((at) => at > (closedAfterSuspension(report, d) ?? d.suspendAnsweredAt!)));
     const bystanderDrops = bystanders.filter((d) => report.closes[d.commonName]!.length > 0);
-    const logged = (message: string, field: string): number[] => agent.lines.filter((line) => line['msg'] === message).map((line) => Number(line[field]));
+    const logged = (message: string, field: string, where: (line: Record<string, unknown>) => boolean = () => true): number[] => agent.lines.filter((line) => line['msg'] === message && where(line)).map((line) => Number(line[field]));
+    const suspension = (line: Record<string, unknown>): boolean => line['eventType'] === 'certificate.suspended';
+    const shutOutCalls = agent.lines.filter((line) => line['msg'] === 'broker call done' && line['operation'] === 'shutOut');
     const requests = (pattern: RegExp): number[] => agent.lines.filter((line) => line['msg'] === 'ccm request' && pattern.test(String(line['path']))).map((line) => Number(line['ms']));
 
     console.log('');
@@ -326,48 +389,36 @@ async function main(): Promise<void> {
     console.log(`  suspend sent → answered: ${summary(targets.map((d) => d.suspendAnsweredAt! - d.suspendSentAt!))}; suspend sent → connection closed: ${summary(fromSent)}`);
     console.log(`  event committed → put on the subscriber's queue by ccm's relay: ${summary(logged('event delivered', 'relayLagMs'))}`);
     console.log(`  queued → taken by the agent's worker: ${summary(logged('event delivered', 'queueWaitMs'))}`);
-    console.log(`  event committed → agent began handling it: ${summary(logged('event received', 'eventLagMs'))}`);
-    console.log(`  event committed → agent kicked: ${summary(logged('device kicked', 'eventLagMs'))}`);
-    console.log(`  agent per suspension: reading ccm ${summary(logged('device kicked', 'readMs'))}; waiting for the crlfile write + SIGHUP ${summary(logged('device kicked', 'installMs'))}; kick ${summary(logged('device kicked', 'kickMs'))}`);
+    console.log(`  event committed → enforced by the agent (certificate read, broker call done): ${summary(logged('event enforced', 'eventLagMs', suspension))}`);
+    console.log(`  the agent's event handling (certificate read + broker call, incl. waiting for the round in flight): ${summary(logged('event enforced', 'enforceMs', suspension))}`);
     console.log(`  agent → ccm: GET crl ${summary(requests(/\/crl$/))}; GET certificate ${summary(requests(/\/certificates\/[0-9a-f-]+$/))}`);
-    console.log(`  crlfile writes + SIGHUPs by the agent: ${agent.lines.filter((line) => line['msg'] === 'CRLs installed, Mosquitto reloading').length} (start-up included)`);
+    console.log(`  the core's shutOut calls: ${shutOutCalls.length} for ${shutOutCalls.reduce((n, line) => n + Number(line['devices']), 0)} devices (${shutOutCalls.map((line) => line['devices']).join(', ')}), each ${summary(shutOutCalls.map((line) => Number(line['ms'])))}`);
+    for (const line of broker.agentBreakdown(agent.lines, summary)) console.log(line);
     console.log(`suspended devices still connected after 60 s: ${stillOpen}`);
-    console.log(`suspended devices that reconnected: ${reconnected.length}${reconnected.length ? ` (${reconnected.map((d) => d.commonName).join(', ')})` : ''}`);
+    console.log(`suspended devices that reconnected: ${reconnected.length}${reconnected.length ? ` (${reconnected.map((d) => d.commonName).join(', ')})` : ''}; reconnect attempts by them meanwhile: ${targets.reduce((n, d) => n + report.attempts[d.commonName]!, 0)}`);
     console.log(`bystanders dropped: ${bystanderDrops.length} of ${bystanders.length}`);
 
     // Broker-side costs with the bystanders' sessions up (the suspended devices stop knocking first).
     await fleet.end(targets.map((d) => d.commonName));
     await sleep(500);
-    const control = await DynsecBrokerControl.connect({ url: broker.adminUrl, username: broker.adminUsername, password: broker.adminPassword });
-    try {
-      const crlFile = new AtomicCrlFile(broker.crlFile);
-      const reloader = new SighupReloader({ kind: 'file', path: broker.pidFile });
-      const crl = await get(ccm, `/v1/tenants/${tenantId}/crl?format=pem`);
-      const reloads: number[] = [];
-      for (let i = 0; i < 20; i++) {
-        await crlFile.install(crl);
-        const at = performance.now();
-        await reloader.reload();
-        await control.roundTrip();
-        reloads.push(performance.now() - at);
-        await sleep(20);
-      }
-      const kicks: number[] = [];
-      for (const device of bystanders.slice(0, 20)) {
-        const at = epochNow();
-        await control.disableClients([device.commonName]);
-        let closed: number | undefined;
-        for (let i = 0; i < 100 && closed === undefined; i++) {
-          closed = (await fleet.report()).closes[device.commonName]!.find((t) => t >= at);
-          if (closed === undefined) await sleep(5);
-        }
-        if (closed !== undefined) kicks.push(closed - at);
-      }
-      console.log(`with ${bystanders.length} sessions up: SIGHUP → reload applied (admin round trip answered): ${summary(reloads)}`);
-      console.log(`with ${bystanders.length} sessions up: disableClient → session closed: ${summary(kicks)}`);
-    } finally {
-      await control.close();
-    }
+    const underLoad = await broker.measureUnderLoad(
+      {
+        ccmGet: (path) => get(ccm, path),
+        tenantId,
+        connectedDevices: bystanders.map((d) => d.commonName),
+        closedSince: async (commonName, since, timeoutMs) => {
+          const deadline = performance.now() + timeoutMs;
+          for (;;) {
+            const closed = (await fleet.report()).closes[commonName]!.find((at) => at >= since);
+            if (closed !== undefined || performance.now() > deadline) return closed;
+            await sleep(5);
+          }
+        },
+        now: epochNow,
+      },
+      summary,
+    );
+    for (const line of underLoad) console.log(line);
     if (options.agentLog) await writeFile(options.agentLog, agent.lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
     if (stillOpen > 0 || reconnected.length > 0 || bystanderDrops.length > 0) process.exitCode = 1;
   } finally {

@@ -7,13 +7,19 @@
  *   clients-ca.pem   the demo tenant's trust bundle (Mosquitto's cafile), refreshed each run
  *   server.pem/.key  Mosquitto's TLS certificate for "mosquitto" and "localhost", from
  *   server-ca.pem    a CA made here once (devices trust this file)
- *   agent-password   the dynamic-security admin password (entrypoint.sh makes the user)
+ *   agent-password   the dynamic-security admin password (entrypoint.sh makes the user);
+ *                    RabbitMQ's: its management user's; none with BROKER_SETUP_AGENT_PASSWORD=no
  *   agent.env        the agent's CCM_AGENT_TENANT_IDS, CCM_AGENT_SUBSCRIBER_ID and
  *                    CCM_AGENT_CCM_AUTHORIZATION (a broker key), sourced by its command
  *
  * The tenant (BROKER_SETUP_TENANT_NAME, "demo") is created when missing, the
  * broker key and event subscriber once. Files end up owned by BROKER_SETUP_OWNER
  * (Mosquitto's user in its image), the secrets mode 0600. Nothing secret is printed.
+ *
+ * The brokers profile runs it for RabbitMQ and NATS too (rabbitmq-setup,
+ * nats-setup), each with its own directory, owner, server names and
+ * BROKER_SETUP_NAME; deploy/rabbitmq/ and deploy/nats/ add what only that
+ * broker needs.
  */
 import 'reflect-metadata'; // @peculiar/x509 needs it loaded first
 import * as x509 from '@peculiar/x509';
@@ -35,7 +41,11 @@ const tenantName = setting('BROKER_SETUP_TENANT_NAME', 'demo');
 const directory = setting('BROKER_SETUP_DIR');
 const [uid, gid] = setting('BROKER_SETUP_OWNER', '1883:1883').split(':').map(Number);
 const serverNames = setting('BROKER_SETUP_SERVER_NAMES', 'mosquitto,localhost').split(',').map((name) => name.trim()).filter(Boolean);
-const credentialName = 'mosquitto-compose';
+// The broker key's and the event subscriber's name: one of each per broker, since agents sharing a subscriber would split its events.
+const credentialName = setting('BROKER_SETUP_NAME', 'mosquitto-compose');
+// "no" for a broker whose agent logs in with no password (NATS: pid file and loopback monitoring).
+const agentPassword = setting('BROKER_SETUP_AGENT_PASSWORD', 'yes');
+if (agentPassword !== 'yes' && agentPassword !== 'no') throw new Error(`BROKER_SETUP_AGENT_PASSWORD must be yes or no, got "${agentPassword}"`);
 
 async function ccm(method, path, body) {
   const response = await fetch(`${ccmUrl}${path}`, {
@@ -148,6 +158,6 @@ if (!(await exists(join(directory, 'server.pem')))) {
   await put('server.key', server.keyPem, 0o600);
   await put('server.pem', server.certificatePem);
 }
-if (!(await exists(join(directory, 'agent-password')))) await put('agent-password', `${randomBytes(24).toString('base64url')}\n`, 0o600);
+if (agentPassword === 'yes' && !(await exists(join(directory, 'agent-password')))) await put('agent-password', `${randomBytes(24).toString('base64url')}\n`, 0o600);
 
 process.stdout.write(`broker directory ready for tenant "${tenantName}" (${tenant.id})\n`);

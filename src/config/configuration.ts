@@ -9,7 +9,7 @@ import { DEVICE_KEY_ALGORITHMS, KEY_ALGORITHMS, type DeviceKeyAlgorithm, type Ke
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { ExternalDeviceKeyPolicy } from '../trust/device-certificate-policy.js';
-import { EnvironmentReader, type Environment } from './environment-reader.js';
+import { EnvironmentReader, type Environment } from '@ccm/configuration';
 
 export interface VariableReference {
   readonly name: string;

@@ -5,7 +5,7 @@
  */
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { CcmEvent } from './certificate-event.js';
+import type { CcmEvent } from '@ccm/event-consumer/contract';
 import { EventPublisher } from './event-publisher.js';
 
 export const EVENT_JOB_OPTIONS: JobsOptions = {

@@ -4,7 +4,7 @@
  * delivery). Rows are appended by the life-cycle store in the transaction
  * of the state change they announce.
  */
-import type { CcmEvent } from './certificate-event.js';
+import type { CcmEvent } from '@ccm/event-consumer/contract';
 
 export interface StoredEvent {
   readonly position: number;

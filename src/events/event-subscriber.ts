@@ -3,7 +3,7 @@
  * durable queue and its own delivery position in the outbox, so every
  * subscriber receives every event (optionally only some tenants').
  */
-import { subscriberQueueName } from './certificate-event.js';
+import { subscriberQueueName } from '@ccm/event-consumer/contract';
 
 export interface EventSubscriber {
   readonly id: string;

@@ -10,7 +10,7 @@ import type { Authority } from '../authorities/authority.js';
 import { LISTED_STATES, type CertificateState, type ClientCertificate } from '../certificates/client-certificate.js';
 import type { IssuedClientCertificate } from '../certificates/issue-client-certificate.js';
 import { DEVICE_KEY_ALGORITHMS } from '../custody/key-algorithm.js';
-import { EVENT_TYPES, REVOCATION_REASONS, REVOKE_REASONS, type CcmEvent, type RevocationReason } from '../events/certificate-event.js';
+import { EVENT_TYPES, REVOCATION_REASONS, REVOKE_REASONS, type CcmEvent, type RevocationReason } from '@ccm/event-consumer/contract';
 import type { StoredEvent } from '../events/event-outbox.js';
 import { queueOf, type EventSubscriber } from '../events/event-subscriber.js';
 import type { EnrollmentCredential } from '../enrollment/enrollment-credential.js';

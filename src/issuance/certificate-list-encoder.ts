@@ -27,7 +27,7 @@ import {
   id_ce_cRLReasons,
   id_ce_issuingDistributionPoint,
 } from '@peculiar/asn1-x509';
-import { REVOCATION_REASONS, type RevocationReason } from '../events/certificate-event.js';
+import { REVOCATION_REASONS, type RevocationReason } from '@ccm/event-consumer/contract';
 import { DomainError } from '../shared/errors.js';
 import { checkedUrl, encodeSignatureValue, readIssuerName, signatureAlgorithmOf, wholeSeconds } from './certificate-encoder.js';
 import { DerTag, contextTag, encodeElement, encodeLength, encodedTimeLength, writeTime } from './der.js';

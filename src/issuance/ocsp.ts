@@ -17,7 +17,7 @@
  * only CertStatus's alternatives are IMPLICIT, as written there.
  */
 import { createHash } from 'node:crypto';
-import { REVOCATION_REASONS, type RevocationReason } from '../events/certificate-event.js';
+import { REVOCATION_REASONS, type RevocationReason } from '@ccm/event-consumer/contract';
 import { DomainError } from '../shared/errors.js';
 import { encodeSignatureValue, readIssuerName, signatureAlgorithmOf, wholeSeconds } from './certificate-encoder.js';
 import {

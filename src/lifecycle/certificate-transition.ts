@@ -8,7 +8,7 @@
  *   any issued state ──revoke──► revoked (terminal)
  */
 import type { CertificateState, ClientCertificate } from '../certificates/client-certificate.js';
-import type { EventType, RevocationReason } from '../events/certificate-event.js';
+import type { EventType, RevocationReason } from '@ccm/event-consumer/contract';
 import { DomainError } from '../shared/errors.js';
 
 export type LifeCycleState = 'inactive' | 'active' | 'suspended' | 'revoked';

@@ -6,7 +6,7 @@
 import { Injectable } from '@nestjs/common';
 import { AuthorityRepository } from '../authorities/authority.js';
 import { CertificateRepository, type ClientCertificate } from '../certificates/client-certificate.js';
-import type { RevocationReason } from '../events/certificate-event.js';
+import type { RevocationReason } from '@ccm/event-consumer/contract';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
 import { Clock } from '../shared/clock.js';
 import { NotFound } from '../shared/errors.js';

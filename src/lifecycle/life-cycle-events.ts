@@ -1,7 +1,7 @@
-/** Builds the contract events (src/events/certificate-event.ts) from the records a transition touches. */
+/** Builds the contract events (packages/event-consumer/src/event-contract.ts) from the records a transition touches. */
 import type { Authority } from '../authorities/authority.js';
 import type { ClientCertificate } from '../certificates/client-certificate.js';
-import { EVENT_SCHEMA_VERSION, type CcmEvent, type RevocationReason } from '../events/certificate-event.js';
+import { EVENT_SCHEMA_VERSION, type CcmEvent, type RevocationReason } from '@ccm/event-consumer/contract';
 import { newId } from '../shared/identifiers.js';
 import type { Transition } from './certificate-transition.js';
 

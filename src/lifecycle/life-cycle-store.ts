@@ -6,7 +6,7 @@
  */
 import type { Authority } from '../authorities/authority.js';
 import type { ClientCertificate } from '../certificates/client-certificate.js';
-import type { CcmEvent, RevocationReason } from '../events/certificate-event.js';
+import type { CcmEvent, RevocationReason } from '@ccm/event-consumer/contract';
 import type { Transition } from './certificate-transition.js';
 
 export abstract class LifeCycleStore {

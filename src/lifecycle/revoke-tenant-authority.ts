@@ -6,7 +6,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
-import type { RevocationReason } from '../events/certificate-event.js';
+import type { RevocationReason } from '@ccm/event-consumer/contract';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError, NotFound } from '../shared/errors.js';

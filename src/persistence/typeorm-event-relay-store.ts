@@ -7,7 +7,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { DataSource, MoreThan, type EntityManager, type QueryRunner } from 'typeorm';
-import type { CcmEvent } from '../events/certificate-event.js';
+import type { CcmEvent } from '@ccm/event-consumer/contract';
 import type { StoredEvent } from '../events/event-outbox.js';
 import { EventOutbox } from '../events/event-outbox.js';
 import { EventRelayStore } from '../events/event-relay-store.js';

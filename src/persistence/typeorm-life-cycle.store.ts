@@ -6,7 +6,7 @@ import { Injectable } from '@nestjs/common';
 import { In, IsNull, LessThan, Not, Or, type EntityManager } from 'typeorm';
 import type { Authority } from '../authorities/authority.js';
 import type { ClientCertificate } from '../certificates/client-certificate.js';
-import type { CcmEvent, RevocationReason } from '../events/certificate-event.js';
+import type { CcmEvent, RevocationReason } from '@ccm/event-consumer/contract';
 import type { Transition } from '../lifecycle/certificate-transition.js';
 import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
 import { CertificateTransitionMetrics } from '../metrics/metrics.js';

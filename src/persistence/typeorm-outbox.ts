@@ -6,7 +6,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { DataSource, In, MoreThan, type EntityManager } from 'typeorm';
-import type { CcmEvent } from '../events/certificate-event.js';
+import type { CcmEvent } from '@ccm/event-consumer/contract';
 import { EventOutbox, type StoredEvent } from '../events/event-outbox.js';
 import { OutboxRow } from './entities.js';
 

@@ -1,7 +1,7 @@
 /** RevocationListStore on TypeORM. */
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { RevocationReason } from '../events/certificate-event.js';
+import type { RevocationReason } from '@ccm/event-consumer/contract';
 import { COMPLETE_SCOPE, RevocationListStore, type RevocationListRecord, type RevokedCertificateEntry } from '../revocation/revocation-list-store.js';
 import { CertificateRow, RevocationListRow } from './entities.js';
 import { Transactions } from './transactions.js';

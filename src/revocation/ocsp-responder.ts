@@ -13,7 +13,7 @@ import { AuthorityRepository, holdsCustodyKey, type Authority } from '../authori
 import { CertificateRepository, type ClientCertificate } from '../certificates/client-certificate.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
-import type { RevocationReason } from '../events/certificate-event.js';
+import type { RevocationReason } from '@ccm/event-consumer/contract';
 import { encodeOcspErrorResponse, encodeOcspResponse, issuerHashes, OcspMalformedRequest, parseOcspRequest, type OcspCertId, type OcspCertificateStatus } from '../issuance/ocsp.js';
 import { RevocationMetrics } from '../metrics/metrics.js';
 import { Clock } from '../shared/clock.js';

@@ -1,5 +1,5 @@
 /** The persistence port of CRL publication: the current CRL of each CA, and what it must list. */
-import type { RevocationReason } from '../events/certificate-event.js';
+import type { RevocationReason } from '@ccm/event-consumer/contract';
 
 /** The scope of a sharded CA's complete CRL (every shard's entries, no Issuing Distribution Point). */
 export const COMPLETE_SCOPE = -1;

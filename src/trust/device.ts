@@ -7,7 +7,7 @@
 import type { Authority } from '../authorities/authority.js';
 import type { DeviceIdentity } from '../authorities/identity-rules.js';
 import type { ClientCertificate } from '../certificates/client-certificate.js';
-import type { CcmEvent } from '../events/certificate-event.js';
+import type { CcmEvent } from '@ccm/event-consumer/contract';
 import type { Page } from '../tenants/tenant.js';
 
 export interface Device {

@@ -7,7 +7,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
-import type { RevocationReason } from '../events/certificate-event.js';
+import type { RevocationReason } from '@ccm/event-consumer/contract';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
 import { inspectCertificate } from '../issuance/certificate-inspection.js';
 import { formatDistinguishedName } from '../issuance/distinguished-name.js';

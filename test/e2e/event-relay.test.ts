@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Queue, Worker } from 'bullmq';
-import type { CcmEvent } from '../../src/events/certificate-event.js';
+import type { CcmEvent } from '@ccm/event-consumer/contract';
 import { BullmqEventPublisher } from '../../src/events/bullmq-event-publisher.js';
 import { TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { assertValidEvent } from '../support/event-schema.js';

@@ -14,7 +14,7 @@ import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { CcmEventConsumer, type CcmEvent } from '../../src/consumer/index.js';
+import { CcmEventConsumer, type CcmEvent } from '@ccm/event-consumer';
 import { TestInstallation } from '../support/ccm-under-test.js';
 import { ServerProcess } from '../support/server-process.js';
 

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { parseAgentConfiguration } from '../../src/mosquitto-agent/configuration.js';
+import { parseAgentConfiguration } from '@ccm/broker-agent';
+import { parseMosquittoSettings } from '@ccm/mosquitto-agent';
 import { TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
 import { REPOSITORY } from '../support/deployment-checks.js';
 
@@ -62,16 +63,19 @@ describe('deploy/mosquitto/setup.mjs against ccm', () => {
 
     const environment = envFile(await readFile(join(broker, 'agent.env'), 'utf8'));
     assert.deepEqual(Object.keys(environment).sort(), ['CCM_AGENT_CCM_AUTHORIZATION', 'CCM_AGENT_SUBSCRIBER_ID', 'CCM_AGENT_TENANT_IDS']);
-    const configuration = parseAgentConfiguration({
-      ...environment,
-      CCM_AGENT_CCM_URL: ccm.url,
-      CCM_AGENT_CRL_FILE: join(broker, 'crl.pem'),
-      CCM_AGENT_MOSQUITTO_PID_FILE: join(broker, 'mosquitto.pid'),
-      CCM_AGENT_MQTT_USERNAME: 'ccm-agent',
-      CCM_AGENT_MQTT_PASSWORD_FILE: join(broker, 'agent-password'),
-      CCM_AGENT_REDIS_URL: 'redis://127.0.0.1:6379/0',
-    });
-    assert.equal(configuration.mqtt.password.length, 32);
+    const { configuration, settings } = parseAgentConfiguration(
+      {
+        ...environment,
+        CCM_AGENT_CCM_URL: ccm.url,
+        CCM_AGENT_REDIS_URL: 'redis://127.0.0.1:6379/0',
+        CCM_MOSQUITTO_CRL_FILE: join(broker, 'crl.pem'),
+        CCM_MOSQUITTO_PID_FILE: join(broker, 'mosquitto.pid'),
+        CCM_MOSQUITTO_USERNAME: 'ccm-agent',
+        CCM_MOSQUITTO_PASSWORD_FILE: join(broker, 'agent-password'),
+      },
+      parseMosquittoSettings,
+    );
+    assert.equal(settings.mqtt.password.length, 32);
 
     // The broker key reads what the agent reads, and the subscriber is for the demo tenant.
     const tenantId = configuration.tenantIds[0]!;

@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Queue, type JobsOptions } from 'bullmq';
-import { CcmEventConsumer, FileCursorStore, HttpEventFeedConsumer, InvalidCcmEventError, parseCcmEvent, UnsupportedSchemaVersionError, type CcmEvent } from '../../src/consumer/index.js';
+import { CcmEventConsumer, FileCursorStore, HttpEventFeedConsumer, InvalidCcmEventError, parseCcmEvent, UnsupportedSchemaVersionError, type CcmEvent } from '@ccm/event-consumer';
 import { BullmqEventPublisher } from '../../src/events/bullmq-event-publisher.js';
-import { subscriberQueueName } from '../../src/events/certificate-event.js';
+import { subscriberQueueName } from '@ccm/event-consumer/contract';
 
 const REDIS_URL = process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** ccm's job options with a short backoff so retries happen within the test. */

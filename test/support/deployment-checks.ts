@@ -7,16 +7,21 @@
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { CONFIGURATION_REFERENCE, parseConfiguration, type Configuration } from '../../src/config/configuration.js';
-import { AGENT_CONFIGURATION_REFERENCE, parseAgentConfiguration } from '../../src/mosquitto-agent/configuration.js';
+import { AgentConfigurationError, COMMON_AGENT_VARIABLES, parseAgentConfiguration } from '@ccm/broker-agent';
+import { MOSQUITTO_AGENT_VARIABLES, parseMosquittoSettings } from '@ccm/mosquitto-agent';
+import type { AgentConfiguration, EnvironmentReader } from '@ccm/broker-agent';
+import { NATS_AGENT_VARIABLES, parseNatsAgentSettings } from '@ccm/nats-agent';
+import { RABBITMQ_AGENT_VARIABLES, parseRabbitMqAgentSettings, type RabbitMqAgentSettings } from '@ccm/rabbitmq-agent';
 
 export const REPOSITORY = resolve(new URL('../../..', import.meta.url).pathname);
 export const VAULT_POLICY_FILE = 'deploy/vault-policy.hcl';
 
 const CCM_VARIABLES = new Set(CONFIGURATION_REFERENCE.map((variable) => variable.name));
-const AGENT_VARIABLES = new Set(AGENT_CONFIGURATION_REFERENCE.map((variable) => variable.name));
+/** What the Mosquitto agent reads: the core's CCM_AGENT_* variables and its own CCM_MOSQUITTO_* ones. */
+const AGENT_VARIABLES = new Set([...COMMON_AGENT_VARIABLES, ...MOSQUITTO_AGENT_VARIABLES].map((variable) => variable.name));
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -217,11 +222,12 @@ export function composeProblems(compose: Json, root: string = REPOSITORY): strin
   }
 
   problems.push(...agentProblems(services, root));
+  problems.push(...brokersProfileProblems(services, root));
   return problems;
 }
 
 function isOneShotOrSidecar(name: string): boolean {
-  return name === COMPOSE_VAULT_INIT || name === COMPOSE_BROKER_SETUP || name === COMPOSE_AGENT;
+  return name === COMPOSE_VAULT_INIT || name === COMPOSE_BROKER_SETUP || name === COMPOSE_AGENT || BROKERS_PROFILE_UNPROBED.has(name);
 }
 
 function agentProblems(services: Json, root: string): string[] {
@@ -238,16 +244,17 @@ function agentProblems(services: Json, root: string): string[] {
   // agent.env, written by setup.mjs, completes the agent's environment.
   const written = [...setupScript.matchAll(/`(CCM_AGENT_[A-Z_]+)=/g)].map((match) => match[1]!);
   const environment = environmentOf(agent);
-  for (const name of [...Object.keys(environment), ...written]) if (!AGENT_VARIABLES.has(name)) problems.push(`the agent is given ${name}, which is not in AGENT_CONFIGURATION_REFERENCE`);
+  for (const name of [...Object.keys(environment), ...written]) if (!AGENT_VARIABLES.has(name)) problems.push(`the agent is given ${name}, which is in neither COMMON_AGENT_VARIABLES nor MOSQUITTO_AGENT_VARIABLES`);
   const scratch = mkdtempSync(join(tmpdir(), 'ccm-compose-check-'));
   try {
     const passwordFile = join(scratch, 'password');
     writeFileSync(passwordFile, 'password\n');
     const sample: Record<string, string> = { CCM_AGENT_TENANT_IDS: '0190f0c2-0000-7000-8000-000000000001', CCM_AGENT_SUBSCRIBER_ID: '0190f0c2-0000-7000-8000-000000000002', CCM_AGENT_CCM_AUTHORIZATION: 'Bearer x' };
-    const complete = { ...environment, ...Object.fromEntries(written.map((name) => [name, sample[name] ?? 'x'])), CCM_AGENT_MQTT_PASSWORD_FILE: passwordFile };
-    parseAgentConfiguration(complete);
+    const complete = { ...environment, ...Object.fromEntries(written.map((name) => [name, sample[name] ?? 'x'])), CCM_MOSQUITTO_PASSWORD_FILE: passwordFile };
+    parseAgentConfiguration(complete, parseMosquittoSettings);
   } catch (error) {
-    problems.push(`the agent's environment (with agent.env) is not a valid configuration: ${(error as Error).message}`);
+    if (!(error instanceof AgentConfigurationError)) throw error;
+    problems.push(`the agent's environment (with agent.env) is not a valid configuration: ${error.message}`);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
@@ -256,19 +263,378 @@ function agentProblems(services: Json, root: string): string[] {
   // mosquitto.conf and entrypoint.sh must agree with the agent's variables.
   const conf = readFileSync(join(root, 'deploy/mosquitto/mosquitto.conf'), 'utf8');
   const directive = (name: string): string[] => [...conf.matchAll(new RegExp(`^${name}\\s+(.+)$`, 'gm'))].map((match) => match[1]!.trim());
-  if (directive('crlfile')[0] !== environment['CCM_AGENT_CRL_FILE']) problems.push(`mosquitto.conf crlfile ${directive('crlfile')[0]} is not the agent's CCM_AGENT_CRL_FILE ${environment['CCM_AGENT_CRL_FILE']}`);
-  if (directive('pid_file')[0] !== environment['CCM_AGENT_MOSQUITTO_PID_FILE']) problems.push(`mosquitto.conf pid_file is not the agent's CCM_AGENT_MOSQUITTO_PID_FILE`);
+  if (directive('crlfile')[0] !== environment['CCM_MOSQUITTO_CRL_FILE']) problems.push(`mosquitto.conf crlfile ${directive('crlfile')[0]} is not the agent's CCM_MOSQUITTO_CRL_FILE ${environment['CCM_MOSQUITTO_CRL_FILE']}`);
+  if (directive('pid_file')[0] !== environment['CCM_MOSQUITTO_PID_FILE']) problems.push(`mosquitto.conf pid_file is not the agent's CCM_MOSQUITTO_PID_FILE`);
   if (!directive('plugin').some((plugin) => plugin.endsWith('mosquitto_dynamic_security.so'))) problems.push('mosquitto.conf loads no dynamic-security plugin');
-  const adminPort = new URL(environment['CCM_AGENT_MQTT_URL'] ?? 'mqtt://127.0.0.1:1883').port || '1883';
+  const adminPort = new URL(environment['CCM_MOSQUITTO_MQTT_URL'] ?? 'mqtt://127.0.0.1:1883').port || '1883';
   if (!directive('listener').includes(`${adminPort} 127.0.0.1`)) problems.push(`mosquitto.conf has no loopback listener on the agent's port ${adminPort}`);
   for (const required of ['require_certificate true', 'use_identity_as_username true', 'use_username_as_clientid true']) if (!conf.includes(`\n${required}\n`)) problems.push(`mosquitto.conf lacks "${required}"`);
   const entrypoint = readFileSync(join(root, 'deploy/mosquitto/entrypoint.sh'), 'utf8');
   const dynsecUser = /dynsec init "\$dynsec" (\S+) /.exec(entrypoint)?.[1];
-  if (dynsecUser !== environment['CCM_AGENT_MQTT_USERNAME']) problems.push(`entrypoint.sh makes dynsec user ${dynsecUser}, the agent logs in as ${environment['CCM_AGENT_MQTT_USERNAME']}`);
+  if (dynsecUser !== environment['CCM_MOSQUITTO_USERNAME']) problems.push(`entrypoint.sh makes dynsec user ${dynsecUser}, the agent logs in as ${environment['CCM_MOSQUITTO_USERNAME']}`);
   if (agent['network_mode'] !== 'service:mosquitto') problems.push('the agent must share Mosquitto\'s network namespace (its admin listener is loopback only)');
   if (!String(agent['pid'] ?? '').startsWith('container:') || agent['pid'] !== `container:${mosquitto['container_name']}`) problems.push('the agent must share Mosquitto\'s pid namespace to signal it');
   if (mosquitto['init'] !== true) problems.push('mosquitto needs init: true (the agent refuses pid 1)');
   return problems;
+}
+
+// ---------------------------------------------------------------- docker-compose: profile "brokers" (RabbitMQ, NATS)
+
+/** The opt-in profile of RabbitMQ and NATS with their agents: `docker compose --profile brokers up`. */
+export const BROKERS_PROFILE = 'brokers';
+const BROKERS_PROFILE_SERVICES = ['rabbitmq-setup', 'rabbitmq', 'rabbitmq-agent', 'nats-setup', 'nats', 'nats-agent'];
+/** One-shot setups, and nats: a scratch image with nothing to probe with (nats-agent's /readyz asks its /varz and checks its pid). */
+const BROKERS_PROFILE_UNPROBED = new Set(['rabbitmq-setup', 'nats-setup', 'nats']);
+const BROKER_SETUP_SCRIPT = 'deploy/mosquitto/setup.mjs';
+const RABBITMQ_DEFINITIONS_SCRIPT = 'deploy/rabbitmq/definitions.mjs';
+const NATS_USERS_FILE_SCRIPT = 'deploy/nats/users-file.mjs';
+/** The ccm image's WORKDIR, where the setup services' relative script paths resolve. */
+const IMAGE_WORKDIR = '/app';
+/** The rabbitmq image's user (docker-library/rabbitmq: useradd --uid 999, groupadd --gid 999): it reads the key and the definitions. */
+const RABBITMQ_IMAGE_USER = '999:999';
+/** The image's defaults file, which sets loopback_users.guest = false: rabbitmq.conf goes in its place. */
+const RABBITMQ_DEFAULTS_FILE = '/etc/rabbitmq/conf.d/10-defaults.conf';
+const RABBITMQ_VARIABLES = new Set([...COMMON_AGENT_VARIABLES, ...RABBITMQ_AGENT_VARIABLES].map((variable) => variable.name));
+const NATS_VARIABLES = new Set([...COMMON_AGENT_VARIABLES, ...NATS_AGENT_VARIABLES].map((variable) => variable.name));
+/** What agent.env supplies, for parsing an agent's environment without it. */
+const AGENT_ENV_PLACEHOLDERS: Record<string, string> = { CCM_AGENT_TENANT_IDS: '0190f0c2-0000-7000-8000-000000000001', CCM_AGENT_SUBSCRIBER_ID: '0190f0c2-0000-7000-8000-000000000002', CCM_AGENT_CCM_AUTHORIZATION: 'Bearer x' };
+
+interface Mount {
+  readonly source: string;
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
+function mountsOf(service: Json): Mount[] {
+  return (service['volumes'] ?? []).map((volume: string | Json) => {
+    if (typeof volume !== 'string') return { source: String(volume['source']), target: String(volume['target']), readOnly: volume['read_only'] === true };
+    const [source, target, mode] = volume.split(':');
+    return { source: source!, target: target ?? source!, readOnly: (mode ?? '').split(',').includes('ro') };
+  });
+}
+
+/** Which mount a container path lies on (the deepest), and the path below it: "volume:sub/path", so paths in two containers can be compared. */
+function placeOf(service: Json, path: string): { readonly mount: Mount; readonly where: string } | null {
+  const mount = mountsOf(service)
+    .filter((candidate) => path === candidate.target || path.startsWith(`${candidate.target.replace(/\/$/, '')}/`))
+    .sort((a, b) => b.target.length - a.target.length)[0];
+  return mount ? { mount, where: `${mount.source}:${path.slice(mount.target.length).replace(/^\//, '')}` } : null;
+}
+
+function settingsRead(script: string): Map<string, string | null> {
+  return new Map([...script.matchAll(/setting\('([A-Z_]+)'(?:, '([^']*)')?\)/g)].map((match) => [match[1]!, match[2] ?? null]));
+}
+
+/** The KEY = value lines of a rabbitmq.conf (sysctl format), comments dropped. */
+export function parseRabbitMqConf(text: string): Record<string, string> {
+  const entries = text
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, '').trim())
+    .filter((line) => line !== '')
+    .map((line) => {
+      const at = line.indexOf('=');
+      return [line.slice(0, at).trim(), line.slice(at + 1).trim()] as [string, string];
+    });
+  return Object.fromEntries(entries);
+}
+
+/** What docker-compose.yml's RabbitMQ and NATS need of nats-server.conf: top-level settings, the tls block's, the authorization block's include. */
+export function parseNatsServerConf(text: string): { readonly top: Record<string, string>; readonly tls: Record<string, string>; readonly authorizationIncludes: readonly string[] } {
+  const lines = text.split('\n').map((line) => line.replace(/#.*$/, '').trim()).filter((line) => line !== '');
+  const top: Record<string, string> = {};
+  const tls: Record<string, string> = {};
+  const authorizationIncludes: string[] = [];
+  const blocks: string[] = [];
+  for (const line of lines) {
+    const opening = /^([A-Za-z_]+)\s*[:=]?\s*\{$/.exec(line);
+    if (opening) blocks.push(opening[1]!);
+    else if (line === '}') blocks.pop();
+    else {
+      const include = /^include\s+"([^"]+)"$/.exec(line);
+      const setting = /^([A-Za-z_]+)\s*[:=]\s*(.+)$/.exec(line);
+      const value = setting?.[2]!.trim().replace(/^"(.*)"$/, '$1');
+      if (include && blocks.join('.') === 'authorization') authorizationIncludes.push(include[1]!);
+      else if (setting && blocks.length === 0) top[setting[1]!] = value!;
+      else if (setting && blocks.join('.') === 'tls') tls[setting[1]!] = value!;
+    }
+  }
+  return { top, tls, authorizationIncludes };
+}
+
+/** A service's command as one line, whether written as a list or a string. */
+function commandText(service: Json): string {
+  const command = service['command'] ?? '';
+  return Array.isArray(command) ? command.map(String).join(' ') : String(command);
+}
+
+function publishedContainerPorts(service: Json): number[] {
+  return (service['ports'] ?? []).map((port: string | number) => Number(String(port).split(':').at(-1)!.split('/')[0]));
+}
+
+function dependsOn(service: Json, name: string, condition: string): boolean {
+  const dependencies = service['depends_on'] ?? {};
+  return Array.isArray(dependencies) ? condition === 'service_started' && dependencies.includes(name) : dependencies[name]?.['condition'] === condition;
+}
+
+/** A profile service and the stack: a service outside the profile may not need one inside it (compose refuses `up` without the profile). */
+function profileProblems(services: Json): string[] {
+  const problems: string[] = [];
+  for (const name of BROKERS_PROFILE_SERVICES) {
+    if (services[name] && !(services[name]['profiles'] ?? []).includes(BROKERS_PROFILE)) problems.push(`service ${name} is not in profile "${BROKERS_PROFILE}": a plain \`docker compose up\` would start it`);
+  }
+  for (const [name, service] of Object.entries(services) as Array<[string, Json]>) {
+    if ((service['profiles'] ?? []).length > 0) continue;
+    const dependencies = Array.isArray(service['depends_on']) ? service['depends_on'] : Object.keys(service['depends_on'] ?? {});
+    for (const dependency of dependencies) if ((services[dependency]?.['profiles'] ?? []).length > 0) problems.push(`service ${name} (no profile) depends on ${dependency}, which only a profile starts`);
+  }
+  return problems;
+}
+
+interface BrokerSetup {
+  readonly name: string;
+  readonly service: Json;
+  readonly environment: Record<string, string>;
+  /** The volume BROKER_SETUP_DIR is. */
+  readonly volume: string | null;
+  /** The files setup.mjs writes into it. */
+  readonly writes: ReadonlySet<string>;
+}
+
+/** A setup service of the profile: deploy/mosquitto/setup.mjs, then the broker's own script, both mounted where the command runs them. */
+function brokerSetupProblems(name: string, setup: Json, ownScript: string, root: string): { problems: string[]; setup: BrokerSetup } {
+  const problems: string[] = [];
+  const environment = environmentOf(setup);
+  const setupScript = readFileSync(join(root, BROKER_SETUP_SCRIPT), 'utf8');
+  const reads = new Set([...settingsRead(setupScript).keys(), ...settingsRead(readFileSync(join(root, ownScript), 'utf8')).keys()]);
+  for (const variable of Object.keys(environment)) if (!reads.has(variable)) problems.push(`${name} sets ${variable}, which neither ${BROKER_SETUP_SCRIPT} nor ${ownScript} reads`);
+  const command = commandText(setup);
+  for (const script of [BROKER_SETUP_SCRIPT, ownScript]) {
+    if (!command.includes(`node ${script}`)) problems.push(`${name} does not run ${script}`);
+    if (!mountsOf(setup).some((mount) => mount.source === `./${script}` && mount.target === `${IMAGE_WORKDIR}/${script}`)) problems.push(`${name} does not mount ./${script} at ${IMAGE_WORKDIR}/${script}, where its command runs it`);
+  }
+  const directory = environment['BROKER_SETUP_DIR'];
+  const place = directory ? placeOf(setup, directory) : null;
+  const volume = place && !place.mount.source.startsWith('.') && place.where === `${place.mount.source}:` ? place.mount.source : null;
+  if (!volume) problems.push(`${name}: BROKER_SETUP_DIR ${directory} is not a volume it mounts`);
+  const writes = new Set([...setupScript.matchAll(/put\('([^']+)'/g)].map((match) => match[1]!));
+  return { problems, setup: { name, service: setup, environment, volume, writes } };
+}
+
+/** Each broker its own directory and event subscriber: agents sharing a subscriber would split its events. */
+function setupsApartProblems(setups: ReadonlyArray<readonly [string, Json]>, root: string): string[] {
+  const problems: string[] = [];
+  const defaults = settingsRead(readFileSync(join(root, BROKER_SETUP_SCRIPT), 'utf8'));
+  const seen = { names: new Map<string, string>(), volumes: new Map<string, string>() };
+  for (const [service, setup] of setups) {
+    const environment = environmentOf(setup);
+    const subscriber = environment['BROKER_SETUP_NAME'] ?? defaults.get('BROKER_SETUP_NAME') ?? '';
+    const directory = environment['BROKER_SETUP_DIR'];
+    const volume = directory ? placeOf(setup, directory)?.mount.source : undefined;
+    if (seen.names.has(subscriber)) problems.push(`${service} and ${seen.names.get(subscriber)} share the broker key and event subscriber "${subscriber}" (BROKER_SETUP_NAME)`);
+    seen.names.set(subscriber, service);
+    if (volume && seen.volumes.has(volume)) problems.push(`${service} and ${seen.volumes.get(volume)} write the same volume ${volume}`);
+    if (volume) seen.volumes.set(volume, service);
+  }
+  return problems;
+}
+
+interface AgentCheck<S> {
+  readonly problems: string[];
+  readonly environment: Record<string, string>;
+  /** null when the environment does not parse (a problem says why). */
+  readonly parsed: { readonly configuration: AgentConfiguration; readonly settings: S } | null;
+}
+
+/**
+ * An agent of the profile: its variables are the core's or its own, its
+ * environment with agent.env parses with its parser, it runs its package's
+ * bin as the owner of setup's files, sourcing the agent.env setup writes.
+ */
+function brokerAgentProblems<S>(
+  name: string,
+  agent: Json,
+  setup: BrokerSetup,
+  services: Json,
+  own: { readonly package: string; readonly variables: ReadonlySet<string>; readonly listName: string; readonly parse: (read: EnvironmentReader) => S; readonly substitutes?: Record<string, string> },
+  root: string,
+): AgentCheck<S> {
+  const problems: string[] = [];
+  const environment = environmentOf(agent);
+  const setupScript = readFileSync(join(root, BROKER_SETUP_SCRIPT), 'utf8');
+  const written = [...setupScript.matchAll(/`(CCM_AGENT_[A-Z_]+)=/g)].map((match) => match[1]!);
+  for (const variable of [...Object.keys(environment), ...written]) if (!own.variables.has(variable)) problems.push(`${name} is given ${variable}, which is in neither COMMON_AGENT_VARIABLES nor ${own.listName}`);
+  let parsed: { configuration: AgentConfiguration; settings: S } | null = null;
+  try {
+    parsed = parseAgentConfiguration({ ...environment, ...Object.fromEntries(written.map((variable) => [variable, AGENT_ENV_PLACEHOLDERS[variable] ?? 'x'])), ...own.substitutes }, own.parse);
+  } catch (error) {
+    if (!(error instanceof AgentConfigurationError)) throw error;
+    problems.push(`${name}'s environment (with agent.env) is not a valid configuration: ${error.message}`);
+  }
+
+  const setupMount = mountsOf(agent).find((mount) => mount.source === setup.volume);
+  if (!setupMount) problems.push(`${name} does not mount its setup's volume ${setup.volume}`);
+  const command = commandText(agent);
+  if (setupMount && !command.includes(`. ${setupMount.target}/agent.env`)) problems.push(`${name}'s command does not source ${setupMount.target}/agent.env`);
+  const bin = JSON.parse(readFileSync(join(root, 'packages', own.package, 'package.json'), 'utf8'))['bin']?.[`ccm-${own.package}`];
+  if (!bin || !command.includes(`exec node packages/${own.package}/${bin}`)) problems.push(`${name} does not run the bin of @ccm/${own.package} (packages/${own.package}/${bin})`);
+  if (agent['user'] !== setup.environment['BROKER_SETUP_OWNER']) problems.push(`${name} runs as ${agent['user']}, but its setup's files belong to BROKER_SETUP_OWNER ${setup.environment['BROKER_SETUP_OWNER']} (secrets mode 0600)`);
+  if (!dependsOn(agent, setup.name, 'service_completed_successfully')) problems.push(`${name} does not wait for ${setup.name} to complete`);
+  if (parsed) {
+    for (const [variable, url] of [['CCM_AGENT_CCM_URL', parsed.configuration.ccm.url], ['CCM_AGENT_REDIS_URL', parsed.configuration.events.kind === 'redis' ? parsed.configuration.events.redisUrl : null]] as const) {
+      if (url !== null && !(new URL(url).hostname in services)) problems.push(`${name}: ${variable} ${url} names no service of the stack`);
+    }
+    const health = parsed.configuration.health;
+    if (!health) problems.push(`${name} has no health endpoint (CCM_AGENT_HEALTH_LISTEN=off) for its healthcheck`);
+    else if (!JSON.stringify(agent['healthcheck']?.['test'] ?? []).includes(`127.0.0.1:${health.port}/readyz`)) problems.push(`${name}'s healthcheck does not ask /readyz on its CCM_AGENT_HEALTH_LISTEN port ${health.port}`);
+  }
+  return { problems, environment, parsed };
+}
+
+/** setup.mjs writes this file into the setup volume, and `service` reads it there at `path`. */
+function setupFileProblem(label: string, service: Json, path: string | undefined, setup: BrokerSetup, file: string): string | null {
+  const place = path ? placeOf(service, path) : null;
+  return place?.where === `${setup.volume}:${file}` ? null : `${label} ${path} is not the ${file} its setup writes (volume ${setup.volume})`;
+}
+
+function rabbitMqProblems(services: Json, root: string): string[] {
+  const names = { setup: 'rabbitmq-setup', broker: 'rabbitmq', agent: 'rabbitmq-agent' };
+  if (!services[names.setup] || !services[names.broker] || !services[names.agent]) return [`profile "${BROKERS_PROFILE}" needs services ${Object.values(names).join(', ')}`];
+  const broker = services[names.broker];
+  const { problems, setup } = brokerSetupProblems(names.setup, services[names.setup], RABBITMQ_DEFINITIONS_SCRIPT, root);
+  const scratch = mkdtempSync(join(tmpdir(), 'ccm-compose-check-'));
+  let agent: AgentCheck<RabbitMqAgentSettings>;
+  try {
+    // The password file is setup's; the parser reads it, so it reads a stand-in (the path is checked below).
+    const passwordFile = join(scratch, 'agent-password');
+    writeFileSync(passwordFile, 'password\n');
+    agent = brokerAgentProblems(names.agent, services[names.agent], setup, services, { package: 'rabbitmq-agent', variables: RABBITMQ_VARIABLES, listName: 'RABBITMQ_AGENT_VARIABLES', parse: parseRabbitMqAgentSettings, substitutes: { CCM_RABBITMQ_PASSWORD_FILE: passwordFile } }, root);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  problems.push(...agent.problems);
+
+  if (!/^rabbitmq:3\.10[\w.-]*$/.test(String(broker['image']))) problems.push(`rabbitmq runs ${broker['image']}; packages/rabbitmq-agent is checked on RabbitMQ 3.10`);
+  if (!broker['hostname']) problems.push('rabbitmq needs a fixed hostname: the node name (and so its data directory) follows it');
+  if (!dependsOn(broker, names.setup, 'service_completed_successfully')) problems.push('rabbitmq does not wait for rabbitmq-setup to complete');
+  if (setup.environment['BROKER_SETUP_OWNER'] !== RABBITMQ_IMAGE_USER) problems.push(`rabbitmq-setup's BROKER_SETUP_OWNER ${setup.environment['BROKER_SETUP_OWNER']} is not the rabbitmq image's user ${RABBITMQ_IMAGE_USER}`);
+  if (setup.environment['BROKER_SETUP_AGENT_PASSWORD'] === 'no') problems.push('rabbitmq-setup makes no agent password, which definitions.mjs and the agent read');
+
+  const confMount = mountsOf(broker).find((mount) => mount.source === './deploy/rabbitmq/rabbitmq.conf');
+  if (confMount?.target !== RABBITMQ_DEFAULTS_FILE) problems.push(`rabbitmq must mount ./deploy/rabbitmq/rabbitmq.conf at ${RABBITMQ_DEFAULTS_FILE}, in place of the image's defaults (loopback_users.guest = false)`);
+  const pluginsMount = mountsOf(broker).find((mount) => mount.source === './deploy/rabbitmq/enabled_plugins');
+  if (pluginsMount?.target !== '/etc/rabbitmq/enabled_plugins') problems.push('rabbitmq must mount ./deploy/rabbitmq/enabled_plugins at /etc/rabbitmq/enabled_plugins');
+  else {
+    const plugins = readFileSync(join(root, pluginsMount.source), 'utf8').replace(/[[\].\s]/g, '').split(',');
+    for (const plugin of ['rabbitmq_management', 'rabbitmq_mqtt']) if (!plugins.includes(plugin)) problems.push(`enabled_plugins does not enable ${plugin}`);
+  }
+  const conf = parseRabbitMqConf(readFileSync(join(root, 'deploy/rabbitmq/rabbitmq.conf'), 'utf8'));
+  const required: Record<string, string> = {
+    'mqtt.listeners.tcp': 'none',
+    'mqtt.allow_anonymous': 'false',
+    'mqtt.ssl_cert_login': 'true',
+    ssl_cert_login_from: 'distinguished_name',
+    'ssl_options.verify': 'verify_peer',
+    'ssl_options.fail_if_no_peer_cert': 'true',
+    'management.tcp.ip': '127.0.0.1',
+    'default_permissions.configure': '^$',
+    'default_permissions.write': '^$',
+    'default_permissions.read': '^$',
+  };
+  for (const [key, value] of Object.entries(required)) if (conf[key] !== value) problems.push(`rabbitmq.conf ${key} is ${conf[key] ?? 'unset'}, not ${value}`);
+  const tlsPort = Number(conf['mqtt.listeners.ssl.default']?.split(':').at(-1));
+  const published = publishedContainerPorts(broker);
+  if (!published.includes(tlsPort)) problems.push(`rabbitmq does not publish its MQTT TLS listener ${tlsPort}`);
+  for (const port of published) if (port !== tlsPort) problems.push(`rabbitmq publishes container port ${port}, which is not its MQTT TLS listener ${tlsPort}`);
+  for (const [key, file] of [['ssl_options.cacertfile', 'clients-ca.pem'], ['ssl_options.certfile', 'server.pem'], ['ssl_options.keyfile', 'server.key']] as const) {
+    if (!setup.writes.has(file)) problems.push(`${BROKER_SETUP_SCRIPT} does not write ${file}`);
+    const problem = setupFileProblem(`rabbitmq.conf ${key}`, broker, conf[key], setup, file);
+    if (problem) problems.push(problem);
+  }
+  const definitions = setupFileProblem('rabbitmq.conf load_definitions', broker, conf['load_definitions'], setup, 'definitions.json');
+  if (definitions) problems.push(definitions);
+  if (!readFileSync(join(root, RABBITMQ_DEFINITIONS_SCRIPT), 'utf8').includes("join(directory, 'definitions.json')")) problems.push(`${RABBITMQ_DEFINITIONS_SCRIPT} does not write definitions.json`);
+
+  if (services[names.agent]['network_mode'] !== `service:${names.broker}`) problems.push('rabbitmq-agent must share rabbitmq\'s network namespace (the management API is on its loopback)');
+  if (agent.parsed) {
+    const { settings } = agent.parsed;
+    const management = new URL(settings.managementUrl);
+    if (management.hostname !== '127.0.0.1' || Number(management.port || 80) !== Number(conf['management.tcp.port'] ?? 15672)) problems.push(`CCM_RABBITMQ_MANAGEMENT_URL ${settings.managementUrl} is not rabbitmq's management listener 127.0.0.1:${conf['management.tcp.port'] ?? 15672}`);
+    const passwordProblem = setupFileProblem('CCM_RABBITMQ_PASSWORD_FILE', services[names.agent], agent.environment['CCM_RABBITMQ_PASSWORD_FILE'], setup, 'agent-password');
+    if (passwordProblem) problems.push(passwordProblem);
+    const definitionsUser = setup.environment['BROKER_SETUP_RABBITMQ_USERNAME'] ?? settingsRead(readFileSync(join(root, RABBITMQ_DEFINITIONS_SCRIPT), 'utf8')).get('BROKER_SETUP_RABBITMQ_USERNAME');
+    if (definitionsUser !== settings.username) problems.push(`definitions.json makes management user ${definitionsUser}, the agent logs in as ${settings.username} (CCM_RABBITMQ_USERNAME)`);
+    // definitions.mjs makes the vhost "/" only.
+    const mqttVhost = conf['mqtt.vhost'] ?? '/';
+    if (mqttVhost !== '/' || settings.vhost !== mqttVhost) problems.push(`the agent's CCM_RABBITMQ_VHOST ${settings.vhost} and rabbitmq.conf mqtt.vhost ${mqttVhost} must both be "/", the vhost definitions.json makes`);
+  }
+  return problems;
+}
+
+function natsProblems(services: Json, root: string): string[] {
+  const names = { setup: 'nats-setup', broker: 'nats', agent: 'nats-agent' };
+  if (!services[names.setup] || !services[names.broker] || !services[names.agent]) return [`profile "${BROKERS_PROFILE}" needs services ${Object.values(names).join(', ')}`];
+  const broker = services[names.broker];
+  const agentService = services[names.agent];
+  const { problems, setup } = brokerSetupProblems(names.setup, services[names.setup], NATS_USERS_FILE_SCRIPT, root);
+  const agent = brokerAgentProblems(names.agent, agentService, setup, services, { package: 'nats-agent', variables: NATS_VARIABLES, listName: 'NATS_AGENT_VARIABLES', parse: parseNatsAgentSettings }, root);
+  problems.push(...agent.problems);
+
+  if (!/^nats:2\.9[\w.-]*$/.test(String(broker['image']))) problems.push(`nats runs ${broker['image']}; packages/nats-agent is checked on nats-server 2.9`);
+  if (!dependsOn(broker, names.setup, 'service_completed_successfully')) problems.push('nats does not wait for nats-setup (the users file must exist before nats-server starts)');
+  if (broker['init'] !== true) problems.push('nats needs init: true (the agent refuses pid 1)');
+  if (!broker['container_name'] || agentService['pid'] !== `container:${broker['container_name']}`) problems.push('nats-agent must share nats\'s pid namespace (pid: container:<its container_name>) to signal it');
+  if (agentService['network_mode'] !== `service:${names.broker}`) problems.push('nats-agent must share nats\'s network namespace (monitoring is on its loopback)');
+  for (const [label, user] of [['nats', broker['user']], ['nats-agent', agentService['user']]]) {
+    if (user !== setup.environment['BROKER_SETUP_OWNER']) problems.push(`${label} runs as ${user}, not nats-setup's BROKER_SETUP_OWNER ${setup.environment['BROKER_SETUP_OWNER']} (nats-server reads the key, the agent signals nats-server and writes the users file)`);
+  }
+
+  const confMount = mountsOf(broker).find((mount) => mount.source === './deploy/nats/nats-server.conf');
+  if (!confMount) return [...problems, 'nats does not mount ./deploy/nats/nats-server.conf'];
+  const command: string[] = Array.isArray(broker['command']) ? broker['command'].map(String) : String(broker['command'] ?? '').split(/\s+/);
+  const configFlag = command.findIndex((part) => part === '--config' || part === '-c');
+  if (configFlag < 0 || command[configFlag + 1] !== confMount.target) problems.push(`nats's command does not run nats-server --config ${confMount.target}`);
+  const conf = parseNatsServerConf(readFileSync(join(root, confMount.source), 'utf8'));
+  if (conf.tls['verify_and_map'] !== 'true') problems.push('nats-server.conf tls has no verify_and_map: true');
+  const listenPort = Number(conf.top['listen']?.split(':').at(-1));
+  const published = publishedContainerPorts(broker);
+  if (!published.includes(listenPort)) problems.push(`nats does not publish its client port ${listenPort}`);
+  for (const port of published) if (port !== listenPort) problems.push(`nats publishes container port ${port}, which is not its client port ${listenPort}`);
+  for (const [key, file] of [['ca_file', 'clients-ca.pem'], ['cert_file', 'server.pem'], ['key_file', 'server.key']] as const) {
+    const problem = setupFileProblem(`nats-server.conf tls ${key}`, broker, conf.tls[key], setup, file);
+    if (problem) problems.push(problem);
+  }
+  if (agent.parsed) {
+    const { settings } = agent.parsed;
+    const monitor = new URL(settings.monitorUrl);
+    const http = conf.top['http'] ?? '';
+    if (!http.startsWith('127.0.0.1:')) problems.push(`nats-server.conf http ${http} is not on loopback (monitoring has no authentication)`);
+    if (monitor.hostname !== '127.0.0.1' || `127.0.0.1:${monitor.port || 80}` !== http) problems.push(`CCM_NATS_MONITOR_URL ${settings.monitorUrl} is not nats-server's monitoring listener ${http}`);
+
+    const pidFile = conf.top['pid_file'];
+    const serverPid = pidFile ? placeOf(broker, pidFile) : null;
+    const agentPid = placeOf(agentService, settings.pidFile);
+    if (!serverPid || serverPid.mount.readOnly || serverPid.mount.source.startsWith('.')) problems.push(`nats-server.conf pid_file ${pidFile} is not on a volume nats may write`);
+    else if (serverPid.where !== agentPid?.where) problems.push(`CCM_NATS_PID_FILE ${settings.pidFile} is not the pid_file nats-server writes (${pidFile})`);
+
+    if (conf.authorizationIncludes.length !== 1) problems.push(`nats-server.conf's authorization block must include the agent's users file, once (found ${conf.authorizationIncludes.length})`);
+    else {
+      // nats-server 2.9 joins even an absolute include path onto the configuration file's directory.
+      const included = posix.join(posix.dirname(confMount.target), conf.authorizationIncludes[0]!);
+      const serverUsers = placeOf(broker, included);
+      const agentUsers = placeOf(agentService, settings.usersFile);
+      const setupUsersPath = setup.environment['BROKER_SETUP_NATS_USERS_FILE'];
+      const setupUsers = setupUsersPath ? placeOf(setup.service, setupUsersPath) : null;
+      if (!agentUsers || agentUsers.mount.source.startsWith('.') || agentUsers.where !== serverUsers?.where) problems.push(`CCM_NATS_USERS_FILE ${settings.usersFile} is not the file nats-server includes (${included}) on a shared volume`);
+      else if (agentUsers.mount.readOnly) problems.push(`nats-agent mounts the users file's volume ${agentUsers.mount.source} read-only`);
+      if (setupUsers?.where !== serverUsers?.where) problems.push(`nats-setup's BROKER_SETUP_NATS_USERS_FILE ${setupUsersPath} is not the users file nats-server includes (${included})`);
+    }
+  }
+  return problems;
+}
+
+function brokersProfileProblems(services: Json, root: string): string[] {
+  const setups = [COMPOSE_BROKER_SETUP, 'rabbitmq-setup', 'nats-setup'].filter((name) => services[name]).map((name) => [name, services[name]] as const);
+  return [...profileProblems(services), ...setupsApartProblems(setups, root), ...rabbitMqProblems(services, root), ...natsProblems(services, root)];
 }
 
 // ---------------------------------------------------------------- Kubernetes

@@ -1,5 +1,5 @@
 /**
- * A real Mosquitto 2.0 for tests, configured the way src/mosquitto-agent/README.md
+ * A real Mosquitto 2.0 for tests, configured the way packages/mosquitto-agent/README.md
  * tells operators to: a mutual-TLS listener (client CA bundle = the tenants'
  * ca-chains, require_certificate, use_identity_as_username,
  * use_username_as_clientid, crlfile), the dynamic-security plugin, and a
@@ -154,15 +154,25 @@ export class MosquittoUnderTest {
     return `mqtt://127.0.0.1:${this.adminPort}`;
   }
 
-  /** The agent's variables that point at this broker; `passwordFile` holds adminPassword. */
+  /** The agent's CCM_MOSQUITTO_* variables that point at this broker; `passwordFile` holds adminPassword. */
   agentEnvironment(passwordFile: string): Record<string, string> {
     return {
-      CCM_AGENT_CRL_FILE: this.crlFile,
-      CCM_AGENT_MOSQUITTO_PID_FILE: this.pidFile,
-      CCM_AGENT_MQTT_URL: this.adminUrl,
-      CCM_AGENT_MQTT_USERNAME: this.adminUsername,
-      CCM_AGENT_MQTT_PASSWORD_FILE: passwordFile,
+      CCM_MOSQUITTO_CRL_FILE: this.crlFile,
+      CCM_MOSQUITTO_PID_FILE: this.pidFile,
+      CCM_MOSQUITTO_MQTT_URL: this.adminUrl,
+      CCM_MOSQUITTO_USERNAME: this.adminUsername,
+      CCM_MOSQUITTO_PASSWORD_FILE: passwordFile,
     };
+  }
+
+  /** How many times the broker has logged a reload (SIGHUP) so far. */
+  async reloads(): Promise<number> {
+    return ((await this.log()).match(/Reloading config/g) ?? []).length;
+  }
+
+  /** The dynamic-security commands the broker has logged so far (`<command> <username>`), e.g. "disableClient meter-1". */
+  async dynsecCommands(): Promise<string[]> {
+    return [...(await this.log()).matchAll(/dynsec: \S+ \| (\w+) \| username=(\S+)/g)].map((match) => `${match[1]} ${match[2]}`);
   }
 
   /** Writes the crlfile the way an operator's tool would: temp file + rename, readable by the broker. Does not signal. */
@@ -282,14 +292,21 @@ async function throwawayServerCertificate(): Promise<{ caPem: string; certificat
   }
 }
 
-/** The agent as operators run it: a child process of the built main.js, its JSON log lines collected. */
+/** The agent's bin, built: `npx tsc -p packages/mosquitto-agent` (or the root build) makes it. */
+export const MOSQUITTO_AGENT_MAIN = new URL('../../../packages/mosquitto-agent/dist/src/main.js', import.meta.url).pathname;
+
+/**
+ * The agent as operators run it: a child process of the package's built
+ * main.js, its JSON log lines collected. Its health endpoint listens on a
+ * port the system picks (CCM_AGENT_HEALTH_LISTEN=127.0.0.1:0) unless the
+ * environment says otherwise, so agents of parallel tests never collide.
+ */
 export class MosquittoAgentProcess {
   readonly lines: Array<Record<string, unknown>> = [];
   private constructor(private readonly child: ChildProcess) {}
 
   static async start(env: Record<string, string>): Promise<MosquittoAgentProcess> {
-    const main = new URL('../../src/mosquitto-agent/main.js', import.meta.url);
-    const child = spawn(process.execPath, [main.pathname], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [MOSQUITTO_AGENT_MAIN], { env: { PATH: process.env['PATH'] ?? '', CCM_AGENT_HEALTH_LISTEN: '127.0.0.1:0', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     const agent = new MosquittoAgentProcess(child);
     let buffered = '';
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -309,11 +326,26 @@ export class MosquittoAgentProcess {
     return agent;
   }
 
-  waitFor(predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+  /** The health endpoint's port, from the core's "running" line. */
+  get healthPort(): number {
+    const running = this.lines.find((line) => line['msg'] === 'mosquitto agent running');
+    const port = Number(String(running?.['health'] ?? '').split(':').at(-1));
+    if (!Number.isInteger(port) || port <= 0) throw new Error('the agent has not said where its health endpoint listens');
+    return port;
+  }
+
+  /** GET /metrics of the agent, as Prometheus text. */
+  async metrics(): Promise<string> {
+    const response = await fetch(`http://127.0.0.1:${this.healthPort}/metrics`);
+    return response.text();
+  }
+
+  /** Resolves the first line from index `from` on (all lines by default) that matches. */
+  waitFor(predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000, from = 0): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     return new Promise((resolve, reject) => {
       const check = (): void => {
-        const found = this.lines.find(predicate);
+        const found = this.lines.slice(from).find(predicate);
         if (found) return resolve(found);
         if (this.child.exitCode !== null) return reject(new Error(`agent exited with ${this.child.exitCode}: ${JSON.stringify(this.lines.slice(-5))}`));
         if (Date.now() > deadline) return reject(new Error(`agent log never showed it: ${JSON.stringify(this.lines.slice(-5))}`));
@@ -323,7 +355,16 @@ export class MosquittoAgentProcess {
     });
   }
 
+  /** SIGKILL: the agent gets no chance to finish anything (a crash, an OOM kill). */
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+
   async stop(): Promise<number | null> {
+    if (this.child.signalCode !== null) return null;
     if (this.child.exitCode !== null) return this.child.exitCode;
     const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
     this.child.kill('SIGTERM');
@@ -399,13 +440,14 @@ export class ThrowawayPki {
     return `${this.tenantCa.toString('pem')}\n${this.root.toString('pem')}\n`;
   }
 
+  /** A device certificate with subject CN=<commonName>; an empty commonName gives a subject without a CN (O=ccm tests). */
   async issueDevice(commonName: string): Promise<DeviceCredentials> {
     const keys = await generateP256();
     const serialNumber = randomSerial();
     const certificate = await x509.X509CertificateGenerator.create(
       {
         serialNumber,
-        subject: `CN=${commonName}`,
+        subject: commonName === '' ? 'O=ccm tests' : `CN=${commonName}`,
         issuer: this.tenantCa.subject,
         publicKey: keys.publicKey,
         signingKey: this.tenantKeys.privateKey,

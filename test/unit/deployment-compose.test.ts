@@ -8,9 +8,18 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { parseUsersFile, renderUsersFile } from '@ccm/nats-agent';
+import { BROKERS_PROFILE, parseNatsServerConf, parseRabbitMqConf } from '../support/deployment-checks.js';
 import { composeProblems, environmentOf, interpolate, parseVaultPolicy, policyProblems, readYamlDocuments, REPOSITORY } from '../support/deployment-checks.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const run = promisify(execFile);
 
 function compose(): Json {
   const documents = readYamlDocuments(join(REPOSITORY, 'docker-compose.yml'));
@@ -67,17 +76,19 @@ describe('docker-compose.yml', () => {
     assert.ok(problems.some((problem) => problem.includes('CCM_ADMIN_API_KEY')), problems.join('\n'));
   });
 
-  it('reports an agent variable that is not in AGENT_CONFIGURATION_REFERENCE, and an agent environment that does not parse', () => {
-    const typo = problemsAfter((copy) => (copy['services']['mosquitto-agent']['environment']['CCM_AGENT_CRL_FIEL'] = '/broker/crl.pem'));
-    assert.ok(typo.some((problem) => problem.includes('CCM_AGENT_CRL_FIEL') && problem.includes('AGENT_CONFIGURATION_REFERENCE')), typo.join('\n'));
-    const missing = problemsAfter((copy) => delete copy['services']['mosquitto-agent']['environment']['CCM_AGENT_MQTT_USERNAME']);
-    assert.ok(missing.some((problem) => problem.includes('CCM_AGENT_MQTT_USERNAME')), missing.join('\n'));
+  it('reports an agent variable the agent does not read, and an agent environment that does not parse', () => {
+    const typo = problemsAfter((copy) => (copy['services']['mosquitto-agent']['environment']['CCM_MOSQUITTO_CRL_FIEL'] = '/broker/crl.pem'));
+    assert.ok(typo.some((problem) => problem.includes('CCM_MOSQUITTO_CRL_FIEL') && problem.includes('MOSQUITTO_AGENT_VARIABLES')), typo.join('\n'));
+    const stale = problemsAfter((copy) => (copy['services']['mosquitto-agent']['environment']['CCM_AGENT_CRL_FILE'] = '/broker/crl.pem'));
+    assert.ok(stale.some((problem) => problem.includes('CCM_AGENT_CRL_FILE')), 'a variable of the agent before the core (now CCM_MOSQUITTO_CRL_FILE) is reported');
+    const missing = problemsAfter((copy) => delete copy['services']['mosquitto-agent']['environment']['CCM_MOSQUITTO_USERNAME']);
+    assert.ok(missing.some((problem) => problem.includes('CCM_MOSQUITTO_USERNAME')), missing.join('\n'));
   });
 
   it('reports a crlfile or pid file the agent does not write or read', () => {
     const problems = problemsAfter((copy) => {
-      copy['services']['mosquitto-agent']['environment']['CCM_AGENT_CRL_FILE'] = '/broker/other.pem';
-      copy['services']['mosquitto-agent']['environment']['CCM_AGENT_MOSQUITTO_PID_FILE'] = '/run/mosquitto.pid';
+      copy['services']['mosquitto-agent']['environment']['CCM_MOSQUITTO_CRL_FILE'] = '/broker/other.pem';
+      copy['services']['mosquitto-agent']['environment']['CCM_MOSQUITTO_PID_FILE'] = '/run/mosquitto.pid';
     });
     assert.ok(problems.some((problem) => problem.includes('crlfile')), problems.join('\n'));
     assert.ok(problems.some((problem) => problem.includes('pid_file')), problems.join('\n'));
@@ -115,6 +126,142 @@ describe('docker-compose.yml', () => {
     assert.ok(problems.some((problem) => problem.includes('deploy/vault-policy.hcl')), problems.join('\n'));
     const otherPrefix = problemsAfter((copy) => (copy['services']['ccm']['environment']['CCM_VAULT_KEY_PREFIX'] = 'iot-'));
     assert.ok(otherPrefix.some((problem) => problem.includes('transit/keys/ccm-*') && problem.includes('outside')), otherPrefix.join('\n'));
+  });
+});
+
+describe('docker-compose.yml, profile "brokers" (RabbitMQ and NATS with their agents)', () => {
+  const brokerServices = ['rabbitmq-setup', 'rabbitmq', 'rabbitmq-agent', 'nats-setup', 'nats', 'nats-agent'];
+
+  it('runs RabbitMQ and NATS with their agents under the profile only, the rest of the stack without one', () => {
+    const services = compose()['services'];
+    for (const name of brokerServices) assert.deepEqual(services[name]?.['profiles'], [BROKERS_PROFILE], name);
+    for (const name of Object.keys(services).filter((name) => !brokerServices.includes(name))) assert.equal(services[name]['profiles'], undefined, name);
+    assert.equal(services['rabbitmq']['image'], 'rabbitmq:3.10-management');
+    assert.equal(services['nats']['image'], 'nats:2.9');
+  });
+
+  it('reads rabbitmq.conf and nats-server.conf as the brokers do', () => {
+    assert.deepEqual(parseRabbitMqConf('# c\nmqtt.listeners.tcp = none\ndefault_permissions.read = ^$ # why\n\n'), { 'mqtt.listeners.tcp': 'none', 'default_permissions.read': '^$' });
+    const nats = parseNatsServerConf('listen: 0.0.0.0:4222\npid_file: "/p.pid"\ntls {\n  key_file:  "/k"\n  verify_and_map: true\n}\naccounts {\n  A { include "a.conf" }\n}\nauthorization {\n  # x\n  include "users/u.conf"\n}\n');
+    assert.deepEqual(nats.top, { listen: '0.0.0.0:4222', pid_file: '/p.pid' });
+    assert.deepEqual(nats.tls, { key_file: '/k', verify_and_map: 'true' });
+    assert.deepEqual(nats.authorizationIncludes, ['users/u.conf']);
+  });
+
+  it('reports a RabbitMQ agent variable with a typo: not in RABBITMQ_AGENT_VARIABLES, and the environment no longer parses', () => {
+    const problems = problemsAfter((copy) => {
+      const environment = copy['services']['rabbitmq-agent']['environment'];
+      environment['CCM_RABBITMQ_MANAGMENT_URL'] = environment['CCM_RABBITMQ_MANAGEMENT_URL'];
+      delete environment['CCM_RABBITMQ_MANAGEMENT_URL'];
+    });
+    assert.ok(problems.some((problem) => problem.includes('CCM_RABBITMQ_MANAGMENT_URL') && problem.includes('RABBITMQ_AGENT_VARIABLES')), problems.join('\n'));
+    assert.ok(problems.some((problem) => problem.includes('not a valid configuration') && problem.includes('CCM_RABBITMQ_MANAGEMENT_URL')), problems.join('\n'));
+  });
+
+  it('reports a missing NATS agent variable: the environment does not parse', () => {
+    const problems = problemsAfter((copy) => delete copy['services']['nats-agent']['environment']['CCM_NATS_PID_FILE']);
+    assert.ok(problems.some((problem) => problem.includes('nats-agent') && problem.includes('not a valid configuration') && problem.includes('CCM_NATS_PID_FILE')), problems.join('\n'));
+  });
+
+  it('reports a NATS agent that writes another users file, reads another pid file or monitoring port, or is outside the server\'s namespaces', () => {
+    const problems = problemsAfter((copy) => {
+      const agent = copy['services']['nats-agent'];
+      agent['environment']['CCM_NATS_USERS_FILE'] = '/broker/ccm-users.conf';
+      agent['environment']['CCM_NATS_PID_FILE'] = '/broker/nats.pid';
+      agent['environment']['CCM_NATS_MONITOR_URL'] = 'http://127.0.0.1:8223';
+      delete agent['pid'];
+      delete copy['services']['nats']['init'];
+    });
+    for (const expected of ['CCM_NATS_USERS_FILE', 'CCM_NATS_PID_FILE', 'CCM_NATS_MONITOR_URL', 'pid namespace', 'init: true']) {
+      assert.ok(problems.some((problem) => problem.includes(expected)), `${expected}:\n${problems.join('\n')}`);
+    }
+  });
+
+  it('reports RabbitMQ with the image\'s defaults file (guest from anywhere), an agent off its loopback, as another user, or for another management user', () => {
+    const problems = problemsAfter((copy) => {
+      const volumes: string[] = copy['services']['rabbitmq']['volumes'];
+      volumes[volumes.findIndex((volume) => volume.startsWith('./deploy/rabbitmq/rabbitmq.conf:'))] = './deploy/rabbitmq/rabbitmq.conf:/etc/rabbitmq/rabbitmq.conf:ro';
+      delete copy['services']['rabbitmq-agent']['network_mode'];
+      copy['services']['rabbitmq-agent']['user'] = '1000:1000';
+      copy['services']['rabbitmq-agent']['environment']['CCM_RABBITMQ_USERNAME'] = 'admin';
+    });
+    for (const expected of ['10-defaults.conf', 'network namespace', 'runs as 1000:1000', 'logs in as admin']) {
+      assert.ok(problems.some((problem) => problem.includes(expected)), `${expected}:\n${problems.join('\n')}`);
+    }
+  });
+
+  it('reports two brokers sharing an event subscriber or a setup volume, a setup variable no script reads, and the stack needing a profile service', () => {
+    const problems = problemsAfter((copy) => {
+      copy['services']['nats-setup']['environment']['BROKER_SETUP_NAME'] = 'rabbitmq-compose';
+      copy['services']['rabbitmq-setup']['volumes'][2] = 'broker:/broker';
+      copy['services']['nats-setup']['environment']['BROKER_SETUP_NATS_USER_FILE'] = '/users/ccm-users.conf';
+      delete copy['services']['nats']['profiles'];
+      copy['services']['ccm']['depends_on']['rabbitmq'] = { condition: 'service_healthy' };
+    });
+    for (const expected of ['event subscriber "rabbitmq-compose"', 'the same volume broker', 'BROKER_SETUP_NATS_USER_FILE', 'service nats is not in profile', 'depends on rabbitmq, which only a profile starts']) {
+      assert.ok(problems.some((problem) => problem.includes(expected)), `${expected}:\n${problems.join('\n')}`);
+    }
+  });
+});
+
+interface DefinitionsModule {
+  rabbitMqPasswordHash(password: string, salt?: Buffer): string;
+  isHashOf(hash: string, password: string): boolean;
+  agentDefinitions(username: string, passwordHash: string): Json;
+}
+
+describe('deploy/rabbitmq/definitions.mjs and deploy/nats/users-file.mjs (the brokers profile\'s setup steps)', () => {
+  const definitionsScript = join(REPOSITORY, 'deploy/rabbitmq/definitions.mjs');
+  const owner = `${process.getuid!()}:${process.getgid!()}`;
+  const runScript = (script: string, environment: Record<string, string>) => run(process.execPath, [script], { cwd: REPOSITORY, env: { PATH: process.env['PATH'] ?? '', ...environment } });
+
+  it('hashes the agent\'s password as RabbitMQ 3.10 does (hashes made by rabbit_password:hash/2 of 3.10.8)', async () => {
+    const definitions = (await import(pathToFileURL(definitionsScript).href)) as DefinitionsModule;
+    assert.equal(definitions.isHashOf('wdoakeWUeSrY+xlSnzIDNtyo6fIFEyyJx5g2qA4+nbvfIsPN', 'compose-check-password'), true);
+    assert.equal(definitions.isHashOf('GU5Yy3dYgDx6+i/Z/lXO+EvHqIOdmV3fQ88g+LeKtnYcf05+', 'Pässwört-✓'), true);
+    assert.equal(definitions.isHashOf('wdoakeWUeSrY+xlSnzIDNtyo6fIFEyyJx5g2qA4+nbvfIsPN', 'compose-check-passwore'), false);
+    const rabbitMqHash = 'wdoakeWUeSrY+xlSnzIDNtyo6fIFEyyJx5g2qA4+nbvfIsPN';
+    assert.equal(definitions.rabbitMqPasswordHash('compose-check-password', Buffer.from(rabbitMqHash, 'base64').subarray(0, 4)), rabbitMqHash, 'the same salt gives the same hash');
+  });
+
+  it('writes definitions with the agent\'s user (administrator, no permissions) and the "/" vhost, keeps them for the same password, remakes them for another', async (t) => {
+    const directory = await mkdtemp(join(tmpdir(), 'ccm-rabbitmq-definitions-'));
+    t.after(() => rm(directory, { recursive: true, force: true }));
+    const definitions = (await import(pathToFileURL(definitionsScript).href)) as DefinitionsModule;
+    await writeFile(join(directory, 'agent-password'), 'first-password\n');
+    const environment = { BROKER_SETUP_DIR: directory, BROKER_SETUP_OWNER: owner, BROKER_SETUP_RABBITMQ_USERNAME: 'ccm-agent' };
+    await runScript(definitionsScript, environment);
+    const path = join(directory, 'definitions.json');
+    const first = await readFile(path, 'utf8');
+    const written = JSON.parse(first) as Json;
+    assert.deepEqual(written['vhosts'], [{ name: '/' }]);
+    assert.deepEqual(written['permissions'], []);
+    assert.equal(written['users'].length, 1);
+    assert.deepEqual({ ...written['users'][0], password_hash: undefined }, { name: 'ccm-agent', password_hash: undefined, hashing_algorithm: 'rabbit_password_hashing_sha256', tags: 'administrator' });
+    assert.equal(definitions.isHashOf(written['users'][0]['password_hash'], 'first-password'), true, 'the trailing newline is not part of the password, as for the agent');
+    assert.equal((await stat(path)).mode & 0o777, 0o600);
+
+    assert.match((await runScript(definitionsScript, environment)).stdout, /kept/);
+    assert.equal(await readFile(path, 'utf8'), first);
+    await writeFile(join(directory, 'agent-password'), 'second-password\n');
+    await runScript(definitionsScript, environment);
+    assert.equal(definitions.isHashOf(JSON.parse(await readFile(path, 'utf8'))['users'][0]['password_hash'], 'second-password'), true);
+  });
+
+  it('writes the NATS users file the agent writes for no device (never users = []), once: the agent\'s file is kept', async (t) => {
+    const directory = await mkdtemp(join(tmpdir(), 'ccm-nats-users-'));
+    t.after(() => rm(directory, { recursive: true, force: true }));
+    const path = join(directory, 'ccm-users.conf');
+    const script = join(REPOSITORY, 'deploy/nats/users-file.mjs');
+    await runScript(script, { BROKER_SETUP_NATS_USERS_FILE: path, BROKER_SETUP_OWNER: owner });
+    const text = await readFile(path, 'utf8');
+    assert.equal(text, renderUsersFile([], null));
+    assert.deepEqual(parseUsersFile(text, path), []);
+    assert.doesNotMatch(text, /users\s*=\s*\[\s*\]/);
+    const agents = renderUsersFile(['CN=sensor-1'], null);
+    await writeFile(path, agents);
+    await runScript(script, { BROKER_SETUP_NATS_USERS_FILE: path, BROKER_SETUP_OWNER: owner });
+    assert.equal(await readFile(path, 'utf8'), agents);
   });
 });
 

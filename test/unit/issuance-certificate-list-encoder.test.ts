@@ -22,7 +22,7 @@ import {
   id_ce_issuingDistributionPoint,
 } from '@peculiar/asn1-x509';
 import { signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
-import { REVOCATION_REASONS, type RevocationReason } from '../../src/events/certificate-event.js';
+import { REVOCATION_REASONS, type RevocationReason } from '@ccm/event-consumer/contract';
 import { DomainError } from '../../src/shared/errors.js';
 import { encodeCertificate } from '../../src/issuance/certificate-encoder.js';
 import { encodeCertificateList, type CertificateListRequest, type RevokedEntry } from '../../src/issuance/certificate-list-encoder.js';

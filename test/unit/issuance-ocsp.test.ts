@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { signatureSchemeFor } from '../../src/custody/key-algorithm.js';
-import { REVOCATION_REASONS, type RevocationReason } from '../../src/events/certificate-event.js';
+import { REVOCATION_REASONS, type RevocationReason } from '@ccm/event-consumer/contract';
 import { DomainError } from '../../src/shared/errors.js';
 import { signatureAlgorithmOf, subjectKeyIdentifierOf } from '../../src/issuance/certificate-encoder.js';
 import { inspectCertificate } from '../../src/issuance/certificate-inspection.js';

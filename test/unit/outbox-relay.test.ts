@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { CcmEvent } from '../../src/events/certificate-event.js';
+import type { CcmEvent } from '@ccm/event-consumer/contract';
 import type { StoredEvent } from '../../src/events/event-outbox.js';
 import { EventPublisher } from '../../src/events/event-publisher.js';
 import { EventRelayStore } from '../../src/events/event-relay-store.js';

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SystemAgentClock } from '../src/agent-clock.js';
+import { AgentMetrics } from '../src/agent-metrics.js';
+import { DeviceIndex } from '../src/device-index.js';
+import { Enforcement } from '../src/enforcement.js';
+import { certificate, FakeBroker, RecordingLog } from './fakes.js';
+
+function setUp(retryDelaysMs: number[] = [5, 5]) {
+  const broker = new FakeBroker();
+  const index = new DeviceIndex((c) => c.commonName);
+  const log = new RecordingLog();
+  const metrics = new AgentMetrics('fake');
+  const enforcement = new Enforcement(broker, index, new SystemAgentClock(), log, metrics, { retryDelaysMs });
+  return { broker, index, log, metrics, enforcement };
+}
+
+describe('Enforcement', () => {
+  it('batches a burst: 100 suspensions asked while calls are in flight cost a few calls, not 100', async () => {
+    const { broker, index, enforcement } = setUp();
+    index.upsert(certificate('first', 'suspended'));
+    let release!: () => void;
+    broker.gate = new Promise((resolve) => (release = resolve));
+    const first = enforcement.enforce(['first']);
+    const burst = Array.from({ length: 100 }, (_, i) => {
+      index.upsert(certificate(`d${i}`, 'suspended'));
+      return enforcement.enforce([`d${i}`]);
+    });
+    release();
+    broker.gate = null;
+    await Promise.all([first, ...burst]);
+    // Up to four rounds run at once (the first four requests); everything asked meanwhile shares the next.
+    assert.ok(broker.calls.length <= 5, `${broker.calls.length} calls`);
+    assert.equal(broker.calls.at(-1)!.identities.length, 97);
+    assert.equal(broker.identitiesIn('out').length, 101);
+  });
+
+  it('takes the verdict when the round starts: the latest state wins over the order of requests', async () => {
+    const { broker, index, enforcement } = setUp();
+    const c = certificate('sensor', 'suspended');
+    index.upsert(c);
+    let release!: () => void;
+    broker.gate = new Promise((resolve) => (release = resolve));
+    const blocking = enforcement.enforce(['sensor']);
+    index.upsert({ ...c, state: 'active' });
+    const reactivating = enforcement.enforce(['sensor']);
+    release();
+    broker.gate = null;
+    await Promise.all([blocking, reactivating]);
+    assert.deepEqual(broker.calls.map((call) => call.operation), ['shutOut', 'letBackIn']);
+    assert.equal(broker.state.get('sensor'), 'allowed');
+  });
+
+  it('retries a failed call with backoff and resolves once it succeeded', async () => {
+    const { broker, index, enforcement, log } = setUp([5, 5, 5]);
+    index.upsert(certificate('sensor', 'suspended'));
+    broker.failNext = 2;
+    await enforcement.enforce(['sensor']);
+    assert.equal(broker.calls.length, 3);
+    assert.equal(broker.state.get('sensor'), 'out');
+    assert.equal(log.lines.filter((line) => line.message.includes('retrying')).length, 2);
+  });
+
+  it('gives up after the configured attempts and rejects, never counting the device as enforced', async () => {
+    const { broker, index, enforcement, metrics } = setUp([5]);
+    index.upsert(certificate('sensor', 'suspended'));
+    broker.failNext = 5;
+    await assert.rejects(enforcement.enforce(['sensor']), /broker answered 500/);
+    assert.equal(broker.calls.length, 2);
+    assert.equal(enforcement.verdictApplied('sensor'), undefined);
+    assert.match(await metrics.registry.metrics(), /ccm_agent_broker_calls_total\{operation="shutOut",outcome="failed",broker="fake"\} 2/);
+  });
+
+  it('calls shutOut, endForGood and letBackIn each with its own devices', async () => {
+    const { broker, index, enforcement } = setUp();
+    index.upsert(certificate('s', 'suspended'));
+    index.upsert(certificate('r', 'revoked'));
+    index.upsert(certificate('a', 'active'));
+    await enforcement.enforce(['s', 'r', 'a']);
+    assert.deepEqual(Object.fromEntries(broker.calls.map((call) => [call.operation, call.identities])), { shutOut: ['s'], endForGood: ['r'], letBackIn: ['a'] });
+    assert.deepEqual(enforcement.counts(), { 'let-in': 1, 'shut-out': 1, ended: 1 });
+  });
+});

@@ -1,0 +1,63 @@
+/**
+ * Reading environment variables for a start-up configuration: each reader
+ * collects every problem by variable name instead of stopping at the first,
+ * so one failed start names them all. Shared by ccm and its broker agents (its own package, so an agent installs without the service).
+ */
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export class EnvironmentReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Environment) {}
+
+  /** The trimmed value; undefined when unset or blank. */
+  optional(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  required(name: string, why = ''): string {
+    const value = this.optional(name);
+    if (value === undefined) {
+      this.problems.push(`${name} is required${why ? ` ${why}` : ''}`);
+      return '';
+    }
+    return value;
+  }
+
+  string(name: string, fallback: string): string {
+    return this.optional(name) ?? fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return Number(raw);
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      this.problems.push(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+      return fallback;
+    }
+    return raw as T;
+  }
+
+  /** Checks `value` (already read from `name`) is a URL of one of `protocols`. The value is not echoed: URLs may carry passwords. */
+  url(name: string, value: string, protocols: readonly string[]): string {
+    if (value === '') return value; // missing: reported by required()
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+    } catch {
+      this.problems.push(`${name} must be a ${protocols.join(' or ')} URL`);
+    }
+    return value;
+  }
+}

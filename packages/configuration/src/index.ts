@@ -1,0 +1,1 @@
+export { EnvironmentReader, type Environment } from './environment-reader.js';

@@ -1,0 +1,59 @@
+/**
+ * The event contract brokers consume (version 1), owned by this package so that ccm (which publishes it) and the broker side (which consumes it) share one definition. Its JSON Schema is
+ * openapi/events/ccm-event.v1.schema.json; a test checks every published
+ * event against it. Changing a field here is a new contract version.
+ */
+
+export const EVENT_SCHEMA_VERSION = 1;
+
+export const EVENT_TYPES = ['certificate.activated', 'certificate.suspended', 'certificate.reactivated', 'certificate.revoked', 'authority.revoked'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** RFC 5280 §5.3.1 CRLReason names and codes; certificateHold is what a suspension is, removeFromCRL is never a revocation. */
+export const REVOCATION_REASONS = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+} as const;
+export type RevocationReason = keyof typeof REVOCATION_REASONS;
+/** The reasons a caller may give for a revocation (certificateHold is a suspension, not a revocation). */
+export const REVOKE_REASONS = (Object.keys(REVOCATION_REASONS) as RevocationReason[]).filter((r) => r !== 'certificateHold');
+
+export interface CcmEvent {
+  readonly schemaVersion: typeof EVENT_SCHEMA_VERSION;
+  /** uuidv7; also the BullMQ job id, so a replay never duplicates. */
+  readonly id: string;
+  readonly type: EventType;
+  /** ISO 8601: when ccm applied the transition (taken just before its transaction commits). */
+  readonly time: string;
+  readonly tenantId: string;
+  /** The CA that issued the certificate; for authority.revoked, the revoked CA itself. */
+  readonly authorityId: string;
+  /** null for authority.revoked. */
+  readonly certificateId: string | null;
+  /** Hex, lower case, no separators or leading zeros (as the API prints it); for authority.revoked, the CA certificate's serial. */
+  readonly serialNumber: string;
+  /** SHA-256 of the certificate's DER, hex lower case. */
+  readonly fingerprintSha256: string;
+  /** The device identity (subject CN); for authority.revoked, the CA's CN. */
+  readonly commonName: string;
+  /** Issuer DN, RFC 4514 as ccm prints it. */
+  readonly issuer: string;
+  /** RFC 5280 reason name: set on certificate.suspended (certificateHold), certificate.revoked and authority.revoked; null otherwise. */
+  readonly reason: RevocationReason | null;
+  /** The certificate state after the transition (revoked for authority.revoked). */
+  readonly state: 'active' | 'inactive' | 'suspended' | 'revoked';
+  /** authority.revoked only: how many certificates the CA had issued that were revoked with it. */
+  readonly revokedCertificates?: number;
+}
+
+/** A subscriber's BullMQ queue: one per subscriber, so every broker node sees every event. */
+export function subscriberQueueName(subscriberId: string): string {
+  return `ccm-events-${subscriberId}`;
+}

@@ -1,0 +1,339 @@
+/**
+ * NatsAdapter: ccm's decisions carried out on nats-server through an allow
+ * list. Under `verify_and_map` nats-server refuses every certificate whose
+ * subject is not a configured user, so the adapter owns a users file
+ * (users-file.ts) that holds exactly the identities let in and not shut out
+ * or ended since, and has the server reload it (SIGHUP). A reload closes the
+ * connections of users it no longer has and leaves every other connection
+ * alone (checked on 2.9.10, test/medium/nats-adapter.test.ts).
+ *
+ * Changes coalesce: every call changes the wanted set at once and then
+ * waits for a reload that started after its change; calls arriving while a
+ * reload is in flight share the one that follows it. So a burst costs one
+ * or two file writes and reloads, whatever its size. The file is written
+ * only when its text changes, and a reload is asked only when the server
+ * has not loaded the wanted text yet, which makes every call idempotent.
+ *
+ * Shutting out ends with proof: /connz?auth=true must show no connection of
+ * the identities (kicked by id where the server has
+ * `$SYS.REQ.SERVER.<id>.KICK`, 2.10+), else the call fails and the core
+ * retries. The adapter also finds a reload that never happened (an agent
+ * killed between write and signal): at start by the file being newer than
+ * the server's config_load_time, later by a shut-out identity still
+ * connected long after the last reload.
+ */
+import { BrokerAdapter, type AgentLog, type CertificateStatus, type Device } from '@ccm/broker-agent';
+import type { DevicePermissions } from './device-permissions.js';
+import { AdapterNotStartedError, ReloadNotConfirmedError, SessionsStillOpenError } from './errors.js';
+import { natsUserOfSubject, versionHasKick } from './nats-identity.js';
+import { HttpNatsMonitor, ServerMonitor, type ClientConnection, type ServerVariables } from './nats-monitor.js';
+import { PidFileSignaller, ReloadSignaller } from './server-signaller.js';
+import { SessionKicker, SystemAccountKicker, type SystemAccountCredentials } from './session-kicker.js';
+import { AtomicUsersFile, UsersFileStore, parseUsersFile, renderUsersFile } from './users-file.js';
+
+export interface NatsAdapterSettings {
+  /** The file nats-server includes; the agent owns it whole. */
+  readonly usersFile: string;
+  /** nats-server's pid_file. */
+  readonly pidFile: string;
+  /** Monitoring endpoint, e.g. http://127.0.0.1:8222. */
+  readonly monitorUrl: string;
+  /** Written into every device user's entry; null writes none (the account's defaults: everything). */
+  readonly permissions: DevicePermissions | null;
+  /** How long a reload may take before the call fails (ms). */
+  readonly reloadTimeoutMs: number;
+  /** How long the connections of shut-out identities may take to close after the reload (ms). */
+  readonly sessionCloseTimeoutMs: number;
+  /** A system-account user for the kick of nats-server 2.10+; null: reload only. */
+  readonly systemAccount: SystemAccountCredentials | null;
+}
+
+export interface NatsAdapterParts {
+  readonly file: UsersFileStore;
+  readonly monitor: ServerMonitor;
+  readonly signaller: ReloadSignaller;
+  readonly kicker: SessionKicker | null;
+  readonly log: AgentLog;
+  /** How often /varz and /connz are polled while waiting (ms). */
+  readonly pollIntervalMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** What the adapter did to the broker, for tests and logs. */
+export interface NatsAdapterCounts {
+  writes: number;
+  reloads: number;
+  kicks: number;
+}
+
+/**
+ * A shut-out identity still connected this long after the last confirmed
+ * reload means that reload did not remove it (the server runs an older
+ * configuration): reload again. Well above the few ms a reload needs to
+ * close connections, so a call that shares a reload just done does not
+ * trigger another.
+ */
+const STALE_AFTER_MS = 500;
+
+interface Cycle {
+  /** The wanted-set version this cycle writes. */
+  readonly version: number;
+  readonly done: Promise<void>;
+}
+
+export class NatsAdapter extends BrokerAdapter {
+  readonly broker = 'nats';
+  readonly counts: NatsAdapterCounts = { writes: 0, reloads: 0, kicks: 0 };
+
+  private readonly wanted = new Set<string>();
+  /** Bumped by every change of `wanted`. */
+  private wantedVersion = 0;
+  /** The `wanted` version nats-server is known to have loaded; -1 when unknown. */
+  private loadedVersion = -1;
+  private loadedText: string | null = null;
+  private writtenText: string | null = null;
+  private inFlight: Cycle | null = null;
+  private queued: Promise<void> | null = null;
+  private lastReloadAt = Number.NEGATIVE_INFINITY;
+  private lastSignalAt = Number.NEGATIVE_INFINITY;
+  private server: ServerVariables | null = null;
+  private kickOffered = false;
+  private started = false;
+  private readonly pollIntervalMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(
+    private readonly settings: NatsAdapterSettings,
+    private readonly parts: NatsAdapterParts,
+  ) {
+    super();
+    this.pollIntervalMs = parts.pollIntervalMs ?? 5;
+    this.sleep = parts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** The adapter on a real server: the files, signal and endpoints of `settings`. */
+  static create(settings: NatsAdapterSettings, log: AgentLog): NatsAdapter {
+    return new NatsAdapter(settings, {
+      file: new AtomicUsersFile(settings.usersFile),
+      monitor: new HttpNatsMonitor(settings.monitorUrl.replace(/\/+$/, '')),
+      signaller: new PidFileSignaller(settings.pidFile),
+      kicker: settings.systemAccount ? new SystemAccountKicker(settings.systemAccount) : null,
+      log,
+    });
+  }
+
+  identityOf(certificate: CertificateStatus): string | null {
+    const mapped = natsUserOfSubject(certificate.subject);
+    return 'user' in mapped ? mapped.user : null;
+  }
+
+  async start(): Promise<void> {
+    const stored = await this.parts.file.read();
+    this.wanted.clear();
+    if (stored) for (const user of parseUsersFile(stored.text, this.parts.file.path)) this.wanted.add(user);
+    this.writtenText = stored?.text ?? null;
+    const server = await this.serverVariables();
+    await this.parts.signaller.checkRunning();
+    this.kickOffered = this.parts.kicker !== null && versionHasKick(server.version);
+    this.started = true;
+    const text = this.render();
+    if (stored && stored.text === text && stored.modifiedMs <= server.configLoadTimeMs) {
+      // The server loaded this very file after it was last written: nothing to do.
+      this.loadedText = text;
+      this.loadedVersion = this.wantedVersion;
+    } else if (stored) {
+      // Written after the last load (an agent stopped between write and reload), by other settings (permissions), or an operator's
+      // `users = []` (which admits every certificate): apply the agent's text now.
+      this.parts.log.info('nats users file not in force yet; reloading', { usersFile: this.parts.file.path, users: this.wanted.size, rewritten: stored.text !== text });
+      await this.sync();
+    } else {
+      // No file yet: the first call writes it. Writing an empty one now would lock every device out until the reconciliation.
+      this.parts.log.warn('nats users file does not exist yet; it is written at the first change', { usersFile: this.parts.file.path });
+    }
+    this.parts.log.info('nats adapter started', {
+      serverVersion: server.version,
+      users: this.wanted.size,
+      kick: this.kickOffered ? 'system account' : this.parts.kicker ? 'not offered by this server version (reload only)' : 'not configured (reload only)',
+    });
+  }
+
+  async listSessions(): Promise<ReadonlySet<string>> {
+    this.mustBeStarted('listSessions');
+    const users = new Set<string>();
+    for (const connection of await this.parts.monitor.connections()) if (connection.user !== '') users.add(connection.user);
+    return users;
+  }
+
+  async shutOut(devices: readonly Device[]): Promise<void> {
+    await this.keepOut('shutOut', devices);
+  }
+
+  async endForGood(devices: readonly Device[]): Promise<void> {
+    // NATS has nothing to remember about an identity that is out: ending it is removing it, as for a suspension.
+    await this.keepOut('endForGood', devices);
+  }
+
+  async letBackIn(devices: readonly Device[]): Promise<void> {
+    this.mustBeStarted('letBackIn');
+    let changed = false;
+    for (const { identity } of devices) {
+      if (this.wanted.has(identity)) continue;
+      this.wanted.add(identity);
+      changed = true;
+    }
+    if (changed) this.wantedVersion++;
+    await this.sync();
+  }
+
+  async check(): Promise<void> {
+    await this.serverVariables();
+    await this.parts.signaller.checkRunning();
+  }
+
+  async close(): Promise<void> {
+    await this.inFlight?.done.catch(() => undefined);
+    await this.parts.kicker?.close();
+  }
+
+  private async keepOut(method: string, devices: readonly Device[]): Promise<void> {
+    this.mustBeStarted(method);
+    const identities = [...new Set(devices.map((device) => device.identity))];
+    let changed = false;
+    for (const identity of identities) changed = this.wanted.delete(identity) || changed;
+    if (changed) this.wantedVersion++;
+    await this.sync();
+    await this.ensureGone(identities, changed);
+  }
+
+  /**
+   * Resolves once nats-server has loaded the wanted set as it is now. Joins
+   * the reload in flight when that one carries this version already, else
+   * the single reload queued behind it.
+   */
+  private sync(): Promise<void> {
+    const version = this.wantedVersion;
+    if (this.inFlight) {
+      if (this.inFlight.version >= version) return this.inFlight.done;
+      return (this.queued ??= this.inFlight.done
+        .catch(() => undefined)
+        .then(() => {
+          this.queued = null;
+          return this.sync();
+        }));
+    }
+    if (this.loadedVersion >= version) return Promise.resolve();
+    const done = this.apply(version, this.render()).finally(() => {
+      this.inFlight = null;
+    });
+    this.inFlight = { version, done };
+    return done;
+  }
+
+  /** One write (if the text changed) and one confirmed reload (if the server has not loaded this text). */
+  private async apply(version: number, text: string): Promise<void> {
+    if (text === this.loadedText) {
+      // Changes that cancelled out (let in, then shut out again before the reload).
+      this.loadedVersion = version;
+      return;
+    }
+    if (text !== this.writtenText) {
+      await this.parts.file.write(text);
+      this.writtenText = text;
+      this.counts.writes++;
+    }
+    await this.reload();
+    this.loadedText = text;
+    this.loadedVersion = version;
+  }
+
+  /** SIGHUP, then /varz until config_load_time moves (a failed reload leaves it: the server keeps its old configuration). */
+  private async reload(): Promise<void> {
+    const before = await this.serverVariables();
+    const started = performance.now();
+    await this.parts.signaller.signalReload();
+    this.lastSignalAt = started;
+    this.counts.reloads++;
+    for (;;) {
+      await this.sleep(this.pollIntervalMs);
+      const now = await this.serverVariables();
+      if (now.configLoadTime !== before.configLoadTime) break;
+      if (performance.now() - started > this.settings.reloadTimeoutMs) throw new ReloadNotConfirmedError(this.settings.reloadTimeoutMs);
+    }
+    this.lastReloadAt = performance.now();
+    this.parts.log.debug('nats-server reloaded the users file', { users: this.wanted.size, ms: round(this.lastReloadAt - started) });
+  }
+
+  /**
+   * Waits until no connection of `identities` (those still kept out) is
+   * open, kicking them where the server can; reloads again when they
+   * outlive the last reload (its configuration was not ours).
+   */
+  private async ensureGone(identities: readonly string[], removedNow: boolean): Promise<void> {
+    const out = new Set(identities.filter((identity) => !this.wanted.has(identity)));
+    if (out.size === 0) return;
+    const kicked = new Set<number>();
+    let reloadedAgain = false;
+    const waitStarted = performance.now();
+    let found = 0;
+    for (;;) {
+      const open = (await this.parts.monitor.connections()).filter((connection) => out.has(connection.user) && !this.wanted.has(connection.user));
+      if (open.length === 0) {
+        if (removedNow || found > 0) {
+          // From the SIGHUP to /connz showing none of them: the time a shut-out device may still have been connected.
+          this.parts.log.info('nats sessions of shut-out devices closed', { identities: out.size, lingeringAfterReload: found, msAfterReloadSignal: round(performance.now() - this.lastSignalAt) });
+        }
+        return;
+      }
+      found = Math.max(found, open.length);
+      if (!reloadedAgain && performance.now() - this.lastReloadAt > STALE_AFTER_MS) {
+        this.parts.log.warn('shut-out devices are connected although the users file excludes them; reloading nats-server', { connections: open.length, first: open[0]!.user });
+        reloadedAgain = true;
+        this.loadedVersion = -1;
+        this.loadedText = null;
+        await this.sync();
+        continue;
+      }
+      if (this.kickOffered) await this.kick(open.filter((connection) => !kicked.has(connection.cid)), kicked);
+      if (performance.now() - waitStarted > this.settings.sessionCloseTimeoutMs) {
+        throw new SessionsStillOpenError([...new Set(open.map((connection) => connection.user))], this.settings.sessionCloseTimeoutMs);
+      }
+      await this.sleep(this.pollIntervalMs);
+    }
+  }
+
+  private async kick(connections: readonly ClientConnection[], kicked: Set<number>): Promise<void> {
+    const serverId = this.server!.serverId;
+    for (const connection of connections) {
+      const outcome = await this.parts.kicker!.kick(serverId, connection.cid);
+      kicked.add(connection.cid);
+      if (outcome === 'unsupported') {
+        this.kickOffered = false;
+        this.parts.log.info('nats-server has no kick request; relying on the reload', { serverVersion: this.server?.version });
+        return;
+      }
+      if (outcome === 'kicked') this.counts.kicks++;
+    }
+  }
+
+  private async serverVariables(): Promise<ServerVariables> {
+    const server = await this.parts.monitor.variables();
+    if (this.server && this.server.version !== server.version) {
+      // Upgraded or downgraded under us: whether it has the kick may have changed.
+      this.kickOffered = this.parts.kicker !== null && versionHasKick(server.version);
+    }
+    this.server = server;
+    return server;
+  }
+
+  private render(): string {
+    return renderUsersFile(this.wanted, this.settings.permissions);
+  }
+
+  private mustBeStarted(method: string): void {
+    if (!this.started) throw new AdapterNotStartedError(method);
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

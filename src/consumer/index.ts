@@ -1,9 +1,0 @@
-/**
- * The consumer library for broker integrations: ccm's events from a
- * subscriber's BullMQ queue (CcmEventConsumer) or, without Redis, from the
- * HTTP feed (HttpEventFeedConsumer), validated against the v1 contract.
- */
-export { CcmEventConsumer, type CcmEventConsumerObserver, type CcmEventConsumerOptions, type CcmEventDelivery, type CcmEventHandler } from './ccm-event-consumer.js';
-export { CursorStore, FileCursorStore, HttpEventFeedConsumer, InMemoryCursorStore, type HttpEventFeedObserver, type HttpEventFeedOptions } from './http-event-feed.js';
-export { InvalidCcmEventError, parseCcmEvent, UnsupportedSchemaVersionError } from './event-validation.js';
-export { EVENT_SCHEMA_VERSION, EVENT_TYPES, subscriberQueueName, type CcmEvent, type EventType } from '../events/certificate-event.js';
