@@ -99,9 +99,14 @@ interface FleetSession {
 
 type SessionLog = { readonly closed: () => void; readonly connected: () => void; readonly attempted: () => void };
 
-/** An MQTT 3.1.1 client that reconnects every `reconnectMs`; resolves at the first CONNACK. */
+/**
+ * An MQTT 3.1.1 client that reconnects every `reconnectMs`, also after a
+ * refusing CONNACK (reconnectOnConnackError: mqtt.js stops for good after
+ * one by default; RabbitMQ refuses a shut-out device that way, Mosquitto
+ * already in the TLS handshake); resolves at the first CONNACK.
+ */
 async function mqttSession(url: string, serverCaPem: string, device: FleetDevice, reconnectMs: number, log: SessionLog): Promise<FleetSession> {
-  const client: MqttClient = mqtt.connect(url, { ca: serverCaPem, cert: device.certificatePem, key: device.privateKeyPem, reconnectPeriod: reconnectMs, connectTimeout: 10_000, keepalive: 60, protocolVersion: 4 });
+  const client: MqttClient = mqtt.connect(url, { ca: serverCaPem, cert: device.certificatePem, key: device.privateKeyPem, reconnectPeriod: reconnectMs, reconnectOnConnackError: true, connectTimeout: 10_000, keepalive: 60, protocolVersion: 4 });
   client.on('error', () => undefined);
   client.on('close', log.closed);
   client.on('connect', log.connected);
@@ -381,6 +386,15 @@ async function main(): Promise<void> {
     const logged = (message: string, field: string, where: (line: Record<string, unknown>) => boolean = () => true): number[] => agent.lines.filter((line) => line['msg'] === message && where(line)).map((line) => Number(line[field]));
     const suspension = (line: Record<string, unknown>): boolean => line['eventType'] === 'certificate.suspended';
     const shutOutCalls = agent.lines.filter((line) => line['msg'] === 'broker call done' && line['operation'] === 'shutOut');
+    // Per suspended device, answered → closed split at the agent's log (same machine, millisecond clock): ccm's relay
+    // after the answer (negative: queued before the answer arrived), the queue, and the agent's kick until the close.
+    const deliveredAt = new Map(agent.lines.filter((line) => line['msg'] === 'event delivered').map((line) => [String(line['eventId']), { taken: Date.parse(String(line['time'])), queueWaitMs: Number(line['queueWaitMs']) }]));
+    const suspensionEventOf = new Map(agent.lines.filter((line) => line['msg'] === 'event enforced' && suspension(line)).map((line) => [String(line['certificateId']), String(line['eventId'])]));
+    const split = targets.flatMap((d) => {
+      const closed = closedAfterSuspension(report, d);
+      const delivered = deliveredAt.get(suspensionEventOf.get(d.id) ?? '');
+      return closed === undefined || !delivered ? [] : [{ relay: delivered.taken - delivered.queueWaitMs - d.suspendAnsweredAt!, queue: delivered.queueWaitMs, agent: closed - delivered.taken }];
+    });
     const requests = (pattern: RegExp): number[] => agent.lines.filter((line) => line['msg'] === 'ccm request' && pattern.test(String(line['path']))).map((line) => Number(line['ms']));
 
     console.log('');
@@ -389,8 +403,9 @@ async function main(): Promise<void> {
     console.log(`  suspend sent → answered: ${summary(targets.map((d) => d.suspendAnsweredAt! - d.suspendSentAt!))}; suspend sent → connection closed: ${summary(fromSent)}`);
     console.log(`  event committed → put on the subscriber's queue by ccm's relay: ${summary(logged('event delivered', 'relayLagMs'))}`);
     console.log(`  queued → taken by the agent's worker: ${summary(logged('event delivered', 'queueWaitMs'))}`);
+    console.log(`  answered → closed, split per device: answered → queued (ccm's relay after the answer) ${summary(split.map((x) => x.relay))}; queued → taken ${summary(split.map((x) => x.queue))}; taken by the agent → closed (its kick) ${summary(split.map((x) => x.agent))}`);
     console.log(`  event committed → enforced by the agent (certificate read, broker call done): ${summary(logged('event enforced', 'eventLagMs', suspension))}`);
-    console.log(`  the agent's event handling (certificate read + broker call, incl. waiting for the round in flight): ${summary(logged('event enforced', 'enforceMs', suspension))}`);
+    console.log(`  the agent's enforcement per event (after the certificate read: the broker round it joined, incl. waiting for the round in flight): ${summary(logged('event enforced', 'enforceMs', suspension))}`);
     console.log(`  agent → ccm: GET crl ${summary(requests(/\/crl$/))}; GET certificate ${summary(requests(/\/certificates\/[0-9a-f-]+$/))}`);
     console.log(`  the core's shutOut calls: ${shutOutCalls.length} for ${shutOutCalls.reduce((n, line) => n + Number(line['devices']), 0)} devices (${shutOutCalls.map((line) => line['devices']).join(', ')}), each ${summary(shutOutCalls.map((line) => Number(line['ms'])))}`);
     for (const line of broker.agentBreakdown(agent.lines, summary)) console.log(line);

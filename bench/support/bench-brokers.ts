@@ -12,7 +12,7 @@
  * processes resolve their start only after it ("<broker> agent running"),
  * so a fleet issued before startAgent() can connect as soon as it returns.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AtomicCrlFile, DynsecBrokerControl, SighupReloader } from '@ccm/mosquitto-agent';
@@ -139,7 +139,7 @@ class MosquittoBench implements BenchBroker {
   agentBreakdown(lines: readonly AgentLogLine[], summary: (values: readonly number[]) => string): string[] {
     const kicks = lines.filter((line) => line['msg'] === 'devices kicked' && line['operation'] === 'shutOut');
     return [
-      `  agent's shutOut calls: ${kicks.length} for ${kicks.reduce((n, line) => n + Number(line['devices']), 0)} devices (${kicks.map((line) => line['devices']).join(', ')}); per call: reading the CRL from ccm ${summary(numbers(kicks, 'devices kicked', 'readMs'))}; crlfile write + SIGHUP ${summary(numbers(kicks, 'devices kicked', 'installMs'))}; kick ${summary(numbers(kicks, 'devices kicked', 'kickMs'))}`,
+      `  Mosquitto adapter's kicks (shutOut calls that had work): ${kicks.length} for ${kicks.reduce((n, line) => n + Number(line['devices']), 0)} devices (${kicks.map((line) => line['devices']).join(', ')}); per call: reading the CRL from ccm ${summary(numbers(kicks, 'devices kicked', 'readMs'))}; crlfile write + SIGHUP ${summary(numbers(kicks, 'devices kicked', 'installMs'))}; kick ${summary(numbers(kicks, 'devices kicked', 'kickMs'))}`,
       `  crlfile writes + SIGHUPs by the agent: ${lines.filter((line) => line['msg'] === 'CRLs installed, Mosquitto reloading').length} (start-up included)`,
     ];
   }
@@ -289,7 +289,13 @@ class NatsBench implements BenchBroker {
     ];
   }
 
-  /** The monitor endpoints the agent polls, with the remaining sessions up. */
+  /**
+   * The monitor endpoints the agent polls, and what one users-file reload
+   * costs nats-server, with the remaining sessions up. The reload adds one
+   * user nobody connects as (an authorization change, so the server
+   * re-checks every connected client, as for a suspension, but drops none);
+   * the agent's own file is put back afterwards.
+   */
   async measureUnderLoad(context: UnderLoadContext, summary: (values: readonly number[]) => string): Promise<string[]> {
     const connz: number[] = [];
     const varz: number[] = [];
@@ -301,8 +307,32 @@ class NatsBench implements BenchBroker {
       await this.server.varz();
       varz.push(performance.now() - at);
     }
+    const agentsFile = await readFile(this.server.usersFile, 'utf8');
+    if (!agentsFile.includes('users = [\n')) throw new Error(`${this.server.usersFile} is not the agent's users file`);
+    const reloads: number[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        await writeFile(this.server.usersFile, agentsFile.replace('users = [\n', `users = [\n  ${JSON.stringify({ user: `CN=bench-reload-probe-${i}` })}\n`));
+        reloads.push(await this.reloadMs());
+      }
+    } finally {
+      await writeFile(this.server.usersFile, agentsFile);
+      await this.reloadMs();
+    }
     const up = context.connectedDevices.length;
-    return [`with ${up} sessions up: GET /connz?auth=true: ${summary(connz)}; GET /varz: ${summary(varz)}`];
+    return [`with ${up} sessions up: GET /connz?auth=true: ${summary(connz)}; GET /varz: ${summary(varz)}`, `with ${up} sessions up: users file + 1 user, SIGHUP → reload confirmed (/varz config_load_time moved): ${summary(reloads)}`];
+  }
+
+  /** SIGHUP to nats-server, then /varz every 5 ms until config_load_time moves; ms it took. */
+  private async reloadMs(): Promise<number> {
+    const before = (await this.server.varz()).config_load_time;
+    const at = performance.now();
+    process.kill(this.server.pid, 'SIGHUP');
+    while ((await this.server.varz()).config_load_time === before) {
+      if (performance.now() - at > 30_000) throw new Error('nats-server did not confirm a reload within 30 s');
+      await sleep(5);
+    }
+    return performance.now() - at;
   }
 
   async stop(): Promise<void> {

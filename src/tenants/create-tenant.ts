@@ -41,7 +41,8 @@ export class CreateTenant {
   ) {}
 
   async execute(command: CreateTenantCommand): Promise<{ tenant: Tenant; authority: Authority }> {
-    const name = command.name.trim();
+    // Only ASCII white space is trimmed: String.prototype.trim also strips U+FEFF and other characters the name rule refuses, so "\uFEFF0" would have been taken as "0".
+    const name = command.name.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '');
     if (!NAME.test(name)) {
       throw new InvalidRequest('name must be 1 to 128 characters: letters, digits, space, ".", "_" or "-", starting with a letter or digit', { field: 'name' });
     }

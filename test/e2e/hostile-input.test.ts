@@ -445,6 +445,8 @@ describe('hostile input on PostgreSQL + local custody', () => {
       { method: 'POST', path: '/v1/api-credentials', headers: json(ccm.adminKey), body: '{"name":"a\\u0000","role":"broker"}' },
       { method: 'POST', path: `/v1/tenants/${tenantId}/enrollment-credentials`, headers: json(ccm.adminKey), body: '{"name":"a\\u0000"}' },
       { method: 'POST', path: '/v1/authentications', headers: json(brokerKey), body: '{"issuer":"CN=x\\u0000","serialNumber":"01"}' },
+      // String.prototype.trim stripped the byte-order marks and took the tenant as "0" (201).
+      { method: 'POST', path: '/v1/tenants', headers: json(ccm.adminKey), body: '{"name":"\\ufeff\\ufeff0"}' },
       { method: 'GET', path: `${certificates}?commonName=a%00`, headers: { authorization: `Bearer ${tenantKey}` } },
       // Taken as "no fields given", and a certificate issued (201).
       { method: 'POST', path: certificates, headers: json(tenantKey), body: 'null' },

@@ -17,78 +17,26 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Queue } from 'bullmq';
 import type { MqttClient } from 'mqtt';
 import { subscriberQueueName } from '@ccm/event-consumer/contract';
-import { TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
-import { MosquittoAgentProcess, MosquittoUnderTest, type DeviceCredentials } from '../support/mosquitto.js';
+import { AgentProcess } from '../support/agent-process.js';
+import { api, BrokerE2e, certificateAction, eventually, issueDevice, sleep } from '../support/broker-e2e.js';
+import type { CcmUnderTest } from '../support/ccm-under-test.js';
+import { MosquittoUnderTest } from '../support/mosquitto.js';
+import { closeOf } from '../support/mqtt-session.js';
 
-const REDIS_URL = process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** Devices suspended in the burst the agent is killed in (half before the kill, half while it is down). */
 const BURST = 16;
 
-/** Connects and waits for CONNACK. */
-async function connected(broker: MosquittoUnderTest, device: Pick<DeviceCredentials, 'certificatePem' | 'privateKeyPem'>, options: Parameters<MosquittoUnderTest['connectDevice']>[2] = {}): Promise<MqttClient> {
-  const client = broker.connectDevice(device.certificatePem, device.privateKeyPem, options);
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    client.once('error', reject);
-    client.once('close', () => reject(new Error('closed before CONNACK')));
-  });
-  return client;
-}
-
-function closeOf(client: MqttClient): Promise<number> {
-  return new Promise((resolve) => client.once('close', () => resolve(performance.now())));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-interface Issued extends DeviceCredentials {
-  readonly id: string;
-}
-
-async function api<T>(ccm: CcmUnderTest, method: string, path: string, body?: unknown): Promise<{ status: number; body: T; at: number }> {
-  const headers = { ...ccm.authorization(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
-  const response = await fetch(`${ccm.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  const at = performance.now();
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // PEM and other text bodies
-  }
-  return { status: response.status, body: parsed as T, at };
-}
-
-async function issue(ccm: CcmUnderTest, tenantId: string, commonName: string): Promise<Issued> {
-  const res = await api<{ id: string; serialNumber: string; certificatePem: string; privateKeyPem: string; message?: string }>(ccm, 'POST', `/v1/tenants/${tenantId}/certificates`, { commonName, ttlSeconds: 3600 });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.id, commonName, serialNumber: res.body.serialNumber, certificatePem: res.body.certificatePem, privateKeyPem: res.body.privateKeyPem };
-}
+type Issued = Awaited<ReturnType<typeof issueDevice>>;
 
 async function suspend(ccm: CcmUnderTest, tenantId: string, device: Issued): Promise<number> {
-  const suspended = await api<{ state: string }>(ccm, 'POST', `/v1/tenants/${tenantId}/certificates/${device.id}/suspend`, {});
-  assert.equal(suspended.status, 200, JSON.stringify(suspended.body));
+  const suspended = await certificateAction(ccm, tenantId, device, 'suspend');
   assert.equal(suspended.body.state, 'suspended');
   return suspended.at;
-}
-
-/** Polls until `attempt` answers `wanted`; resolves the ms it took. */
-async function eventually(attempt: () => Promise<string>, wanted: string, timeoutMs = 15_000): Promise<number> {
-  const start = performance.now();
-  for (;;) {
-    if ((await attempt()) === wanted) return performance.now() - start;
-    if (performance.now() - start > timeoutMs) throw new Error(`never became ${wanted} within ${timeoutMs} ms`);
-    await sleep(50);
-  }
 }
 
 /** What the broker has been made to do so far, read from its own log and the crlfile. */
@@ -102,16 +50,15 @@ function kickOf(username: string): (line: Record<string, unknown>) => boolean {
 }
 
 describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke reach a live MQTT session', () => {
-  let installation: TestInstallation;
+  let e2e: BrokerE2e;
   let ccm: CcmUnderTest;
   let broker: MosquittoUnderTest;
-  let agent: MosquittoAgentProcess | null = null;
-  let feedAgent: MosquittoAgentProcess | null = null;
+  let agent: AgentProcess | null = null;
+  let feedAgent: AgentProcess | null = null;
   let feedBroker: MosquittoUnderTest | null = null;
   let workDirectory: string;
   let agentEnvironment: Record<string, string>;
   let tenantId: string;
-  let subscriberId: string;
   let first: Issued;
   let second: Issued;
   let third: Issued;
@@ -121,33 +68,20 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
   const run = randomUUID().slice(0, 8);
 
   before(async () => {
-    installation = await TestInstallation.create({ database: 'postgres', custody: 'local' }, { CCM_REDIS_URL: REDIS_URL });
-    ccm = await installation.start();
-    workDirectory = await mkdtemp(join(tmpdir(), 'ccm-agent-e2e-'));
-    const tenant = await api<{ id: string }>(ccm, 'POST', '/v1/tenants', { name: `mqtt-e2e-${run}` });
-    assert.equal(tenant.status, 201, JSON.stringify(tenant.body));
-    tenantId = tenant.body.id;
-    [first, second, third, fourth] = await Promise.all([1, 2, 3, 4].map((n) => issue(ccm, tenantId, `meter-${run}-${n}`)));
-    const subscriber = await api<{ id: string; queue: string }>(ccm, 'POST', '/v1/event-subscribers', { name: `mosquitto-e2e-${run}`, tenantIds: [tenantId] });
-    assert.equal(subscriber.status, 201, JSON.stringify(subscriber.body));
-    subscriberId = subscriber.body.id;
-    assert.equal(subscriber.body.queue, subscriberQueueName(subscriberId));
-    const chain = await api<string>(ccm, 'GET', `/v1/tenants/${tenantId}/ca-chain`);
+    e2e = await BrokerE2e.start(`mqtt-e2e-${run}`);
+    ({ ccm, tenantId, workDirectory } = e2e);
+    [first, second, third, fourth] = await Promise.all([1, 2, 3, 4].map((n) => issueDevice(ccm, tenantId, `meter-${run}-${n}`)));
+    const subscriber = await e2e.subscribe(`mosquitto-e2e-${run}`);
+    assert.equal(subscriber.queue, subscriberQueueName(subscriber.id));
+    const chain = await e2e.caChain();
     const crl = await api<string>(ccm, 'GET', `/v1/tenants/${tenantId}/crl?format=pem`);
     assert.equal(crl.status, 200);
-    broker = await MosquittoUnderTest.start({ clientCaPem: chain.body, crlPem: crl.body });
-    await writeFile(join(workDirectory, 'mqtt-password'), `${broker.adminPassword}\n`, { mode: 0o600 });
+    broker = await MosquittoUnderTest.start({ clientCaPem: chain, crlPem: crl.body });
     agentEnvironment = {
-      CCM_AGENT_CCM_URL: ccm.url,
-      // The agent works with a broker key, the least it needs.
-      CCM_AGENT_CCM_AUTHORIZATION: `Bearer ${await ccm.createApiKey('broker')}`,
-      CCM_AGENT_TENANT_IDS: tenantId,
-      ...broker.agentEnvironment(join(workDirectory, 'mqtt-password')),
-      CCM_AGENT_REDIS_URL: REDIS_URL,
-      CCM_AGENT_SUBSCRIBER_ID: subscriberId,
-      CCM_AGENT_LOG_LEVEL: 'debug',
+      ...(await e2e.agentEnvironment()),
+      ...broker.agentEnvironment(await e2e.secretFile('mqtt-password', broker.adminPassword)),
     };
-    agent = await MosquittoAgentProcess.start(agentEnvironment);
+    agent = await AgentProcess.start('mosquitto-agent', agentEnvironment);
   });
 
   after(async () => {
@@ -156,14 +90,7 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
     await feedAgent?.stop();
     await feedBroker?.stop();
     await broker?.stop();
-    await ccm?.close();
-    await installation?.destroy();
-    if (subscriberId) {
-      const queue = new Queue(subscriberQueueName(subscriberId), { connection: { url: REDIS_URL } });
-      await queue.obliterate({ force: true }).catch(() => undefined);
-      await queue.close();
-    }
-    if (workDirectory) await rm(workDirectory, { recursive: true, force: true });
+    await e2e?.close();
     assert.equal(agentExit ?? 0, 0, 'the agent stops cleanly on SIGTERM');
   });
 
@@ -177,12 +104,12 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
   });
 
   test('suspension disconnects the device and refuses its reconnects; the other device stays connected', async () => {
-    bystander = await connected(broker, second);
+    bystander = await broker.connectedDevice(second);
     clients.push(bystander);
     let bystanderDropped = false;
     bystander.on('close', () => (bystanderDropped = true));
     // A device that reconnects as fast as it can, to race the reload.
-    const device = await connected(broker, first, { reconnectPeriod: 20 });
+    const device = await broker.connectedDevice(first, { reconnectPeriod: 20 });
     clients.push(device);
     let reconnects = 0;
     device.on('connect', () => (reconnects += 1));
@@ -205,21 +132,19 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
   });
 
   test('reactivation lets the device back in', async () => {
-    const reactivated = await api<{ state: string }>(ccm, 'POST', `/v1/tenants/${tenantId}/certificates/${first.id}/reactivate`, {});
-    assert.equal(reactivated.status, 200, JSON.stringify(reactivated.body));
-    const latency = await eventually(() => broker.tryConnect(first.certificatePem, first.privateKeyPem), 'connected');
+    const reactivated = await certificateAction(ccm, tenantId, first, 'reactivate');
+    const latency = await eventually(() => broker.tryConnect(first.certificatePem, first.privateKeyPem), 'connected', 15_000);
     console.log(`# reactivate API returned → device accepted again: ≤ ${latency.toFixed(1)} ms`);
     await agent!.waitFor((line) => line['msg'] === 'devices allowed back' && Array.isArray(line['usernames']) && (line['usernames'] as unknown[]).includes(first.commonName));
   });
 
   test('revocation shuts the device out for good; the other device is still connected', async () => {
-    const device = await connected(broker, first, { reconnectPeriod: 20 });
+    const device = await broker.connectedDevice(first, { reconnectPeriod: 20 });
     clients.push(device);
     let reconnects = 0;
     device.on('connect', () => (reconnects += 1));
     const closed = closeOf(device);
-    const revoked = await api<{ state: string }>(ccm, 'POST', `/v1/tenants/${tenantId}/certificates/${first.id}/revoke`, { reason: 'keyCompromise' });
-    assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+    const revoked = await certificateAction(ccm, tenantId, first, 'revoke', { reason: 'keyCompromise' });
     assert.equal(revoked.body.state, 'revoked');
     console.log(`# revoke API returned → device connection closed: ${((await closed) - revoked.at).toFixed(1)} ms`);
     await sleep(2000);
@@ -231,9 +156,9 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
   });
 
   test('killed (SIGKILL) in the middle of a burst of suspensions, with more while it is down, the restarted agent shuts every one out', async () => {
-    const burst = await Promise.all(Array.from({ length: BURST }, (_, i) => issue(ccm, tenantId, `meter-${run}-burst-${i}`)));
+    const burst = await Promise.all(Array.from({ length: BURST }, (_, i) => issueDevice(ccm, tenantId, `meter-${run}-burst-${i}`)));
     // Reconnecting every 200 ms: a device kicked before the CRL refuses it would get back in.
-    const sessions = await Promise.all(burst.map((device) => connected(broker, device, { reconnectPeriod: 200 })));
+    const sessions = await Promise.all(burst.map((device) => broker.connectedDevice(device, { reconnectPeriod: 200 })));
     clients.push(...sessions);
 
     const firstWave = burst.slice(0, BURST / 2);
@@ -250,7 +175,7 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
     assert.ok(stillConnected.length >= secondWave.length, 'the devices suspended while the agent was down are still connected');
 
     const restartedAt = performance.now();
-    agent = await MosquittoAgentProcess.start(agentEnvironment);
+    agent = await AgentProcess.start('mosquitto-agent', agentEnvironment);
     const closedAt = await Promise.all(sessions.map((session) => (session.connected ? closeOf(session) : Promise.resolve(performance.now()))));
     console.log(`# restarted agent: every suspended session ended ${(Math.max(...closedAt) - restartedAt).toFixed(0)} ms after the restart began`);
     let reconnects = 0;
@@ -268,7 +193,7 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
     assert.equal(await agent!.stop(), 0);
     await sleep(300);
     const before = await brokerFootprint(broker);
-    agent = await MosquittoAgentProcess.start(agentEnvironment);
+    agent = await AgentProcess.start('mosquitto-agent', agentEnvironment);
     await agent.waitFor((line) => line['msg'] === 'reconciled with ccm');
     await sleep(1500);
     const after = await brokerFootprint(broker);
@@ -285,19 +210,16 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
   });
 
   test('without Redis the agent follows the HTTP event feed and does the same', async () => {
-    const chain = await api<string>(ccm, 'GET', `/v1/tenants/${tenantId}/ca-chain`);
+    const chain = await e2e.caChain();
     const crl = await api<string>(ccm, 'GET', `/v1/tenants/${tenantId}/crl?format=pem`);
-    feedBroker = await MosquittoUnderTest.start({ clientCaPem: chain.body, crlPem: crl.body });
+    feedBroker = await MosquittoUnderTest.start({ clientCaPem: chain, crlPem: crl.body });
     const feed = await api<{ items: Array<{ position: string }>; nextCursor: string | null }>(ccm, 'GET', `/v1/events?tenantId=${tenantId}&limit=1000`);
     assert.equal(feed.status, 200, JSON.stringify(feed.body));
     const cursorFile = join(workDirectory, 'feed.cursor');
     // Start after what has already happened, as an operator would for a new broker.
     if (feed.body.nextCursor) await writeFile(cursorFile, `${feed.body.nextCursor}\n`);
-    feedAgent = await MosquittoAgentProcess.start({
-      CCM_AGENT_CCM_URL: ccm.url,
-      // The agent works with a broker key, the least it needs.
-      CCM_AGENT_CCM_AUTHORIZATION: `Bearer ${await ccm.createApiKey('broker')}`,
-      CCM_AGENT_TENANT_IDS: tenantId,
+    feedAgent = await AgentProcess.start('mosquitto-agent', {
+      ...(await e2e.ccmEnvironment()),
       CCM_MOSQUITTO_CRL_FILE: feedBroker.crlFile,
       CCM_MOSQUITTO_PID: String(feedBroker.pid),
       CCM_MOSQUITTO_MQTT_URL: feedBroker.adminUrl,
@@ -307,7 +229,7 @@ describe('ccm → Redis → agent → Mosquitto: suspend, reactivate and revoke 
       CCM_AGENT_POLL_INTERVAL_MS: '100',
     });
     assert.equal(await feedBroker.tryConnect(first.certificatePem, first.privateKeyPem), 'refused', 'the revoked device is refused from the start');
-    const device = await connected(feedBroker, third);
+    const device = await feedBroker.connectedDevice(third);
     clients.push(device);
     const closed = closeOf(device);
     const answeredAt = await suspend(ccm, tenantId, third);

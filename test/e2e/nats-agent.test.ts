@@ -11,84 +11,22 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { Queue } from 'bullmq';
 import type { NatsConnection } from 'nats';
 import { natsUserOf, parseUsersFile } from '@ccm/nats-agent';
-import { subscriberQueueName } from '@ccm/event-consumer/contract';
-import { TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
-import { NatsAgentProcess, NatsTestPki, NatsUnderTest, portInRange } from '../support/nats.js';
-import { openssl } from '../support/openssl.js';
-
-const REDIS_URL = process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-
-interface Issued {
-  readonly id: string;
-  readonly subject: string;
-  readonly certificatePem: string;
-  readonly privateKeyPem: string;
-}
-
-async function api<T>(ccm: CcmUnderTest, method: string, path: string, body?: unknown): Promise<{ status: number; body: T; at: number }> {
-  const headers = { ...ccm.authorization(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
-  const response = await fetch(`${ccm.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  const at = performance.now();
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // PEM and other text bodies
-  }
-  return { status: response.status, body: parsed as T, at };
-}
-
-type IssuedBody = { id: string; subject: string; certificatePem: string; privateKeyPem: string | null };
-
-async function issue(ccm: CcmUnderTest, tenantId: string, commonName: string): Promise<Issued> {
-  const res = await api<IssuedBody>(ccm, 'POST', `/v1/tenants/${tenantId}/certificates`, { commonName, ttlSeconds: 3600 });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.id, subject: res.body.subject, certificatePem: res.body.certificatePem, privateKeyPem: res.body.privateKeyPem! };
-}
-
-/** A device that sends a CSR, so its subject has more than a CN. */
-async function issueFromCsr(ccm: CcmUnderTest, tenantId: string, subj: string, directory: string): Promise<Issued> {
-  const key = join(directory, `${randomUUID()}.key`);
-  assert.equal((await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key])).code, 0);
-  const csr = await openssl(['req', '-new', '-utf8', '-key', key, '-subj', subj]);
-  assert.equal(csr.code, 0, csr.stderr);
-  const res = await api<IssuedBody>(ccm, 'POST', `/v1/tenants/${tenantId}/certificates`, { csr: csr.stdout, ttlSeconds: 3600 });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.id, subject: res.body.subject, certificatePem: res.body.certificatePem, privateKeyPem: await readFile(key, 'utf8') };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls until the attempt gives `wanted`; ms it took. */
-async function eventually(attempt: () => Promise<string>, wanted: string, timeoutMs = 20_000): Promise<number> {
-  const start = performance.now();
-  for (;;) {
-    const outcome = await attempt();
-    if (outcome === wanted) return performance.now() - start;
-    if (performance.now() - start > timeoutMs) throw new Error(`still ${outcome}, never ${wanted}, after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
+import { AgentProcess } from '../support/agent-process.js';
+import { api, BrokerE2e, certificateAction, eventually, issueDevice, issueFromCsr, type IssuedDevice as Issued } from '../support/broker-e2e.js';
+import type { CcmUnderTest } from '../support/ccm-under-test.js';
+import { NatsTestPki, NatsUnderTest, portInRange } from '../support/nats.js';
 
 describe('ccm → Redis → NATS agent → nats-server: suspend, reactivate and revoke reach a live NATS session', () => {
-  let installation: TestInstallation;
+  let e2e: BrokerE2e;
   let ccm: CcmUnderTest;
   let pki: NatsTestPki;
   let server: NatsUnderTest;
-  let agent: NatsAgentProcess | null = null;
-  let workDirectory: string;
+  let agent: AgentProcess | null = null;
   let tenantId: string;
-  let subscriberId: string;
   let agentEnv: Record<string, string>;
   let sensor: Issued;
   let bystander: Issued;
@@ -106,34 +44,21 @@ describe('ccm → Redis → NATS agent → nats-server: suspend, reactivate and 
   };
 
   before(async () => {
-    installation = await TestInstallation.create({ database: 'postgres', custody: 'local' }, { CCM_REDIS_URL: REDIS_URL });
-    ccm = await installation.start();
-    workDirectory = await mkdtemp(join(tmpdir(), 'ccm-nats-e2e-'));
-    const tenant = await api<{ id: string }>(ccm, 'POST', '/v1/tenants', { name: `nats-e2e-${run}` });
-    assert.equal(tenant.status, 201, JSON.stringify(tenant.body));
-    tenantId = tenant.body.id;
-    [sensor, bystander] = await Promise.all([issue(ccm, tenantId, `sensor-${run}`), issue(ccm, tenantId, `bystander-${run}`)]);
-    fromCsr = await issueFromCsr(ccm, tenantId, `/O=Acme Devices/OU=Plant 7/CN=pump\\, Nr. 7 ${run}`, workDirectory);
-    burst = await Promise.all(Array.from({ length: 30 }, (_, i) => issue(ccm, tenantId, `burst-${run}-${i}`)));
-    const subscriber = await api<{ id: string }>(ccm, 'POST', '/v1/event-subscribers', { name: `nats-e2e-${run}`, tenantIds: [tenantId] });
-    assert.equal(subscriber.status, 201, JSON.stringify(subscriber.body));
-    subscriberId = subscriber.body.id;
-    const chain = await api<string>(ccm, 'GET', `/v1/tenants/${tenantId}/ca-chain`);
-    assert.equal(chain.status, 200);
+    e2e = await BrokerE2e.start(`nats-e2e-${run}`);
+    ({ ccm, tenantId } = e2e);
+    [sensor, bystander] = await Promise.all([issueDevice(ccm, tenantId, `sensor-${run}`), issueDevice(ccm, tenantId, `bystander-${run}`)]);
+    fromCsr = await issueFromCsr(ccm, tenantId, `/O=Acme Devices/OU=Plant 7/CN=pump\\, Nr. 7 ${run}`, e2e.workDirectory);
+    burst = await Promise.all(Array.from({ length: 30 }, (_, i) => issueDevice(ccm, tenantId, `burst-${run}-${i}`)));
+    await e2e.subscribe(`nats-e2e-${run}`);
+    const chain = await e2e.caChain();
     pki = await NatsTestPki.create();
-    server = await NatsUnderTest.start({ serverCertificatePem: pki.serverCertificatePem, serverKeyPem: pki.serverKeyPem, trustBundlePem: chain.body, clientTrustPem: pki.serverCaPem });
+    server = await NatsUnderTest.start({ serverCertificatePem: pki.serverCertificatePem, serverKeyPem: pki.serverKeyPem, trustBundlePem: chain, clientTrustPem: pki.serverCaPem });
     agentEnv = {
-      CCM_AGENT_CCM_URL: ccm.url,
-      // The agent works with a broker key, the least it needs.
-      CCM_AGENT_CCM_AUTHORIZATION: `Bearer ${await ccm.createApiKey('broker')}`,
-      CCM_AGENT_TENANT_IDS: tenantId,
-      CCM_AGENT_REDIS_URL: REDIS_URL,
-      CCM_AGENT_SUBSCRIBER_ID: subscriberId,
+      ...(await e2e.agentEnvironment()),
       CCM_AGENT_HEALTH_LISTEN: `127.0.0.1:${await portInRange([server.clientPort, server.monitorPort])}`,
-      CCM_AGENT_LOG_LEVEL: 'debug',
       ...server.agentEnvironment(),
     };
-    agent = await NatsAgentProcess.start(agentEnv);
+    agent = await AgentProcess.start('nats-agent', agentEnv);
   });
 
   after(async () => {
@@ -142,14 +67,7 @@ describe('ccm → Redis → NATS agent → nats-server: suspend, reactivate and 
     const agentExit = await agent?.stop();
     await server?.stop();
     await pki?.cleanup();
-    await ccm?.close();
-    await installation?.destroy();
-    if (subscriberId) {
-      const queue = new Queue(subscriberQueueName(subscriberId), { connection: { url: REDIS_URL } });
-      await queue.obliterate({ force: true }).catch(() => undefined);
-      await queue.close();
-    }
-    if (workDirectory) await rm(workDirectory, { recursive: true, force: true });
+    await e2e?.close();
     assert.equal(agentExit ?? 0, 0, 'the agent stops cleanly on SIGTERM');
   });
 
@@ -172,8 +90,7 @@ describe('ccm → Redis → NATS agent → nats-server: suspend, reactivate and 
   test('suspension closes the device\'s session and refuses its reconnect; the bystander stays connected', async () => {
     const connection = await server.connectDevice(sensor);
     const closedAt = connection.closed().then(() => performance.now());
-    const suspended = await api<{ state: string }>(ccm, 'POST', `/v1/tenants/${tenantId}/certificates/${sensor.id}/suspend`, {});
-    assert.equal(suspended.status, 200, JSON.stringify(suspended.body));
+    const suspended = await certificateAction(ccm, tenantId, sensor, 'suspend');
     const latency = (await closedAt) - suspended.at;
     console.log(`# suspend API returned → NATS connection closed: ${latency.toFixed(1)} ms`);
     assert.ok(latency < 10_000);
@@ -185,8 +102,7 @@ describe('ccm → Redis → NATS agent → nats-server: suspend, reactivate and 
   });
 
   test('reactivation lets the device connect again', async () => {
-    const reactivated = await api<{ state: string }>(ccm, 'POST', `/v1/tenants/${tenantId}/certificates/${sensor.id}/reactivate`, {});
-    assert.equal(reactivated.status, 200, JSON.stringify(reactivated.body));
+    const reactivated = await certificateAction(ccm, tenantId, sensor, 'reactivate');
     const latency = await eventually(() => outcomeOf(sensor), 'connected');
     console.log(`# reactivate API returned → device accepted again: ≤ ${latency.toFixed(1)} ms`);
   });
@@ -194,8 +110,7 @@ describe('ccm → Redis → NATS agent → nats-server: suspend, reactivate and 
   test('revocation closes the session and shuts the device out for good', async () => {
     const connection = await server.connectDevice(sensor);
     const closedAt = connection.closed().then(() => performance.now());
-    const revoked = await api<{ state: string }>(ccm, 'POST', `/v1/tenants/${tenantId}/certificates/${sensor.id}/revoke`, { reason: 'keyCompromise' });
-    assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+    const revoked = await certificateAction(ccm, tenantId, sensor, 'revoke', { reason: 'keyCompromise' });
     console.log(`# revoke API returned → NATS connection closed: ${((await closedAt) - revoked.at).toFixed(1)} ms`);
     assert.equal(await outcomeOf(sensor), 'refused:AUTHORIZATION_VIOLATION');
     assert.ok(!parseUsersFile(await readFile(server.usersFile, 'utf8'), server.usersFile).includes(natsUserOf(sensor.subject)!));
@@ -214,14 +129,14 @@ describe('ccm → Redis → NATS agent → nats-server: suspend, reactivate and 
     // The burst goes out one suspension after another; the agent is killed as soon as it has shut the first device out, so the
     // rest of the burst arrives while it is handling it or while it is down.
     const burstDone = (async () => {
-      for (const device of suspendedDevices) assert.equal((await api(ccm, 'POST', `/v1/tenants/${tenantId}/certificates/${device.id}/suspend`, {})).status, 200);
+      for (const device of suspendedDevices) await certificateAction(ccm, tenantId, device, 'suspend');
     })();
     await Promise.race(suspendedDevices.map((device) => open.get(device)!.closed));
     await agent!.kill();
     const closedBeforeKill = suspendedDevices.filter((device) => open.get(device)!.connection.isClosed()).length;
     await burstDone;
     const restarted = performance.now();
-    agent = await NatsAgentProcess.start(agentEnv);
+    agent = await AgentProcess.start('nats-agent', agentEnv);
     await Promise.all(suspendedDevices.map((device) => open.get(device)!.closed));
     console.log(`# SIGKILL with ${closedBeforeKill} of ${suspendedDevices.length} suspended devices out; restart (process start + reconciliation) → all out: ${(performance.now() - restarted).toFixed(0)} ms`);
     for (const device of suspendedDevices) assert.equal(await outcomeOf(device), 'refused:AUTHORIZATION_VIOLATION', device.subject);

@@ -17,25 +17,12 @@
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { AgentLog, type CertificateStatus, type Device } from '@ccm/broker-agent';
+import type { CertificateStatus, Device } from '@ccm/broker-agent';
+import { RecordingAgentLog } from '@ccm/broker-agent/testing';
 import { AtomicCrlFile, CrlSource, DynsecBrokerControl, MosquittoAdapter, SighupReloader, SystemAdapterClock, TenantAuthorities, verifiedTenantCrl, type TenantCrl } from '@ccm/mosquitto-agent';
 import type { MqttClient } from 'mqtt';
 import { MosquittoUnderTest, ThrowawayPki, type DeviceCredentials } from '../support/mosquitto.js';
-
-/** Connects and waits for CONNACK. */
-async function connected(broker: MosquittoUnderTest, device: Pick<DeviceCredentials, 'certificatePem' | 'privateKeyPem'>, options: Parameters<MosquittoUnderTest['connectDevice']>[2] = {}): Promise<MqttClient> {
-  const client = broker.connectDevice(device.certificatePem, device.privateKeyPem, options);
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    client.once('error', reject);
-    client.once('close', () => reject(new Error('closed before CONNACK')));
-  });
-  return client;
-}
-
-function closeOf(client: MqttClient): Promise<number> {
-  return new Promise((resolve) => client.once('close', () => resolve(performance.now())));
-}
+import { closeOf } from '../support/mqtt-session.js';
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -77,7 +64,7 @@ describe('Mosquitto 2.0 under the adapter\'s building blocks (throwaway CA)', ()
   }
 
   test('devices with valid certificates connect; the username is the certificate CN', async () => {
-    const client = await connected(broker, alpha);
+    const client = await broker.connectedDevice(alpha);
     clients.push(client);
     client.end(true);
     const log = await broker.log();
@@ -130,8 +117,8 @@ describe('Mosquitto 2.0 under the adapter\'s building blocks (throwaway CA)', ()
 
   test('a reload never drops a live session, even of a device the new CRL lists; the kick does, and its reconnect is refused', async () => {
     await install(await pki.crl());
-    const live = await connected(broker, alpha);
-    const other = await connected(broker, beta);
+    const live = await broker.connectedDevice(alpha);
+    const other = await broker.connectedDevice(beta);
     clients.push(live, other);
     let dropped = false;
     live.once('close', () => (dropped = true));
@@ -153,7 +140,7 @@ describe('Mosquitto 2.0 under the adapter\'s building blocks (throwaway CA)', ()
     await install(await pki.crl());
     const latencies: number[] = [];
     for (let round = 0; round < 5; round++) {
-      const client = await connected(broker, beta);
+      const client = await broker.connectedDevice(beta);
       clients.push(client);
       const start = performance.now();
       const closed = closeOf(client);
@@ -237,26 +224,12 @@ class OneRoot extends TenantAuthorities {
   }
 }
 
-class CollectingLog extends AgentLog {
-  readonly lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
-  error(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'error', message, fields });
-  }
-  warn(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'warn', message, fields });
-  }
-  info(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'info', message, fields });
-  }
-  debug(): void {}
-}
-
 describe('MosquittoAdapter on a real Mosquitto', () => {
   let pki: ThrowawayPki;
   let broker: MosquittoUnderTest;
   let crls: ThrowawayCrlSource;
   let adapter: MosquittoAdapter;
-  let log: CollectingLog;
+  let log: RecordingAgentLog;
   let suspect: DeviceCredentials;
   let bystander: DeviceCredentials;
   let bystanderClient: MqttClient;
@@ -290,10 +263,10 @@ describe('MosquittoAdapter on a real Mosquitto', () => {
     [suspect, bystander] = await Promise.all([pki.issueDevice('meter-suspect'), pki.issueDevice('meter-bystander')]);
     broker = await MosquittoUnderTest.start({ clientCaPem: pki.chainPem, crlPem: await pki.crl() });
     crls = new ThrowawayCrlSource(pki);
-    log = new CollectingLog();
+    log = new RecordingAgentLog();
     adapter = build();
     await adapter.start();
-    bystanderClient = await connected(broker, bystander);
+    bystanderClient = await broker.connectedDevice(bystander);
     clients.push(bystanderClient);
   });
 
@@ -310,7 +283,7 @@ describe('MosquittoAdapter on a real Mosquitto', () => {
   });
 
   test('shutOut ends the live session and refuses the reconnect of a device racing back in; the bystander stays', async () => {
-    const live = await connected(broker, suspect, { reconnectPeriod: 20 });
+    const live = await broker.connectedDevice(suspect, { reconnectPeriod: 20 });
     clients.push(live);
     let reconnects = 0;
     live.on('connect', () => (reconnects += 1));
@@ -351,7 +324,7 @@ describe('MosquittoAdapter on a real Mosquitto', () => {
   });
 
   test('endForGood ends the session and refuses the device', async () => {
-    const live = await connected(broker, suspect);
+    const live = await broker.connectedDevice(suspect);
     clients.push(live);
     const closed = closeOf(live);
     crls.listed.add(suspect.serialNumber);

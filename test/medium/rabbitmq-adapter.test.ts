@@ -10,12 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { AgentLog, type CertificateStatus, type Device } from '@ccm/broker-agent';
+import type { CertificateStatus, Device } from '@ccm/broker-agent';
+import { RecordingAgentLog } from '@ccm/broker-agent/testing';
 import { DEFAULT_DEVICE_PERMISSIONS, RabbitMqAdapter, RabbitMqPermissionError, type RabbitMqAdapterSettings } from '@ccm/rabbitmq-agent';
 import type { MqttClient } from 'mqtt';
 import { decodeName, formatDistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { OpensslTestCa, RabbitMqUnderTest, subjectDer, type IssuedCertificate } from '../support/rabbitmq.js';
-import { openssl } from '../support/openssl.js';
+import { closeOf } from '../support/mqtt-session.js';
+import { RabbitMqUnderTest, subjectDer } from '../support/rabbitmq.js';
+import { openssl, OpensslTestCa, type IssuedCertificate } from '../support/openssl.js';
 
 /**
  * New users in the bulk case: 2,000 by default (two import batches, two
@@ -23,20 +25,6 @@ import { openssl } from '../support/openssl.js';
  * in the README (~23 s on 2 cores).
  */
 const BULK_USERS = Number(process.env['CCM_TEST_RABBITMQ_BULK_USERS'] ?? 2000);
-
-class CollectingLog extends AgentLog {
-  readonly lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'error', message, fields });
-  }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'warn', message, fields });
-  }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'info', message, fields });
-  }
-  debug(): void {}
-}
 
 interface TestDevice extends IssuedCertificate {
   /** The subject as ccm prints it (ccm's own decoder and formatter). */
@@ -67,25 +55,11 @@ function status(subject: string): CertificateStatus {
   };
 }
 
-async function connected(node: RabbitMqUnderTest, device: IssuedCertificate): Promise<MqttClient> {
-  const client = node.connectDevice(device.certificatePem, device.privateKeyPem);
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    client.once('error', reject);
-    client.once('close', () => reject(new Error('closed before CONNACK')));
-  });
-  return client;
-}
-
-function closeOf(client: MqttClient): Promise<number> {
-  return new Promise((resolve) => client.once('close', () => resolve(performance.now())));
-}
-
 describe('RabbitMqAdapter on RabbitMQ 3.10 with MQTT over mutual TLS', () => {
   let node: RabbitMqUnderTest;
   let tenantCa: OpensslTestCa;
   let serverCa: OpensslTestCa;
-  let log: CollectingLog;
+  let log: RecordingAgentLog;
   let adapter: RabbitMqAdapter;
   let settings: RabbitMqAdapterSettings;
   const devices = new Map<string, TestDevice>();
@@ -109,7 +83,7 @@ describe('RabbitMqAdapter on RabbitMQ 3.10 with MQTT over mutual TLS', () => {
     node = await RabbitMqUnderTest.start({ serverCertificatePem: server.certificatePem, serverKeyPem: server.privateKeyPem, trustBundlePem: tenantCa.caPem, serverCaPem: serverCa.caPem });
     for (const [shape, subject] of SHAPES) devices.set(shape, await makeDevice(subject));
     devices.set('bystander', await makeDevice('/O=Acme/CN=bystander'));
-    log = new CollectingLog();
+    log = new RecordingAgentLog();
     settings = {
       managementUrl: node.managementUrl,
       username: node.agentUsername,
@@ -174,12 +148,12 @@ describe('RabbitMqAdapter on RabbitMQ 3.10 with MQTT over mutual TLS', () => {
     const target = deviceOf(device.subject);
     const bystander = deviceOf(bystanderCertificate.subject);
     await adapter.letBackIn([target, bystander]);
-    const watcher = await connected(node, bystanderCertificate);
+    const watcher = await node.connectedDevice(bystanderCertificate);
     clients.push(watcher);
     let bystanderDrops = 0;
     watcher.on('close', () => bystanderDrops++);
 
-    const live = await connected(node, device);
+    const live = await node.connectedDevice(device);
     clients.push(live);
     const closed = closeOf(live);
     const shutOutStarted = performance.now();
@@ -197,7 +171,7 @@ describe('RabbitMqAdapter on RabbitMQ 3.10 with MQTT over mutual TLS', () => {
     fetches.mock.restore();
 
     await adapter.letBackIn([target]);
-    const back = await connected(node, device);
+    const back = await node.connectedDevice(device);
     clients.push(back);
 
     const ended = closeOf(back);
@@ -223,7 +197,7 @@ describe('RabbitMqAdapter on RabbitMQ 3.10 with MQTT over mutual TLS', () => {
     const device = devices.get('non-ASCII')!;
     const target = deviceOf(device.subject);
     await adapter.letBackIn([target]);
-    const client = await connected(node, device);
+    const client = await node.connectedDevice(device);
     clients.push(client);
     const started = performance.now();
     let live: ReadonlySet<string> | null = null;

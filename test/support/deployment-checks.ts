@@ -1,7 +1,7 @@
 /**
  * Checks of the deployment files against the code (no Docker engine or
- * cluster runs here): docker-compose.yml, deploy/kubernetes/*.yaml and the
- * Vault policy. Each check returns the problems it finds as sentences, so a
+ * cluster runs here): docker-compose.yml (its brokers profile's RabbitMQ and
+ * NATS too), deploy/kubernetes/*.yaml and the Vault policy. Each check returns the problems it finds as sentences, so a
  * test can assert there are none for the real files and that a mutated copy
  * is reported.
  */

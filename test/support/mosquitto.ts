@@ -10,12 +10,14 @@ import 'reflect-metadata'; // @peculiar/x509 needs it loaded first
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, webcrypto } from 'node:crypto';
 import { chmod, chown, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { freePort, openssl, run } from './openssl.js';
+import { freePort, OpensslTestCa, run } from './openssl.js';
+import { AgentProcess } from './agent-process.js';
+import { isRunning, tcpReachable, terminate, waitUntil } from './broker-process.js';
+import { connack } from './mqtt-session.js';
 
 export const MOSQUITTO_BINARY = '/usr/sbin/mosquitto';
 export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
@@ -113,7 +115,7 @@ export class MosquittoUnderTest {
       child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       const broker = new MosquittoUnderTest(directory, tlsPort, adminPort, server.caPem, adminUsername, adminPassword, child, owner);
       try {
-        await broker.waitUntilListening(output);
+        await broker.waitUntilListening();
       } catch (error) {
         const log = await readFile(logfile, 'utf8').catch(() => '');
         await broker.stop();
@@ -131,7 +133,7 @@ export class MosquittoUnderTest {
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return isRunning(this.child);
   }
 
   get pidFile(): string {
@@ -204,6 +206,11 @@ export class MosquittoUnderTest {
     });
   }
 
+  /** connectDevice, resolved once the CONNACK came. */
+  connectedDevice(device: Pick<DeviceCredentials, 'certificatePem' | 'privateKeyPem'>, options: IClientOptions = {}): Promise<MqttClient> {
+    return connack(this.connectDevice(device.certificatePem, device.privateKeyPem, options));
+  }
+
   /** One connection attempt: 'connected' (then closed again) or 'refused' (TLS or MQTT level). */
   async tryConnect(certificatePem: string, privateKeyPem: string, timeoutMs = 5000): Promise<'connected' | 'refused'> {
     const client = this.connectDevice(certificatePem, privateKeyPem, { connectTimeout: timeoutMs });
@@ -222,38 +229,17 @@ export class MosquittoUnderTest {
   }
 
   async stop(): Promise<void> {
-    if (this.running) {
-      const exited = new Promise((resolve) => this.child.once('exit', resolve));
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await terminate(this.child, 3000);
     await rm(this.directory, { recursive: true, force: true });
   }
 
-  private async waitUntilListening(initialOutput: string): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if (!this.running) throw new Error(`exited with ${this.child.exitCode ?? this.child.signalCode} ${initialOutput}`);
+  private async waitUntilListening(): Promise<void> {
+    await waitUntil(this.child, 'both listeners accepted and the pid file named the broker', 10_000, async () => {
       const [tls, admin, pid] = await Promise.all([tcpReachable(this.tlsPort), tcpReachable(this.adminPort), readFile(this.pidFile, 'utf8').catch(() => '')]);
       // The agent finds the broker through the pid_file Mosquitto writes (also when not daemonised).
-      if (tls && admin && pid.trim() === String(this.child.pid)) return;
-      if (Date.now() > deadline) throw new Error('ports not listening after 10 s');
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+      return tls && admin && pid.trim() === String(this.child.pid);
+    }, 25);
   }
-}
-
-function tcpReachable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connectTcp({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 async function mosquittoUserIfRoot(): Promise<FileOwner | null> {
@@ -265,115 +251,16 @@ async function mosquittoUserIfRoot(): Promise<FileOwner | null> {
 
 /** The broker's own TLS certificate, from a CA made for this run only (devices trust it, nothing else does). */
 async function throwawayServerCertificate(): Promise<{ caPem: string; certificatePem: string; privateKeyPem: string }> {
-  const directory = await mkdtemp(join(tmpdir(), 'ccm-mosquitto-ca-'));
+  const ca = await OpensslTestCa.create('test MQTT server CA');
   try {
-    const path = (name: string) => join(directory, name);
-    const key = async (name: string) => {
-      const generated = await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path(name)]);
-      if (generated.code !== 0) throw new Error(generated.stderr);
-    };
-    await key('ca.key');
-    await key('server.key');
-    const steps: string[][] = [
-      ['req', '-x509', '-new', '-key', path('ca.key'), '-subj', '/CN=test MQTT server CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-out', path('ca.pem')],
-      ['req', '-new', '-key', path('server.key'), '-subj', '/CN=127.0.0.1', '-out', path('server.csr')],
-    ];
-    for (const step of steps) {
-      const result = await openssl(step);
-      if (result.code !== 0) throw new Error(result.stderr);
-    }
-    await writeFile(path('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-    const signed = await openssl(['x509', '-req', '-in', path('server.csr'), '-CA', path('ca.pem'), '-CAkey', path('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', path('server.ext'), '-out', path('server.pem')]);
-    if (signed.code !== 0) throw new Error(signed.stderr);
-    const [caPem, certificatePem, privateKeyPem] = await Promise.all([readFile(path('ca.pem'), 'utf8'), readFile(path('server.pem'), 'utf8'), readFile(path('server.key'), 'utf8')]);
-    return { caPem, certificatePem, privateKeyPem };
+    return { caPem: ca.caPem, ...(await ca.serverCertificate()) };
   } finally {
-    await rm(directory, { recursive: true, force: true });
+    await ca.cleanup();
   }
 }
 
-/** The agent's bin, built: `npx tsc -p packages/mosquitto-agent` (or the root build) makes it. */
-export const MOSQUITTO_AGENT_MAIN = new URL('../../../packages/mosquitto-agent/dist/src/main.js', import.meta.url).pathname;
-
-/**
- * The agent as operators run it: a child process of the package's built
- * main.js, its JSON log lines collected. Its health endpoint listens on a
- * port the system picks (CCM_AGENT_HEALTH_LISTEN=127.0.0.1:0) unless the
- * environment says otherwise, so agents of parallel tests never collide.
- */
-export class MosquittoAgentProcess {
-  readonly lines: Array<Record<string, unknown>> = [];
-  private constructor(private readonly child: ChildProcess) {}
-
-  static async start(env: Record<string, string>): Promise<MosquittoAgentProcess> {
-    const child = spawn(process.execPath, [MOSQUITTO_AGENT_MAIN], { env: { PATH: process.env['PATH'] ?? '', CCM_AGENT_HEALTH_LISTEN: '127.0.0.1:0', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    const agent = new MosquittoAgentProcess(child);
-    let buffered = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        try {
-          agent.lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          agent.lines.push({ msg: line });
-        }
-      }
-    });
-    await agent.waitFor((line) => line['msg'] === 'mosquitto agent running', 30_000);
-    return agent;
-  }
-
-  /** The health endpoint's port, from the core's "running" line. */
-  get healthPort(): number {
-    const running = this.lines.find((line) => line['msg'] === 'mosquitto agent running');
-    const port = Number(String(running?.['health'] ?? '').split(':').at(-1));
-    if (!Number.isInteger(port) || port <= 0) throw new Error('the agent has not said where its health endpoint listens');
-    return port;
-  }
-
-  /** GET /metrics of the agent, as Prometheus text. */
-  async metrics(): Promise<string> {
-    const response = await fetch(`http://127.0.0.1:${this.healthPort}/metrics`);
-    return response.text();
-  }
-
-  /** Resolves the first line from index `from` on (all lines by default) that matches. */
-  waitFor(predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000, from = 0): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const found = this.lines.slice(from).find(predicate);
-        if (found) return resolve(found);
-        if (this.child.exitCode !== null) return reject(new Error(`agent exited with ${this.child.exitCode}: ${JSON.stringify(this.lines.slice(-5))}`));
-        if (Date.now() > deadline) return reject(new Error(`agent log never showed it: ${JSON.stringify(this.lines.slice(-5))}`));
-        setTimeout(check, 20);
-      };
-      check();
-    });
-  }
-
-  /** SIGKILL: the agent gets no chance to finish anything (a crash, an OOM kill). */
-  async kill(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGKILL');
-    await exited;
-  }
-
-  async stop(): Promise<number | null> {
-    if (this.child.signalCode !== null) return null;
-    if (this.child.exitCode !== null) return this.child.exitCode;
-    const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  }
-}
+/** For bench/: the Mosquitto agent's process (the tests call AgentProcess.start('mosquitto-agent', …) themselves). */
+export const MosquittoAgentProcess = { start: (env: Record<string, string>): Promise<AgentProcess> => AgentProcess.start('mosquitto-agent', env) };
 
 /** A device identity as the tests hand it to MQTT clients. */
 export interface DeviceCredentials {

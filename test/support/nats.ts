@@ -7,22 +7,23 @@
  * on 127.0.0.1 ports of 25700–25799, never touches the system server on
  * 4222, and stop() kills it and removes everything it wrote.
  *
- * NatsTestPki makes the certificates with openssl: a server CA and a
- * server certificate for 127.0.0.1, a device CA, and device certificates
+ * NatsTestPki makes the certificates with two OpensslTestCa: a server CA
+ * and a server certificate for 127.0.0.1, a device CA, and device certificates
  * of any subject (multi-valued RDNs included), each with the subject text
- * ccm would print for it. NatsAgentProcess runs the built agent bin.
+ * ccm would print for it.
  */
 import 'reflect-metadata'; // @peculiar/x509 needs it loaded first
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { renderUsersFile } from '@ccm/nats-agent';
 import { decodeName, formatDistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { openssl } from './openssl.js';
+import { OpensslTestCa } from './openssl.js';
+import { AgentProcess } from './agent-process.js';
+import { isRunning, portBindable, terminate, waitUntil } from './broker-process.js';
 
 export const NATS_SERVER_BINARY = '/usr/sbin/nats-server';
 /** This suite's ports (the task's range); the system server's 4222 is outside it. */
@@ -106,7 +107,7 @@ export class NatsUnderTest {
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return isRunning(this.child);
   }
 
   get usersFile(): string {
@@ -165,29 +166,19 @@ export class NatsUnderTest {
   }
 
   async stop(): Promise<void> {
-    if (this.running) {
-      const exited = new Promise((resolve) => this.child.once('exit', resolve));
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await terminate(this.child, 3000);
     await rm(this.directory, { recursive: true, force: true });
   }
 
   private async waitUntilReady(): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if (!this.running) throw new Error(`exited with ${this.child.exitCode ?? this.child.signalCode}`);
+    await waitUntil(this.child, 'the monitoring port answered and the pid file named the server', 10_000, async () => {
       const pid = await readFile(this.pidFile, 'utf8').catch(() => '');
       const ready = await fetch(`${this.monitorUrl}/varz`).then(
         (response) => response.ok,
         () => false,
       );
-      if (ready && pid.trim() === String(this.child.pid)) return;
-      if (Date.now() > deadline) throw new Error('not ready after 10 s');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+      return ready && pid.trim() === String(this.child.pid);
+    }, 20);
   }
 }
 
@@ -198,17 +189,9 @@ export async function portInRange(taken: readonly number[] = []): Promise<number
   for (let i = 0; i < span; i++) {
     const port = PORT_RANGE.first + ((offset + i) % span);
     if (taken.includes(port)) continue;
-    if (await bindable(port)) return port;
+    if (await portBindable(port)) return port;
   }
   throw new Error(`no free port in ${PORT_RANGE.first}-${PORT_RANGE.last}`);
-}
-
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 }
 
 export interface DeviceCertificate {
@@ -218,39 +201,32 @@ export interface DeviceCertificate {
   readonly subject: string;
 }
 
-/** Certificates made by openssl in a temp directory: a server CA and server certificate, a device CA and its devices. */
+/** Two throwaway openssl CAs: the server CA with nats-server's certificate, and the device CA with its devices. */
 export class NatsTestPki {
-  private serial = 1;
-
   private constructor(
-    private readonly directory: string,
-    readonly serverCaPem: string,
+    private readonly serverCa: OpensslTestCa,
+    private readonly deviceCa: OpensslTestCa,
     readonly serverCertificatePem: string,
     readonly serverKeyPem: string,
-    readonly deviceCaPem: string,
   ) {}
 
   static async create(): Promise<NatsTestPki> {
-    const directory = await mkdtemp(join(tmpdir(), 'ccm-nats-pki-'));
+    const [serverCa, deviceCa] = await Promise.all([OpensslTestCa.create('test NATS server CA'), OpensslTestCa.create('test device CA', { organization: 'Test Tenant' })]);
     try {
-      const path = (name: string) => join(directory, name);
-      const step = async (args: string[]) => {
-        const result = await openssl(args);
-        if (result.code !== 0) throw new Error(`openssl ${args.slice(0, 2).join(' ')}: ${result.stderr}`);
-      };
-      for (const key of ['server-ca.key', 'server.key', 'device-ca.key']) await step(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path(key)]);
-      await step(['req', '-x509', '-new', '-key', path('server-ca.key'), '-subj', '/CN=test NATS server CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-out', path('server-ca.pem')]);
-      await step(['req', '-x509', '-new', '-key', path('device-ca.key'), '-subj', '/O=Test Tenant/CN=test device CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', path('device-ca.pem')]);
-      await step(['req', '-new', '-key', path('server.key'), '-subj', '/CN=127.0.0.1', '-out', path('server.csr')]);
-      await writeFile(path('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-      await step(['x509', '-req', '-in', path('server.csr'), '-CA', path('server-ca.pem'), '-CAkey', path('server-ca.key'), '-set_serial', '1', '-days', '2', '-extfile', path('server.ext'), '-out', path('server.pem')]);
-      await writeFile(path('device.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-      const read = (name: string) => readFile(path(name), 'utf8');
-      return new NatsTestPki(directory, await read('server-ca.pem'), await read('server.pem'), await read('server.key'), await read('device-ca.pem'));
+      const server = await serverCa.serverCertificate();
+      return new NatsTestPki(serverCa, deviceCa, server.certificatePem, server.privateKeyPem);
     } catch (error) {
-      await rm(directory, { recursive: true, force: true });
+      await Promise.all([serverCa.cleanup(), deviceCa.cleanup()]);
       throw error;
     }
+  }
+
+  get serverCaPem(): string {
+    return this.serverCa.caPem;
+  }
+
+  get deviceCaPem(): string {
+    return this.deviceCa.caPem;
   }
 
   /**
@@ -258,85 +234,15 @@ export class NatsTestPki {
    * in encoding order; "+" joins a multi-valued RDN when `multiValued`).
    */
   async issue(subj: string, options: { multiValued?: boolean } = {}): Promise<DeviceCertificate> {
-    const name = `device-${this.serial++}`;
-    const path = (suffix: string) => join(this.directory, `${name}.${suffix}`);
-    const step = async (args: string[]) => {
-      const result = await openssl(args);
-      if (result.code !== 0) throw new Error(`openssl ${args.slice(0, 2).join(' ')} (${subj}): ${result.stderr}`);
-    };
-    await step(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path('key')]);
-    await step(['req', '-new', '-utf8', ...(options.multiValued ? ['-multivalue-rdn'] : []), '-key', path('key'), '-subj', subj, '-out', path('csr')]);
-    await step(['x509', '-req', '-in', path('csr'), '-CA', join(this.directory, 'device-ca.pem'), '-CAkey', join(this.directory, 'device-ca.key'), '-set_serial', String(1000 + this.serial), '-days', '1', '-extfile', join(this.directory, 'device.ext'), '-out', path('pem')]);
-    const [certificatePem, privateKeyPem] = await Promise.all([readFile(path('pem'), 'utf8'), readFile(path('key'), 'utf8')]);
-    const subject = formatDistinguishedName(decodeName(new Uint8Array(new x509.X509Certificate(certificatePem).subjectName.toArrayBuffer())));
-    return { certificatePem, privateKeyPem, subject };
+    const issued = await this.deviceCa.deviceCertificate(subj, { multiValuedRdns: options.multiValued === true, extensions: 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n' });
+    const subject = formatDistinguishedName(decodeName(new Uint8Array(new x509.X509Certificate(issued.certificatePem).subjectName.toArrayBuffer())));
+    return { ...issued, subject };
   }
 
   async cleanup(): Promise<void> {
-    await rm(this.directory, { recursive: true, force: true });
+    await Promise.all([this.serverCa.cleanup(), this.deviceCa.cleanup()]);
   }
 }
 
-/** The agent as operators run it: `node packages/nats-agent/dist/src/main.js` with its environment, JSON log lines collected. */
-export class NatsAgentProcess {
-  readonly lines: Array<Record<string, unknown>> = [];
-  private constructor(private readonly child: ChildProcess) {}
-
-  static async start(env: Record<string, string>, options: { waitForRunning?: boolean } = {}): Promise<NatsAgentProcess> {
-    const main = new URL('../../../packages/nats-agent/dist/src/main.js', import.meta.url);
-    const child = spawn(process.execPath, [main.pathname], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    const agent = new NatsAgentProcess(child);
-    let buffered = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        try {
-          agent.lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          agent.lines.push({ msg: line });
-        }
-      }
-    });
-    if (options.waitForRunning !== false) await agent.waitFor((line) => line['msg'] === 'nats agent running', 30_000);
-    return agent;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  waitFor(predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const found = this.lines.find(predicate);
-        if (found) return resolve(found);
-        if (!this.running) return reject(new Error(`agent exited with ${this.child.exitCode ?? this.child.signalCode}: ${JSON.stringify(this.lines.slice(-5))}`));
-        if (Date.now() > deadline) return reject(new Error(`agent log never showed it: ${JSON.stringify(this.lines.slice(-5))}`));
-        setTimeout(check, 20);
-      };
-      check();
-    });
-  }
-
-  /** SIGKILL: no chance to finish anything (the crash the agent must recover from). */
-  async kill(): Promise<void> {
-    if (!this.running) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGKILL');
-    await exited;
-  }
-
-  async stop(): Promise<number | null> {
-    if (!this.running) return this.child.exitCode;
-    const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  }
-}
+/** For bench/: the NATS agent's process (the tests call AgentProcess.start('nats-agent', …) themselves). */
+export const NatsAgentProcess = { start: (env: Record<string, string>): Promise<AgentProcess> => AgentProcess.start('nats-agent', env) };

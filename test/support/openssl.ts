@@ -1,9 +1,12 @@
 /**
  * Runs the real openssl command line on files in a temp directory: the
- * external client that judges ccm's certificates in the tests.
+ * external client that judges ccm's certificates in the tests; and
+ * OpensslTestCa, the throwaway CA the broker harnesses take their server
+ * certificates (and test device certificates) from.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -109,6 +112,69 @@ export class MutualTlsEndpoint {
     }
     await this.scratch.cleanup();
   }
+}
+
+/** A certificate and its key, as PEM. */
+export interface IssuedCertificate {
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+}
+
+/** A throwaway CA made with openssl for one test file (files in a Scratch): server certificates for 127.0.0.1/localhost and device certificates of any subject. */
+export class OpensslTestCa {
+  private constructor(
+    private readonly scratch: Scratch,
+    readonly caPem: string,
+  ) {}
+
+  /** A self-signed CA "CN=<commonName>" (with O=<organization> before it when given). */
+  static async create(commonName = 'ccm test CA', options: { organization?: string } = {}): Promise<OpensslTestCa> {
+    const scratch = await Scratch.create();
+    try {
+      await check(openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', scratch.path('ca.key')]));
+      const subject = `${options.organization === undefined ? '' : `/O=${options.organization}`}/CN=${commonName}`;
+      await check(openssl(['req', '-x509', '-new', '-key', scratch.path('ca.key'), '-subj', subject, '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', scratch.path('ca.pem')]));
+      return new OpensslTestCa(scratch, await readFile(scratch.path('ca.pem'), 'utf8'));
+    } catch (error) {
+      await scratch.cleanup();
+      throw error;
+    }
+  }
+
+  serverCertificate(): Promise<IssuedCertificate> {
+    return this.issue('/CN=localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n', []);
+  }
+
+  /**
+   * A client certificate; `subject` in openssl's -subj form, most general
+   * RDN first ("/O=Acme/CN=sensor-1"), UTF-8, '+' between the attributes
+   * of a multi-valued RDN when `multiValuedRdns` is set.
+   */
+  deviceCertificate(subject: string, options: { multiValuedRdns?: boolean; extensions?: string } = {}): Promise<IssuedCertificate> {
+    return this.issue(subject, `extendedKeyUsage=clientAuth\n${options.extensions ?? ''}`, ['-utf8', ...(options.multiValuedRdns ? ['-multivalue-rdn'] : [])]);
+  }
+
+  async cleanup(): Promise<void> {
+    await this.scratch.cleanup();
+  }
+
+  private async issue(subject: string, extensions: string, requestOptions: readonly string[]): Promise<IssuedCertificate> {
+    const name = `cert-${randomBytes(6).toString('hex')}`;
+    const key = this.scratch.path(`${name}.key`);
+    await check(openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]), subject);
+    await check(openssl(['req', '-new', '-key', key, ...requestOptions, '-subj', subject, '-out', this.scratch.path(`${name}.csr`)]), subject);
+    const extensionFile = await this.scratch.write(`${name}.ext`, extensions);
+    // A serial of its own rather than -CAcreateserial: certificates issued at once (Promise.all) would race on the one ca.srl.
+    const serial = `0x${(randomBytes(8).readBigUInt64BE() >> 1n).toString(16)}`;
+    await check(openssl(['x509', '-req', '-in', this.scratch.path(`${name}.csr`), '-CA', this.scratch.path('ca.pem'), '-CAkey', this.scratch.path('ca.key'), '-set_serial', serial, '-days', '2', '-extfile', extensionFile, '-out', this.scratch.path(`${name}.pem`)]), subject);
+    return { certificatePem: await readFile(this.scratch.path(`${name}.pem`), 'utf8'), privateKeyPem: await readFile(key, 'utf8') };
+  }
+}
+
+async function check(pending: Promise<CommandResult>, what?: string): Promise<CommandResult> {
+  const result = await pending;
+  if (result.code !== 0) throw new Error(`openssl failed (${result.code})${what === undefined ? '' : ` for ${what}`}: ${result.stderr}`);
+  return result;
 }
 
 export function freePort(): Promise<number> {

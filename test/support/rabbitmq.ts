@@ -21,19 +21,20 @@
  * mqtt_node makes), then enables rabbitmq_mqtt, which finds it and skips
  * the wait.
  *
- * Also here: an openssl-made PKI for the tests (CA, server certificate,
- * device certificates of any subject, multi-valued RDNs too).
+ * The test PKI is openssl.ts's OpensslTestCa (re-exported here).
  */
 import 'reflect-metadata'; // @peculiar/x509 needs it loaded first
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
-import { connect as connectTcp, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { openssl, run, Scratch, type CommandResult } from './openssl.js';
+import { run, type CommandResult, type IssuedCertificate } from './openssl.js';
+import { AgentProcess } from './agent-process.js';
+import { isRunning, portBindable, tcpReachable, waitUntil } from './broker-process.js';
+import { connack } from './mqtt-session.js';
 
 const RABBITMQ_LIB = '/usr/lib/rabbitmq/lib';
 
@@ -146,7 +147,7 @@ export class RabbitMqUnderTest {
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return isRunning(this.child);
   }
 
   get managementUrl(): string {
@@ -191,6 +192,11 @@ export class RabbitMqUnderTest {
   /** An MQTT 3.1.1 client over mutual TLS with a device certificate; no automatic reconnect unless asked. */
   connectDevice(certificatePem: string, privateKeyPem: string, options: IClientOptions = {}): MqttClient {
     return mqtt.connect(this.mqttsUrl, { ca: this.serverCaPem, cert: certificatePem, key: privateKeyPem, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...options });
+  }
+
+  /** connectDevice, resolved once the CONNACK came. */
+  connectedDevice(device: IssuedCertificate, options: IClientOptions = {}): Promise<MqttClient> {
+    return connack(this.connectDevice(device.certificatePem, device.privateKeyPem, options));
   }
 
   /** One connection attempt: connected (then closed again), or refused with the reason (TLS or CONNACK). */
@@ -247,14 +253,8 @@ export class RabbitMqUnderTest {
     if (result.code !== 0 || result.stdout.trim() !== 'ok') throw new Error(`enabling rabbitmq_mqtt failed (${result.code}): ${result.stdout}${result.stderr}`);
   }
 
-  private async waitFor(what: string, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (!this.running) throw new Error(`the node exited (${this.child.exitCode ?? this.child.signalCode}) before ${what} answered`);
-      if (await ready()) return;
-      if (Date.now() > deadline) throw new Error(`${what} did not answer within ${timeoutMs / 1000} s`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  private waitFor(what: string, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
+    return waitUntil(this.child, `${what} answered`, timeoutMs, ready, 50);
   }
 }
 
@@ -340,30 +340,11 @@ async function freePortBlock(): Promise<RabbitMqPorts> {
   for (const block of order) {
     const first = PORT_RANGE_START + block * PORT_BLOCK;
     const ports = Array.from({ length: PORT_BLOCK }, (_, i) => first + i);
-    if ((await Promise.all(ports.map(portFree))).every(Boolean)) {
+    if ((await Promise.all(ports.map(portBindable))).every(Boolean)) {
       return { mqttTls: first, management: first + 1, distribution: first + 2, cli: [first + 3, first + 6], spare: first + 7 };
     }
   }
   throw new Error('no free block of ports in 25600–25699');
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-function tcpReachable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connectTcp({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 function killQuietly(pid: number): void {
@@ -374,130 +355,13 @@ function killQuietly(pid: number): void {
   }
 }
 
-/** The agent as operators run it: a child process of packages/rabbitmq-agent/dist/src/main.js, its JSON log lines collected. */
-export class RabbitMqAgentProcess {
-  readonly lines: Array<Record<string, unknown>> = [];
-  private constructor(private readonly child: ChildProcess) {}
+/** For bench/ and the RabbitMQ tests, which take the test CA from here. */
+export { OpensslTestCa, type IssuedCertificate } from './openssl.js';
 
-  static async start(env: Record<string, string>): Promise<RabbitMqAgentProcess> {
-    const main = new URL('../../../packages/rabbitmq-agent/dist/src/main.js', import.meta.url);
-    const child = spawn(process.execPath, [main.pathname], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    const agent = new RabbitMqAgentProcess(child);
-    let buffered = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        try {
-          agent.lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          agent.lines.push({ msg: line });
-        }
-      }
-    });
-    await agent.waitFor((line) => line['msg'] === 'rabbitmq agent running', 30_000);
-    return agent;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  waitFor(predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const found = this.lines.find(predicate);
-        if (found) return resolve(found);
-        if (!this.running) return reject(new Error(`agent exited with ${this.child.exitCode ?? this.child.signalCode}: ${JSON.stringify(this.lines.slice(-5))}`));
-        if (Date.now() > deadline) return reject(new Error(`agent log never showed it: ${JSON.stringify(this.lines.slice(-5))}`));
-        setTimeout(check, 20);
-      };
-      check();
-    });
-  }
-
-  /** SIGKILL: no chance to finish anything (the crash the agent must recover from). */
-  async kill(): Promise<void> {
-    if (!this.running) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGKILL');
-    await exited;
-  }
-
-  async stop(): Promise<number | null> {
-    if (!this.running) return this.child.exitCode;
-    const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  }
-}
-
-/** A certificate and its key, as PEM. */
-export interface IssuedCertificate {
-  readonly certificatePem: string;
-  readonly privateKeyPem: string;
-}
-
-/** A CA made with openssl for one test file: a server certificate for 127.0.0.1/localhost and device certificates of any subject. */
-export class OpensslTestCa {
-  private constructor(
-    private readonly scratch: Scratch,
-    readonly caPem: string,
-  ) {}
-
-  static async create(name = 'ccm test CA'): Promise<OpensslTestCa> {
-    const scratch = await Scratch.create();
-    try {
-      await check(openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', scratch.path('ca.key')]));
-      await check(openssl(['req', '-x509', '-new', '-key', scratch.path('ca.key'), '-subj', `/CN=${name}`, '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', scratch.path('ca.pem')]));
-      return new OpensslTestCa(scratch, await readFile(scratch.path('ca.pem'), 'utf8'));
-    } catch (error) {
-      await scratch.cleanup();
-      throw error;
-    }
-  }
-
-  serverCertificate(): Promise<IssuedCertificate> {
-    return this.issue('/CN=localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n', []);
-  }
-
-  /**
-   * A client certificate; `subject` in openssl's -subj form, most general
-   * RDN first ("/O=Acme/CN=sensor-1"), UTF-8, '+' between the attributes
-   * of a multi-valued RDN when `multiValuedRdns` is set.
-   */
-  deviceCertificate(subject: string, options: { multiValuedRdns?: boolean; extensions?: string } = {}): Promise<IssuedCertificate> {
-    return this.issue(subject, `extendedKeyUsage=clientAuth\n${options.extensions ?? ''}`, ['-utf8', ...(options.multiValuedRdns ? ['-multivalue-rdn'] : [])]);
-  }
-
-  async cleanup(): Promise<void> {
-    await this.scratch.cleanup();
-  }
-
-  private async issue(subject: string, extensions: string, requestOptions: readonly string[]): Promise<IssuedCertificate> {
-    const name = `cert-${randomBytes(6).toString('hex')}`;
-    const key = this.scratch.path(`${name}.key`);
-    await check(openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]));
-    await check(openssl(['req', '-new', '-key', key, ...requestOptions, '-subj', subject, '-out', this.scratch.path(`${name}.csr`)]));
-    const extensionFile = await this.scratch.write(`${name}.ext`, extensions);
-    await check(openssl(['x509', '-req', '-in', this.scratch.path(`${name}.csr`), '-CA', this.scratch.path('ca.pem'), '-CAkey', this.scratch.path('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', extensionFile, '-out', this.scratch.path(`${name}.pem`)]));
-    return { certificatePem: await readFile(this.scratch.path(`${name}.pem`), 'utf8'), privateKeyPem: await readFile(key, 'utf8') };
-  }
-}
+/** For bench/: the RabbitMQ agent's process (the tests call AgentProcess.start('rabbitmq-agent', …) themselves). */
+export const RabbitMqAgentProcess = { start: (env: Record<string, string>): Promise<AgentProcess> => AgentProcess.start('rabbitmq-agent', env) };
 
 /** The subject DER of a certificate, for ccm's own name decoder. */
 export function subjectDer(certificatePem: string): Uint8Array {
   return new Uint8Array(new x509.X509Certificate(certificatePem).subjectName.toArrayBuffer());
-}
-
-async function check(pending: Promise<CommandResult>): Promise<CommandResult> {
-  const result = await pending;
-  if (result.code !== 0) throw new Error(`openssl failed (${result.code}): ${result.stderr}`);
-  return result;
 }

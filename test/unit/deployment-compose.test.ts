@@ -2,7 +2,8 @@
  * docker-compose.yml, parsed (no Docker engine here) and held against the
  * code: images and builds, ccm's and the agent's variables and their
  * configuration parsers, ports, mounted files, volumes, dependencies,
- * Mosquitto's configuration and the Vault policy. Each check is also shown to
+ * Mosquitto's configuration, the brokers profile's RabbitMQ and NATS with
+ * their agents and setup steps, and the Vault policy. Each check is also shown to
  * catch a typo in a mutated copy.
  */
 import assert from 'node:assert/strict';

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { CcmEvent } from '@ccm/event-consumer';
 import { BrokerAgent } from '../src/broker-agent.js';
 import { parseAgentConfiguration, type AgentConfiguration } from '../src/configuration.js';
-import { certificate, FakeBroker, FakeDirectory, OTHER_TENANT, RecordingLog, ROOT_CA, TENANT } from './fakes.js';
+import { certificate, FakeBroker, FakeDirectory, OTHER_TENANT, RecordingAgentLog, ROOT_CA, TENANT } from './fakes.js';
 import type { CertificateStatus } from '../src/broker-port.js';
 
 let scratch: string;
@@ -70,11 +70,21 @@ function event(type: CcmEvent['type'], c: CertificateStatus, overrides: Partial<
   };
 }
 
-async function started(directory: FakeDirectory, broker: FakeBroker, overrides: Record<string, string> = {}): Promise<{ agent: BrokerAgent; log: RecordingLog }> {
-  const log = new RecordingLog();
+async function started(directory: FakeDirectory, broker: FakeBroker, overrides: Record<string, string> = {}): Promise<{ agent: BrokerAgent; log: RecordingAgentLog }> {
+  const log = new RecordingAgentLog();
   const agent = new BrokerAgent(configuration(overrides), broker, { log, directory });
   await agent.start();
   return { agent, log };
+}
+
+/** Starts an agent on `directory` and `broker`, runs `body` with it, and closes it however `body` ends. */
+async function withAgent(directory: FakeDirectory, broker: FakeBroker, body: (agent: BrokerAgent) => Promise<void>, overrides: Record<string, string> = {}): Promise<void> {
+  const { agent } = await started(directory, broker, overrides);
+  try {
+    await body(agent);
+  } finally {
+    await agent.close();
+  }
 }
 
 async function until(condition: () => boolean, what: string, ms = 3000): Promise<void> {
@@ -90,8 +100,7 @@ describe('BrokerAgent', () => {
     const directory = new FakeDirectory();
     directory.put(certificate('in-force', 'active'), certificate('new', 'inactive'), certificate('held', 'suspended'), certificate('gone', 'revoked'));
     const broker = new FakeBroker();
-    const { agent } = await started(directory, broker);
-    try {
+    await withAgent(directory, broker, async (agent) => {
       assert.deepEqual(broker.identitiesIn('allowed'), ['in-force', 'new']);
       assert.deepEqual(broker.identitiesIn('out'), ['held']);
       assert.deepEqual(broker.identitiesIn('ended'), ['gone']);
@@ -102,9 +111,7 @@ describe('BrokerAgent', () => {
       const metrics = await (await fetch(`${base}/metrics`)).text();
       assert.match(metrics, /ccm_agent_devices\{verdict="let-in",broker="fake"\} 2/);
       assert.match(metrics, /ccm_agent_reconciliations_total\{outcome="ok",broker="fake"\} 1/);
-    } finally {
-      await agent.close();
-    }
+    });
   });
 
   it('a restart against a broker already right changes nothing, and leaves live sessions alone', async () => {
@@ -149,14 +156,11 @@ describe('BrokerAgent', () => {
     broker.live.add('held');
     broker.live.add('bystander');
     broker.reconnectOnce.add('held');
-    const { agent } = await started(directory, broker);
-    try {
+    await withAgent(directory, broker, async (agent) => {
       assert.deepEqual([...broker.live], ['bystander']);
       assert.equal(broker.calls.filter((call) => call.operation === 'shutOut').length, 2);
       assert.match(await agent.metrics.registry.metrics(), /ccm_agent_sessions_out_of_place_total\{broker="fake"\} 1/);
-    } finally {
-      await agent.close();
-    }
+    });
   });
 
   it('acts on the certificate\'s current state, whatever order its events arrive in', async () => {
@@ -164,8 +168,7 @@ describe('BrokerAgent', () => {
     const c = certificate('sensor', 'active');
     directory.put(c);
     const broker = new FakeBroker();
-    const { agent } = await started(directory, broker);
-    try {
+    await withAgent(directory, broker, async (agent) => {
       // Suspended, then reactivated; the reactivation's event is delivered first, the suspension's last (a retry).
       directory.setState(c.id, 'active');
       await agent.handle(event('certificate.reactivated', c));
@@ -174,9 +177,7 @@ describe('BrokerAgent', () => {
       directory.setState(c.id, 'suspended');
       await agent.handle(event('certificate.reactivated', c));
       assert.equal(broker.state.get('sensor'), 'out', 'a stale reactivation does not let it in');
-    } finally {
-      await agent.close();
-    }
+    });
   });
 
   it('keeps a device out before ccm answers the read, and lets one in only once ccm has answered', async () => {
@@ -184,8 +185,7 @@ describe('BrokerAgent', () => {
     const c = certificate('sensor', 'active');
     directory.put(c);
     const broker = new FakeBroker();
-    const { agent } = await started(directory, broker);
-    try {
+    await withAgent(directory, broker, async (agent) => {
       directory.setState(c.id, 'suspended');
       let release!: () => void;
       directory.gate = new Promise((resolve) => (release = resolve));
@@ -199,22 +199,17 @@ describe('BrokerAgent', () => {
       directory.gate = null;
       await Promise.all([suspension, reactivation]);
       assert.equal(broker.state.get('sensor'), 'allowed');
-    } finally {
-      await agent.close();
-    }
+    });
   });
 
   it('ignores (and counts) events of tenants it does not serve', async () => {
     const directory = new FakeDirectory();
     const broker = new FakeBroker();
-    const { agent } = await started(directory, broker);
-    try {
+    await withAgent(directory, broker, async (agent) => {
       await agent.handle(event('certificate.suspended', certificate('elsewhere', 'suspended', { tenantId: OTHER_TENANT })));
       assert.equal(broker.calls.length, 0);
       assert.match(await agent.metrics.registry.metrics(), /ccm_agent_events_total\{type="certificate.suspended",outcome="ignored",broker="fake"\} 1/);
-    } finally {
-      await agent.close();
-    }
+    });
   });
 
   it('a revoked CA ends every device it issued for, and only those', async () => {
@@ -223,15 +218,12 @@ describe('BrokerAgent', () => {
     const bystander = certificate('c', 'active');
     directory.put(...issued, bystander);
     const broker = new FakeBroker();
-    const { agent } = await started(directory, broker);
-    try {
+    await withAgent(directory, broker, async (agent) => {
       for (const c of issued) directory.setState(c.id, 'revoked');
       await agent.handle(event('authority.revoked', { ...issued[0]!, commonName: 'tenant CA' }, { authorityId: 'ca-own' }));
       assert.deepEqual(broker.identitiesIn('ended'), ['a', 'b']);
       assert.equal(broker.state.get('c'), 'allowed');
-    } finally {
-      await agent.close();
-    }
+    });
   });
 
   it('a broker that keeps failing fails the event (for the queue to retry) and never lets the device in', async () => {
@@ -239,8 +231,7 @@ describe('BrokerAgent', () => {
     const c = certificate('sensor', 'active');
     directory.put(c);
     const broker = new FakeBroker();
-    const { agent } = await started(directory, broker);
-    try {
+    await withAgent(directory, broker, async (agent) => {
       directory.setState(c.id, 'suspended');
       broker.failNext = 10;
       await assert.rejects(agent.handle(event('certificate.suspended', c)), /500/);
@@ -248,9 +239,7 @@ describe('BrokerAgent', () => {
       broker.failNext = 0;
       await agent.handle(event('certificate.suspended', c));
       assert.equal(broker.state.get('sensor'), 'out');
-    } finally {
-      await agent.close();
-    }
+    });
   });
 
   it('ccm unreachable for an event: the event fails and the state is unchanged', async () => {
@@ -258,27 +247,21 @@ describe('BrokerAgent', () => {
     const c = certificate('sensor', 'active');
     directory.put(c);
     const broker = new FakeBroker();
-    const { agent } = await started(directory, broker);
-    try {
+    await withAgent(directory, broker, async (agent) => {
       directory.failing = true;
       await assert.rejects(agent.handle(event('certificate.reactivated', c)), /ccm is down/);
       assert.equal(broker.calls.filter((call) => call.operation !== 'letBackIn').length, 0);
-    } finally {
-      await agent.close();
-    }
+    });
   });
 
   it('discovers certificates issued after it started and lets their devices in', async () => {
     const directory = new FakeDirectory();
     directory.put(certificate('first', 'active'));
     const broker = new FakeBroker();
-    const { agent } = await started(directory, broker, { CCM_AGENT_DISCOVERY_SECONDS: '1' });
-    try {
+    await withAgent(directory, broker, async (agent) => {
       directory.put(certificate('later', 'inactive'));
       await until(() => broker.state.get('later') === 'allowed', 'the new device to be let in');
-    } finally {
-      await agent.close();
-    }
+    }, { CCM_AGENT_DISCOVERY_SECONDS: '1' });
   });
 
   it('reads the HTTP feed: skips (and counts) an item that is not a ccm event, enforces the next', async () => {

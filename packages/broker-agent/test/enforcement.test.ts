@@ -4,12 +4,12 @@ import { SystemAgentClock } from '../src/agent-clock.js';
 import { AgentMetrics } from '../src/agent-metrics.js';
 import { DeviceIndex } from '../src/device-index.js';
 import { Enforcement } from '../src/enforcement.js';
-import { certificate, FakeBroker, RecordingLog } from './fakes.js';
+import { certificate, FakeBroker, RecordingAgentLog } from './fakes.js';
 
 function setUp(retryDelaysMs: number[] = [5, 5]) {
   const broker = new FakeBroker();
   const index = new DeviceIndex((c) => c.commonName);
-  const log = new RecordingLog();
+  const log = new RecordingAgentLog();
   const metrics = new AgentMetrics('fake');
   const enforcement = new Enforcement(broker, index, new SystemAgentClock(), log, metrics, { retryDelaysMs });
   return { broker, index, log, metrics, enforcement };

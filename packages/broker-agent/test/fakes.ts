@@ -1,23 +1,8 @@
 /** Fakes behind the core's ports, for the unit tests: a broker that records what it was asked, and ccm's certificate list in memory. */
 import { BrokerAdapter, type CertificateState, type CertificateStatus, type Device } from '../src/broker-port.js';
-import { AgentLog } from '../src/agent-log.js';
 import { CertificateDirectory } from '../src/ccm-directory.js';
 
-export class RecordingLog extends AgentLog {
-  readonly lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
-  error(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'error', message, fields });
-  }
-  warn(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'warn', message, fields });
-  }
-  info(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'info', message, fields });
-  }
-  debug(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'debug', message, fields });
-  }
-}
+export { RecordingAgentLog } from '../src/testing.js';
 
 type Operation = 'shutOut' | 'letBackIn' | 'endForGood';
 

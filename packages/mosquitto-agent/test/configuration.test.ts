@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { AgentConfigurationError, COMMON_AGENT_VARIABLES, parseAgentConfiguration } from '@ccm/broker-agent';
+import { readmeVariableRows } from '@ccm/broker-agent/testing';
 import { MOSQUITTO_AGENT_VARIABLES, parseMosquittoSettings, type MosquittoSettings } from '../src/configuration.js';
 
 const TENANT = randomUUID();
@@ -129,15 +130,7 @@ test('the bin refuses an unknown argument with code 2, and --help lists every va
 
 test('the README\'s table is MOSQUITTO_AGENT_VARIABLES, row for row, and it names no variable the agent does not read', async () => {
   const readme = await readFile(README, 'utf8');
-  const table = readme.split('<!-- mosquitto-variables:start -->')[1]?.split('<!-- mosquitto-variables:end -->')[0];
-  assert.ok(table, 'the README has the table markers');
-  const rows = table
-    .split('\n')
-    .filter((line) => line.startsWith('| `'))
-    .map((line) => {
-      const [name, fallback, description] = line.slice(2, -2).split(' | ');
-      return { name: name!.replace(/`/g, ''), default: fallback === '—' ? null : fallback!.replace(/`/g, ''), description };
-    });
+  const rows = readmeVariableRows(readme, 'mosquitto-variables');
   assert.deepEqual(rows, MOSQUITTO_AGENT_VARIABLES.map((variable) => ({ ...variable })));
   const known = new Set([...COMMON_AGENT_VARIABLES, ...MOSQUITTO_AGENT_VARIABLES].map((variable) => variable.name));
   const named = new Set(readme.match(/\bCCM_(?:AGENT|MOSQUITTO)_[A-Z_]+/g) ?? []);

@@ -5,7 +5,8 @@
  * driven by hand, and builders for the core's Device records.
  */
 import { randomUUID } from 'node:crypto';
-import { AgentLog, type CertificateState, type CertificateStatus, type Device } from '@ccm/broker-agent';
+import type { CertificateState, CertificateStatus, Device } from '@ccm/broker-agent';
+import { RecordingAgentLog } from '@ccm/broker-agent/testing';
 import type { TenantCrl } from '../src/crl.js';
 import { MosquittoAdapter, type MosquittoAdapterSettings } from '../src/mosquitto-adapter.js';
 import { AdapterClock, BrokerControl, BrokerReloader, CrlFile, CrlSource, TenantAuthorities, type ReloadRecord } from '../src/ports.js';
@@ -161,25 +162,6 @@ export class FakeControl extends BrokerControl {
   }
 }
 
-export class MemoryLog extends AgentLog {
-  readonly lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
-  error(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'error', message, fields });
-  }
-  warn(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'warn', message, fields });
-  }
-  info(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'info', message, fields });
-  }
-  debug(message: string, fields: Record<string, unknown> = {}): void {
-    this.lines.push({ level: 'debug', message, fields });
-  }
-  messages(level?: string): string[] {
-    return this.lines.filter((line) => level === undefined || line.level === level).map((line) => line.message);
-  }
-}
-
 let crlCounter = 0;
 /** A parsed CRL as CrlSource hands it out; its PEM names its number and serials, so a bundle shows what it holds. */
 export function crl(tenantId: string, serials: readonly string[] = [], options: { thisUpdate?: Date; nextUpdate?: Date; number?: number } = {}): TenantCrl {
@@ -232,7 +214,7 @@ export class Rig {
   readonly recorder = new Recorder();
   readonly crlFile = new FakeCrlFile(this.recorder);
   readonly control = new FakeControl(this.recorder);
-  readonly log = new MemoryLog();
+  readonly log = new RecordingAgentLog();
   connects = 0;
   connectFails = 0;
 

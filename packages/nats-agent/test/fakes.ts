@@ -4,7 +4,7 @@
  * the test sets), drops the connections of users it no longer has, and
  * moves config_load_time as the real one does. Nothing runs or listens.
  */
-import type { AgentLog, CertificateStatus, Device } from '@ccm/broker-agent';
+import type { CertificateStatus, Device } from '@ccm/broker-agent';
 import { parseUsersFile, ServerMonitor, ReloadSignaller, SessionKicker, UsersFileStore, type ClientConnection, type KickOutcome, type ServerVariables, type StoredUsersFile } from '../src/index.js';
 
 let lastMs = 0;
@@ -130,22 +130,6 @@ export class FakeKicker extends SessionKicker {
 
   async close(): Promise<void> {
     this.closed = true;
-  }
-}
-
-export class RecordingLog implements AgentLog {
-  readonly lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'error', message, ...(fields ? { fields } : {}) });
-  }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'warn', message, ...(fields ? { fields } : {}) });
-  }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'info', message, ...(fields ? { fields } : {}) });
-  }
-  debug(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'debug', message, ...(fields ? { fields } : {}) });
   }
 }
 

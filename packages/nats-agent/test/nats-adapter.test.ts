@@ -7,15 +7,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AdapterNotStartedError, NatsAdapter, parseUsersFile, renderUsersFile, ReloadNotConfirmedError, SessionsStillOpenError, DEFAULT_DEVICE_PERMISSIONS, UsersFileError, type NatsAdapterSettings } from '../src/index.js';
-import { FakeKicker, FakeNatsServer, MemoryUsersFile, RecordingLog, device } from './fakes.js';
+import { RecordingAgentLog } from '@ccm/broker-agent/testing';
+import { FakeKicker, FakeNatsServer, MemoryUsersFile, device } from './fakes.js';
 
 const SETTINGS: NatsAdapterSettings = {
   usersFile: '/fake/nats-users.conf',
   pidFile: '/fake/nats.pid',
   monitorUrl: 'http://127.0.0.1:8222',
   permissions: DEFAULT_DEVICE_PERMISSIONS,
-  reloadTimeoutMs: 300,
-  sessionCloseTimeoutMs: 300,
+  reloadTimeoutMs: 1500,
+  sessionCloseTimeoutMs: 1500,
   systemAccount: null,
 };
 
@@ -23,7 +24,7 @@ interface Rig {
   readonly file: MemoryUsersFile;
   readonly server: FakeNatsServer;
   readonly kicker: FakeKicker;
-  readonly log: RecordingLog;
+  readonly log: RecordingAgentLog;
   adapter(options?: { settings?: Partial<NatsAdapterSettings>; kick?: boolean }): NatsAdapter;
 }
 
@@ -31,7 +32,7 @@ function rig(): Rig {
   const file = new MemoryUsersFile();
   const server = new FakeNatsServer(file);
   const kicker = new FakeKicker(server);
-  const log = new RecordingLog();
+  const log = new RecordingAgentLog();
   return {
     file,
     server,

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { readmeVariableRows } from '@ccm/broker-agent/testing';
 import { NATS_AGENT_VARIABLES, renderUsersFile } from '../src/index.js';
 
 const README = new URL('../../README.md', import.meta.url);
@@ -17,13 +18,7 @@ function between(markdown: string, marker: string): string {
 }
 
 test('the README\'s variable table lists every CCM_NATS_* variable with its default and meaning', async () => {
-  const rows = between(await readFile(README, 'utf8'), 'nats-variables')
-    .split('\n')
-    .filter((line) => line.startsWith('| `'))
-    .map((line) => {
-      const [name, fallback, meaning] = line.slice(2, -2).split(' | ');
-      return { name: name!.replace(/`/g, ''), default: fallback === '—' ? null : fallback!.replace(/`/g, ''), description: meaning!.replace(/\\\|/g, '|') };
-    });
+  const rows = readmeVariableRows(await readFile(README, 'utf8'), 'nats-variables');
   assert.deepEqual(rows, NATS_AGENT_VARIABLES.map(({ name, default: fallback, description }) => ({ name, default: fallback, description })));
 });
 

@@ -6,28 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { AgentLog, type CertificateStatus, type Device } from '@ccm/broker-agent';
+import type { CertificateStatus, Device } from '@ccm/broker-agent';
+import { RecordingAgentLog } from '@ccm/broker-agent/testing';
 import { DEFAULT_DEVICE_PERMISSIONS } from '../src/configuration.js';
 import { RabbitMqBatchError } from '../src/bounded.js';
 import { RabbitMqPermissionError, RabbitMqRequestError } from '../src/errors.js';
 import { RabbitMqAdapter, type RabbitMqAdapterSettings } from '../src/rabbitmq-adapter.js';
 import { FakeManagementApi } from './fake-management.js';
-
-class RecordingLog extends AgentLog {
-  readonly lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'error', message, fields });
-  }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'warn', message, fields });
-  }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'info', message, fields });
-  }
-  debug(message: string, fields?: Record<string, unknown>): void {
-    this.lines.push({ level: 'debug', message, fields });
-  }
-}
 
 function device(identity: string): Device {
   const certificate: CertificateStatus = {
@@ -43,9 +28,9 @@ function device(identity: string): Device {
   return { identity, certificates: [certificate] };
 }
 
-async function setUp(t: TestContext, options: Partial<RabbitMqAdapterSettings> & { agentTags?: string[] } = {}): Promise<{ fake: FakeManagementApi; adapter: RabbitMqAdapter; log: RecordingLog }> {
+async function setUp(t: TestContext, options: Partial<RabbitMqAdapterSettings> & { agentTags?: string[] } = {}): Promise<{ fake: FakeManagementApi; adapter: RabbitMqAdapter; log: RecordingAgentLog }> {
   const fake = await FakeManagementApi.start(options.agentTags);
-  const log = new RecordingLog();
+  const log = new RecordingAgentLog();
   const adapter = new RabbitMqAdapter(
     {
       managementUrl: fake.url,

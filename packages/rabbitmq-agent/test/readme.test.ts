@@ -5,19 +5,11 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { readmeVariableRows } from '@ccm/broker-agent/testing';
 import { RABBITMQ_AGENT_VARIABLES } from '../src/configuration.js';
 
 test('the README lists every CCM_RABBITMQ_* variable with its default and meaning', async () => {
   const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
-  const table = readme.split('<!-- rabbitmq-variables:start -->')[1]?.split('<!-- rabbitmq-variables:end -->')[0];
-  assert.ok(table, 'the README has the rabbitmq-variables markers');
-  const rows = table
-    .split('\n')
-    .filter((line) => line.startsWith('| `'))
-    .map((line) => {
-      const [name, fallback, meaning] = line.slice(2, -2).split(' | ');
-      const unquote = (cell: string) => cell.replace(/^`|`$/g, '').replace(/\\\|/g, '|');
-      return { name: unquote(name!), default: fallback === '—' ? null : unquote(fallback!), description: meaning };
-    });
+  const rows = readmeVariableRows(readme, 'rabbitmq-variables');
   assert.deepEqual(rows, RABBITMQ_AGENT_VARIABLES.map((variable) => ({ ...variable })));
 });
