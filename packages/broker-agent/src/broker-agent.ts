@@ -192,8 +192,11 @@ export class BrokerAgent {
           const status = await reading;
           const current = status ?? this.fromEvent(event);
           if (!current) return 'ignored';
+          const identityBefore = this.index.identityOfCertificate(current.id);
           const identities = this.index.upsert(current);
-          await Promise.all([keptOut, this.enforceAndLog(identities, event)]);
+          // ccm confirmed what the event said, for the same identity: the keep-out under way is the enforcement.
+          const confirmed = keptOut !== null && current.state === provisional!.state && identities.length === 1 && identities[0] === identityBefore;
+          await this.enforceAndLog(identities, event, confirmed ? keptOut! : this.enforcement.enforce(identities));
           return 'enforced';
         });
       case 'authority.revoked': {
@@ -203,7 +206,7 @@ export class BrokerAgent {
             for (const certificate of page) if (certificate.authorityId === event.authorityId) for (const identity of this.index.upsert(certificate)) affected.add(identity);
           }
         }
-        await this.enforceAndLog(affected, event);
+        await this.enforceAndLog(affected, event, this.enforcement.enforce(affected));
         return 'enforced';
       }
     }
@@ -229,10 +232,11 @@ export class BrokerAgent {
     };
   }
 
-  private async enforceAndLog(identities: Iterable<string>, event: CcmEvent): Promise<void> {
+  /** Waits for `enforced` (the enforcement of `identities`), then records and logs it. */
+  private async enforceAndLog(identities: Iterable<string>, event: CcmEvent, enforced: Promise<void>): Promise<void> {
     const targets = [...new Set(identities)];
     const started = performance.now();
-    await this.enforcement.enforce(targets);
+    await enforced;
     this.metrics.enforcedAfter((this.clock.now().getTime() - Date.parse(event.time)) / 1000);
     this.metrics.setCertificates(this.index.size);
     const verdicts = targets.map((identity) => this.enforcement.verdictApplied(identity));

@@ -37,6 +37,8 @@ export class DeviceIndex {
   private readonly byIdentity = new Map<string, Set<string>>();
   /** Certificates written from an event while a snapshot was being read: the snapshot's copy of them may be older. */
   private dirty: Set<string> | null = null;
+  /** Kept as certificates are put, so that a discovery poll does not scan every certificate; a removed one may stay newest, which only starts the next listing a little later. */
+  private readonly newest = new Map<string, string>();
 
   /** @param identityOf the adapter's mapping; null: the certificate cannot log in to this broker, so it is not indexed. */
   constructor(private readonly identityOf: (certificate: CertificateStatus) => string | null) {}
@@ -108,11 +110,9 @@ export class DeviceIndex {
     return this.byCertificate.get(certificateId)?.identity;
   }
 
-  /** The newest certificate id known for the tenant (ids are time-ordered), for discovering certificates issued since. */
+  /** The newest certificate id seen for the tenant (ids are time-ordered), for discovering certificates issued since. */
   newestId(tenantId: string): string | null {
-    let newest: string | null = null;
-    for (const { status } of this.byCertificate.values()) if (status.tenantId === tenantId && (newest === null || status.id > newest)) newest = status.id;
-    return newest;
+    return this.newest.get(tenantId) ?? null;
   }
 
   private put(status: CertificateStatus): string[] {
@@ -122,6 +122,8 @@ export class DeviceIndex {
     if (previous && previous.identity !== identity) this.remove(status.id);
     if (identity === null) return affected;
     this.byCertificate.set(status.id, { status, identity });
+    const newest = this.newest.get(status.tenantId);
+    if (newest === undefined || status.id > newest) this.newest.set(status.tenantId, status.id);
     let ids = this.byIdentity.get(identity);
     if (!ids) this.byIdentity.set(identity, (ids = new Set()));
     ids.add(status.id);

@@ -202,6 +202,19 @@ describe('BrokerAgent', () => {
     });
   });
 
+  it('a suspension ccm confirms costs one shutOut call, not one for the event and one for the answer', async () => {
+    const directory = new FakeDirectory();
+    const c = certificate('sensor', 'active');
+    directory.put(c);
+    const broker = new FakeBroker();
+    await withAgent(directory, broker, async (agent) => {
+      directory.setState(c.id, 'suspended');
+      await agent.handle(event('certificate.suspended', c));
+      assert.deepEqual(broker.calls.filter((call) => call.operation === 'shutOut').map((call) => call.identities), [['sensor']]);
+      assert.equal(broker.state.get('sensor'), 'out');
+    });
+  });
+
   it('ignores (and counts) events of tenants it does not serve', async () => {
     const directory = new FakeDirectory();
     const broker = new FakeBroker();
