@@ -4,6 +4,8 @@
  * so one failed start names them all. Shared by ccm and its broker agents (its own package, so an agent installs without the service).
  */
 
+import { readFileSync } from 'node:fs';
+
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 export class EnvironmentReader {
@@ -23,6 +25,33 @@ export class EnvironmentReader {
       return '';
     }
     return value;
+  }
+
+  /**
+   * A secret given inline (`name`) or in a file (`name`_FILE, trailing
+   * newline dropped), exactly one of them; the value is never echoed.
+   */
+  secret(name: string, why = ''): string {
+    const fileVariable = `${name}_FILE`;
+    const inline = this.optional(name);
+    const file = this.optional(fileVariable);
+    if (inline !== undefined && file !== undefined) {
+      this.problems.push(`set only one of ${name} and ${fileVariable} (both set)`);
+      return '';
+    }
+    if (inline !== undefined) return inline;
+    if (file === undefined) {
+      this.problems.push(`${name} or ${fileVariable} is required${why ? ` ${why}` : ''}`);
+      return '';
+    }
+    try {
+      const value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      if (value === '') this.problems.push(`${fileVariable} ${file} is empty`);
+      return value;
+    } catch (error) {
+      this.problems.push(`${fileVariable} ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      return '';
+    }
   }
 
   string(name: string, fallback: string): string {

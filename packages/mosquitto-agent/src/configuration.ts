@@ -6,7 +6,6 @@
  * collected so one failed start names them all. MOSQUITTO_AGENT_VARIABLES is
  * the single list; a unit test holds the README's table against it.
  */
-import { readFileSync } from 'node:fs';
 import type { AgentVariable, EnvironmentReader } from '@ccm/broker-agent';
 import type { PidLocation } from './process-signaller.js';
 
@@ -48,7 +47,7 @@ export function parseMosquittoSettings(read: EnvironmentReader): MosquittoSettin
 
   const url = read.url('CCM_MOSQUITTO_MQTT_URL', read.string('CCM_MOSQUITTO_MQTT_URL', 'mqtt://127.0.0.1:1883'), ['mqtt:', 'mqtts:', 'ws:', 'wss:']);
   const username = read.required('CCM_MOSQUITTO_USERNAME', '(the dynamic-security admin user)');
-  const password = readPassword(read);
+  const password = read.secret('CCM_MOSQUITTO_PASSWORD');
   const controlTimeoutMs = read.integer('CCM_MOSQUITTO_CONTROL_TIMEOUT_MS', 5000, 100, 120_000);
 
   const crlRefreshSeconds = read.integer('CCM_MOSQUITTO_CRL_REFRESH_SECONDS', 3600, 10, 43_200);
@@ -76,24 +75,3 @@ export function parseMosquittoSettings(read: EnvironmentReader): MosquittoSettin
   };
 }
 
-function readPassword(read: EnvironmentReader): string {
-  const inline = read.optional('CCM_MOSQUITTO_PASSWORD');
-  const file = read.optional('CCM_MOSQUITTO_PASSWORD_FILE');
-  if (inline && file) {
-    read.problems.push('set only one of CCM_MOSQUITTO_PASSWORD and CCM_MOSQUITTO_PASSWORD_FILE');
-    return '';
-  }
-  if (inline) return inline;
-  if (file) {
-    try {
-      const password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-      if (password === '') read.problems.push(`CCM_MOSQUITTO_PASSWORD_FILE ${file} is empty`);
-      return password;
-    } catch (error) {
-      read.problems.push(`CCM_MOSQUITTO_PASSWORD_FILE ${file} cannot be read: ${(error as Error).message}`);
-      return '';
-    }
-  }
-  read.problems.push('CCM_MOSQUITTO_PASSWORD or CCM_MOSQUITTO_PASSWORD_FILE is required');
-  return '';
-}

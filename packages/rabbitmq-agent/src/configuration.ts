@@ -4,7 +4,6 @@
  * problem on the shared EnvironmentReader so that one failed start names
  * them all.
  */
-import { readFileSync } from 'node:fs';
 import type { AgentVariable, EnvironmentReader } from '@ccm/broker-agent';
 import type { Permissions } from './management-api.js';
 import type { RabbitMqAdapterSettings } from './rabbitmq-adapter.js';
@@ -43,7 +42,7 @@ export type RabbitMqAgentSettings = RabbitMqAdapterSettings;
 export function parseRabbitMqAgentSettings(read: EnvironmentReader): RabbitMqAgentSettings {
   const managementUrl = read.url('CCM_RABBITMQ_MANAGEMENT_URL', read.required('CCM_RABBITMQ_MANAGEMENT_URL', '(the management API, e.g. http://127.0.0.1:15672)').replace(/\/+$/, ''), ['http:', 'https:']);
   const username = read.string('CCM_RABBITMQ_USERNAME', 'ccm-agent');
-  const password = readPassword(read);
+  const password = read.secret('CCM_RABBITMQ_PASSWORD', '(the password of CCM_RABBITMQ_USERNAME)');
   const vhost = read.string('CCM_RABBITMQ_VHOST', '/');
   const devicePermissions: Permissions = {
     configure: permission(read, 'CCM_RABBITMQ_DEVICE_CONFIGURE', DEFAULT_DEVICE_PERMISSIONS.configure),
@@ -65,27 +64,6 @@ export function parseRabbitMqAgentSettings(read: EnvironmentReader): RabbitMqAge
   };
 }
 
-function readPassword(read: EnvironmentReader): string {
-  const inline = read.optional('CCM_RABBITMQ_PASSWORD');
-  const file = read.optional('CCM_RABBITMQ_PASSWORD_FILE');
-  if (inline !== undefined && file !== undefined) {
-    read.problems.push('CCM_RABBITMQ_PASSWORD and CCM_RABBITMQ_PASSWORD_FILE are both set; set one');
-    return '';
-  }
-  if (inline !== undefined) return inline;
-  if (file === undefined) {
-    read.problems.push('CCM_RABBITMQ_PASSWORD or CCM_RABBITMQ_PASSWORD_FILE is required (the password of CCM_RABBITMQ_USERNAME)');
-    return '';
-  }
-  try {
-    const password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    if (password === '') read.problems.push(`CCM_RABBITMQ_PASSWORD_FILE ${file} is empty`);
-    return password;
-  } catch (error) {
-    read.problems.push(`CCM_RABBITMQ_PASSWORD_FILE ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-    return '';
-  }
-}
 
 /** RabbitMQ matches permissions with Erlang's re (PCRE); JavaScript's RegExp catches the same syntax errors in practice. */
 function permission(read: EnvironmentReader, name: string, fallback: string): string {
