@@ -16,7 +16,8 @@
  * - cfssl: Debian's golang-cfssl (installed with apt when missing),
  *   `cfssl serve` with a P-256 CA of the same subject and validity as ccm's
  *   tenant root, and a "client" profile with the same extensions as ccm's:
- *   digitalSignature, clientAuth, a CRL distribution point and an OCSP URL.
+ *   digitalSignature, clientAuth, a CRL distribution point and an OCSP URL
+ *   (not ccm's urn:uuid subjectAltName, which names a record cfssl does not keep).
  *   `POST /api/v1/cfssl/sign` (csr) or `/api/v1/cfssl/newcert` (keygen); cfssl
  *   stores nothing and asks for no credential.
  *

@@ -8,14 +8,19 @@
  * costs under that load (Mosquitto: kick, SIGHUP applied; RabbitMQ: closing
  * a connection through the management API; NATS: the monitor endpoints).
  *
- *   npm run build && node dist/bench/suspend-to-disconnect.js [--broker=mosquitto|rabbitmq|nats] [--devices=250] [--suspend=100]
- *       [--reconnect-ms=1000] [--api-concurrency=100] [--agent-concurrency=N] [--database=postgres|sqlite] [--custody=local|vault]
- *       [--agent-log=FILE]
+ *   npm run build && node dist/bench/suspend-to-disconnect.js [--broker=mosquitto|rabbitmq|nats] [--devices=1000] [--suspend=100]
+ *       [--reconnect-ms=1000] [--api-concurrency=100] [--api-client=process|in-process] [--agent-concurrency=N]
+ *       [--database=postgres|sqlite] [--custody=local|vault] [--agent-log=FILE]
  *
  * The devices live in a child process of their own (the same script, in
  * fleet mode), so their TLS handshakes do not starve ccm's event loop in
  * this one; times cross the process boundary as epoch milliseconds with
  * sub-millisecond precision (performance.timeOrigin + performance.now()).
+ * So does the caller that sends the burst of suspensions (api mode), as a
+ * platform service calling ccm would: sent from ccm's own process, the 100
+ * requests took 30% of that event loop's time during the burst (CPU
+ * profile), and ccm answered the agent's CRL reads that much later.
+ * `--api-client=in-process` sends them from this process, as before.
  *
  * Needs what the e2e tests need: PostgreSQL (for --database=postgres) and
  * Redis on 127.0.0.1, openssl, and the broker: Mosquitto 2.0 with the dynsec
@@ -39,6 +44,8 @@ interface Options {
   readonly suspend: number;
   readonly reconnectMs: number;
   readonly apiConcurrency: number;
+  /** Where the burst of suspensions is sent from: a process of its own (as a platform service), or ccm's. */
+  readonly apiClient: 'process' | 'in-process';
   readonly database: DatabaseKind;
   readonly custody: CustodyKind;
   readonly redisUrl: string;
@@ -56,13 +63,15 @@ function parseOptions(argv: readonly string[]): Options {
     if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
     return value;
   };
-  const devices = integer('devices', 250, 2);
+  const devices = integer('devices', 1000, 2);
+  const apiClient = named.get('api-client') ?? 'process';
+  if (apiClient !== 'process' && apiClient !== 'in-process') throw new Error('--api-client is process or in-process');
   const suspend = integer('suspend', Math.min(100, devices - 1), 1);
   if (suspend >= devices) throw new Error('--suspend must leave at least one device connected');
   const database = (named.get('database') ?? 'postgres') as DatabaseKind;
   const custody = (named.get('custody') ?? 'local') as CustodyKind;
   if (!['postgres', 'sqlite'].includes(database) || !['local', 'vault'].includes(custody)) throw new Error('--database is postgres or sqlite, --custody local or vault');
-  return { broker: parseBrokerKind(named.get('broker')), devices, suspend, reconnectMs: integer('reconnect-ms', 1000, 0), apiConcurrency: integer('api-concurrency', 100, 1), agentConcurrency: named.has('agent-concurrency') ? integer('agent-concurrency', 16, 1) : null, agentLog: named.get('agent-log') ?? null, database, custody, redisUrl: process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
+  return { broker: parseBrokerKind(named.get('broker')), devices, suspend, reconnectMs: integer('reconnect-ms', 1000, 0), apiConcurrency: integer('api-concurrency', 100, 1), apiClient, agentConcurrency: named.has('agent-concurrency') ? integer('agent-concurrency', 16, 1) : null, agentLog: named.get('agent-log') ?? null, database, custody, redisUrl: process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes on one machine. */
@@ -227,6 +236,63 @@ class Fleet {
   }
 }
 
+/** What the api process is asked: send these suspensions, at most `concurrency` at once. */
+interface SuspensionBurst {
+  readonly type: 'suspend';
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  readonly tenantId: string;
+  readonly certificateIds: readonly string[];
+  readonly concurrency: number;
+}
+
+/** Per certificate id, when its request was sent and its answer arrived (epoch ms). */
+type BurstTimes = Record<string, { readonly sentAt: number; readonly answeredAt: number }>;
+
+/** Sends each suspension, checks that ccm answered "suspended", and returns when each was sent and answered. */
+async function sendSuspensions(burst: Omit<SuspensionBurst, 'type'>): Promise<BurstTimes> {
+  const times: BurstTimes = {};
+  await pool(burst.certificateIds, burst.concurrency, async (id) => {
+    const sentAt = epochNow();
+    const response = await fetch(`${burst.url}/v1/tenants/${burst.tenantId}/certificates/${id}/suspend`, { method: 'POST', headers: { ...burst.headers, 'content-type': 'application/json' }, body: '{}' });
+    const answeredAt = epochNow();
+    const body = (await response.json()) as { state?: string };
+    if (response.status !== 200 || body.state !== 'suspended') throw new Error(`suspend ${id}: ${response.status} ${JSON.stringify(body)}`);
+    times[id] = { sentAt, answeredAt };
+  });
+  return times;
+}
+
+/** The api process: one burst per message. */
+function runApiCaller(): void {
+  process.on('message', (burst: SuspensionBurst) => {
+    sendSuspensions(burst).then(
+      (times) => void process.send!({ type: 'suspended', times }),
+      (error: unknown) => void process.send!({ type: 'failed', error: (error as Error).message }),
+    );
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+/** Sends the burst from a process of its own and waits for its times. */
+async function suspendFromOwnProcess(burst: Omit<SuspensionBurst, 'type'>): Promise<BurstTimes> {
+  const child = fork(new URL(import.meta.url).pathname, ['--api-worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    // Started and ready before the clock matters: the fork's own start-up is not part of the burst.
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    return await new Promise<BurstTimes>((resolve, reject) => {
+      child.once('message', (answer: { type: 'suspended'; times: BurstTimes } | { type: 'failed'; error: string }) => (answer.type === 'suspended' ? resolve(answer.times) : reject(new Error(answer.error))));
+      child.once('exit', (code) => reject(new Error(`the api process exited with ${code}`)));
+      child.send({ type: 'suspend', ...burst } satisfies SuspensionBurst);
+    });
+  } finally {
+    if (child.connected) child.disconnect();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The run.
 
@@ -283,7 +349,7 @@ function sleep(ms: number): Promise<void> {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const run = randomUUID().slice(0, 8);
-  console.log(`suspend-to-disconnect on ${options.broker}: ${options.devices} live mutual-TLS sessions, ${options.suspend} suspended in one burst (API concurrency ${options.apiConcurrency}), devices reconnect every ${options.reconnectMs} ms; ccm on ${options.database} + ${options.custody} custody`);
+  console.log(`suspend-to-disconnect on ${options.broker}: ${options.devices} live mutual-TLS sessions, ${options.suspend} suspended in one burst (API concurrency ${options.apiConcurrency}, sent from ${options.apiClient === 'process' ? 'a process of its own' : "ccm's process"}), devices reconnect every ${options.reconnectMs} ms; ccm on ${options.database} + ${options.custody} custody`);
 
   const installation = await TestInstallation.create(
     { database: options.database, custody: options.custody },
@@ -349,13 +415,13 @@ async function main(): Promise<void> {
     // The burst.
     const targets = devices.slice(0, options.suspend);
     const bystanders = devices.slice(options.suspend);
-    const burstStart = epochNow();
-    await pool(targets, options.apiConcurrency, async (device) => {
-      device.suspendSentAt = epochNow();
-      const answer = await post<{ state: string }>(ccm, `/v1/tenants/${tenantId}/certificates/${device.id}/suspend`, {});
-      if (answer.status !== 200 || answer.body.state !== 'suspended') throw new Error(`suspend ${device.commonName}: ${answer.status} ${JSON.stringify(answer.body)}`);
-      device.suspendAnsweredAt = answer.at;
-    });
+    const burst = { url: ccm.url, headers: ccm.authorization(), tenantId, certificateIds: targets.map((device) => device.id), concurrency: options.apiConcurrency };
+    const times = options.apiClient === 'process' ? await suspendFromOwnProcess(burst) : await sendSuspensions(burst);
+    const burstStart = Math.min(...Object.values(times).map((time) => time.sentAt));
+    for (const device of targets) {
+      device.suspendSentAt = times[device.id]!.sentAt;
+      device.suspendAnsweredAt = times[device.id]!.answeredAt;
+    }
     const burstAnswered = epochNow();
     // The first close once the request was sent: the agent may kick before ccm's answer reaches the caller (the
     // answer waits for the audit row, the event does not), which shows as a negative answered → closed time.
@@ -443,6 +509,8 @@ async function main(): Promise<void> {
 
 if (process.argv.includes('--fleet-worker')) {
   runFleet();
+} else if (process.argv.includes('--api-worker')) {
+  runApiCaller();
 } else {
   main().catch((error: unknown) => {
     console.error(error);

@@ -4,6 +4,13 @@
  * (subject, TTL, algorithm), then the record, then the signature: a serial
  * is recorded before it is signed, so no certificate ever exists that ccm
  * does not know about and cannot revoke (Boulder's issuance order).
+ *
+ * Every certificate names its record in its one subject alternative name,
+ * urn:uuid:<record id> (unless CCM_CLIENT_CERTIFICATE_ID_URI=off): brokers
+ * such as nats-server map a certificate to a user by URI SAN with one exact
+ * lookup, where matching a subject DN means comparing it with every user; and
+ * two certificates of one subject (a renewal, a second key) stay apart.
+ * Nothing a CSR asks for in its extension requests is copied.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
@@ -145,9 +152,10 @@ export class IssueClientCertificate {
     const notAfter = new Date(Math.min(now.getTime() + ttlSeconds * 1000, issuer.notAfter.getTime()));
     const crlShard = crlShardOf(notAfter, this.config.revocation.crlShardDays);
     const serialNumber = newSerialNumber();
+    const id = newId();
 
     const record: ClientCertificate = {
-      id: newId(),
+      id,
       tenantId: tenant.id,
       authorityId: authority.id,
       serialNumber: serialNumberToHex(serialNumber),
@@ -158,7 +166,8 @@ export class IssueClientCertificate {
       fingerprintSha1: null,
       subject: formatDistinguishedName(subject),
       commonName: commonNameOf(subject) ?? '',
-      subjectAltNames: {},
+      // RFC 4122 §3 (kept by RFC 9562): a UUID's URN is urn:uuid: and its lowercase text form, which newId writes.
+      subjectAltNames: this.config.clientCertificates.idUri ? { uri: [`urn:uuid:${id}`] } : {},
       notBefore,
       notAfter,
       keyAlgorithm,
@@ -186,6 +195,7 @@ export class IssueClientCertificate {
           notBefore,
           notAfter,
           profile: { kind: 'client' },
+          subjectAltNames: record.subjectAltNames,
           crlDistributionPoints: [crlUrlOf(this.config.http.publicUrl, authority.id, crlShard)],
           ocspUrls: [ocspUrlOf(this.config.http.publicUrl, authority.id)],
         },

@@ -67,6 +67,7 @@ export const CONFIGURATION_REFERENCE: readonly VariableReference[] = [
   { name: 'CCM_CLIENT_CERT_DEFAULT_TTL_SECONDS', default: '31536000', description: 'Validity of a client certificate when the request names no TTL, in seconds (365 days).' },
   { name: 'CCM_CLIENT_CERT_MAX_TTL_SECONDS', default: '63072000', description: 'Longest client certificate validity a request may ask for, in seconds (730 days); a tenant may set a lower cap.' },
   { name: 'CCM_CLIENT_CERT_BACKDATE_SECONDS', default: '60', description: 'notBefore is set this far in the past to absorb device clock skew (RFC 5280 §4.1.2.5 allows any notBefore).' },
+  { name: 'CCM_CLIENT_CERTIFICATE_ID_URI', default: 'on', description: '"on": every client certificate ccm issues carries one URI subject alternative name, urn:uuid:<certificate id> (RFC 4122 URN of its record), so a broker that maps certificates by URI SAN (nats-server verify_and_map) finds its user by one exact lookup, and two certificates of one subject are told apart. "off": no subjectAltName extension. Affects new certificates only.' },
   { name: 'CCM_EXTERNAL_DEVICE_KEY_POLICY', default: 'enforce', description: 'Device certificates of a tenant\'s external CAs and delegated intermediates (which ccm did not issue) are held, on their first authentication, to the two minimums below; DSA, key-agreement-only and unknown key types are refused (403 certificate-weak-key). "off": any key the CA signed is accepted.' },
   { name: 'CCM_EXTERNAL_DEVICE_MIN_RSA_BITS', default: '2048', description: 'Least RSA modulus of such a device key, in bits (NIST SP 800-131A: 2048 for 112-bit security); its exponent must also be odd and above 65536 (FIPS 186-5 §5.4).' },
   { name: 'CCM_EXTERNAL_DEVICE_MIN_EC_BITS', default: '256', description: 'Least elliptic curve size of such a device key, in bits: 256 refuses P-192 and P-224 and takes P-256, P-384, P-521, secp256k1 and brainpool 256-512. Ed25519 counts as 256, Ed448 as 448; a curve ccm does not know, or explicit curve parameters, is refused.' },
@@ -137,6 +138,8 @@ export interface Configuration {
     readonly maxTtlSeconds: number;
     readonly backdateSeconds: number;
     readonly keyAlgorithms: readonly DeviceKeyAlgorithm[];
+    /** Each certificate carries urn:uuid:<its record id> as its one subjectAltName (RFC 5280 §4.2.1.6 uniformResourceIdentifier). */
+    readonly idUri: boolean;
   };
   /** Held against device certificates of the tenants' own CAs when ccm first sees them (src/trust/device-certificate-policy.ts). */
   readonly externalDeviceKeys: ExternalDeviceKeyPolicy;
@@ -211,6 +214,7 @@ export function parseConfiguration(env: Environment = process.env): Configuratio
     maxTtlSeconds,
     backdateSeconds: read.integer('CCM_CLIENT_CERT_BACKDATE_SECONDS', 60, 0, 86400),
     keyAlgorithms: DEVICE_KEY_ALGORITHMS,
+    idUri: read.oneOf('CCM_CLIENT_CERTIFICATE_ID_URI', ['on', 'off'] as const, 'on') === 'on',
   };
 
   const externalDeviceKeys = {

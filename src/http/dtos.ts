@@ -7,7 +7,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import type { Authority } from '../authorities/authority.js';
-import { LISTED_STATES, type CertificateState, type ClientCertificate } from '../certificates/client-certificate.js';
+import { LISTED_STATES, type CertificateState, type ClientCertificate, type SubjectAltNames } from '../certificates/client-certificate.js';
 import type { IssuedClientCertificate } from '../certificates/issue-client-certificate.js';
 import { DEVICE_KEY_ALGORITHMS } from '../custody/key-algorithm.js';
 import { EVENT_TYPES, REVOCATION_REASONS, REVOKE_REASONS, type CcmEvent, type RevocationReason } from '@ccm/event-consumer/contract';
@@ -109,6 +109,18 @@ export class IssueCertificateRequest {
   csr?: string;
 }
 
+export class SubjectAltNamesResponse {
+  @ApiPropertyOptional({ type: [String], description: 'dNSName entries.', example: ['sensor-0042.devices.example.com'] }) dns?: string[];
+  @ApiPropertyOptional({
+    type: [String],
+    description: 'uniformResourceIdentifier entries. Certificates ccm issues carry exactly one, urn:uuid:<id> (their id), unless CCM_CLIENT_CERTIFICATE_ID_URI=off.',
+    example: ['urn:uuid:01935c4e-7b1a-7c3e-9d2f-5a6b7c8d9e0f'],
+  })
+  uri?: string[];
+  @ApiPropertyOptional({ type: [String], description: 'rfc822Name entries.' }) email?: string[];
+  @ApiPropertyOptional({ type: [String], description: 'iPAddress entries, IPv4 dotted or IPv6 text form.' }) ip?: string[];
+}
+
 export class CertificateResponse {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ format: 'uuid' }) tenantId!: string;
@@ -119,6 +131,11 @@ export class CertificateResponse {
   @ApiProperty() fingerprintSha1!: string;
   @ApiProperty({ example: 'CN=sensor-0042' }) subject!: string;
   @ApiProperty() commonName!: string;
+  @ApiProperty({
+    type: SubjectAltNamesResponse,
+    description: 'The subject alternative names in the certificate, by kind; kinds it has none of are left out. For a certificate of an external or delegated CA, those it carried when first seen.',
+  })
+  subjectAltNames!: SubjectAltNamesResponse;
   @ApiProperty({ format: 'date-time' }) notBefore!: string;
   @ApiProperty({ format: 'date-time' }) notAfter!: string;
   @ApiProperty() keyAlgorithm!: string;
@@ -218,6 +235,7 @@ export function certificateResponse(certificate: ClientCertificate): Certificate
     fingerprintSha1: certificate.fingerprintSha1 ?? '',
     subject: certificate.subject,
     commonName: certificate.commonName,
+    subjectAltNames: subjectAltNamesResponse(certificate.subjectAltNames),
     notBefore: certificate.notBefore.toISOString(),
     notAfter: certificate.notAfter.toISOString(),
     keyAlgorithm: certificate.keyAlgorithm,
@@ -229,6 +247,15 @@ export function certificateResponse(certificate: ClientCertificate): Certificate
     revokedAt: iso(certificate.revokedAt),
     revocationReason: certificate.revocationReason,
     suspendedAt: iso(certificate.suspendedAt),
+  };
+}
+
+function subjectAltNamesResponse(names: SubjectAltNames): SubjectAltNamesResponse {
+  return {
+    ...(names.dns ? { dns: [...names.dns] } : {}),
+    ...(names.uri ? { uri: [...names.uri] } : {}),
+    ...(names.email ? { email: [...names.email] } : {}),
+    ...(names.ip ? { ip: [...names.ip] } : {}),
   };
 }
 

@@ -6,9 +6,10 @@
  * `encodeCertificationRequest` and `subjectKeyIdentifierOf`, so callers do not
  * know which of the two encodings below made a certificate.
  *
- * Device client certificates without subject alternative names, the hot path
- * of issuance, come from a per-issuer `ClientCertificateTemplate`
- * (certificate-template.ts), cached here. Everything else goes through the
+ * Device client certificates whose only subject alternative names are URIs
+ * (ccm's own carry urn:uuid:<record id>), the hot path of issuance, come
+ * from a per-issuer `ClientCertificateTemplate` (certificate-template.ts),
+ * cached here. Everything else goes through the
  * generic encoder, `encodeCertificateGeneric`: the TBSCertificate is assembled
  * from pieces, fields ccm creates are built with the @peculiar/asn1-x509
  * structures, while the issuer Name and the SubjectPublicKeyInfo are copied in
@@ -130,7 +131,17 @@ export async function encodeCertificate(request: CertificateRequest, signer: Sig
       ocspUrls: request.ocspUrls,
       caIssuersUrls: request.caIssuersUrls,
     });
-    return template.issue(request, signer);
+    return template.issue(
+      {
+        serialNumber: request.serialNumber,
+        subject: request.subject,
+        subjectPublicKeyInfo: request.subjectPublicKeyInfo,
+        notBefore: request.notBefore,
+        notAfter: request.notAfter,
+        uniformResourceIdentifiers: request.subjectAltNames?.uri,
+      },
+      signer,
+    );
   }
   return encodeCertificateGeneric(request, signer);
 }
@@ -236,15 +247,17 @@ function clientCertificateTemplateFor(issuer: ClientCertificateIssuer): ClientCe
 /**
  * Whether `encodeCertificate` writes `request` from a client certificate
  * template: a device client certificate under another CA (a self-signed one's
- * AKI is its own SKI, which is not constant) whose identity is its subject
- * alone (SAN values vary per device and are rare).
+ * AKI is its own SKI, which is not constant) whose alternative names, if
+ * any, are URIs: the urn:uuid every certificate ccm issues carries. DNS
+ * names, email addresses and IP addresses are rare in device certificates
+ * and stay with the generic encoder.
  */
 export function usesClientCertificateTemplate(request: CertificateRequest): request is CertificateRequest & { readonly issuerKeyIdentifier: Uint8Array } {
-  return request.profile.kind === 'client' && request.issuerKeyIdentifier !== null && !hasAlternativeNames(request.subjectAltNames);
+  return request.profile.kind === 'client' && request.issuerKeyIdentifier !== null && hasOnlyUriAlternativeNames(request.subjectAltNames);
 }
 
-function hasAlternativeNames(names: SubjectAltNames | undefined): boolean {
-  return names !== undefined && [names.dns, names.uri, names.email, names.ip].some((list) => list !== undefined && list.length > 0);
+function hasOnlyUriAlternativeNames(names: SubjectAltNames | undefined): boolean {
+  return names === undefined || [names.dns, names.email, names.ip].every((list) => list === undefined || list.length === 0);
 }
 
 // [0] EXPLICIT Version ::= v3(2); RFC 5280 §4.1.2.1: extensions require v3.

@@ -176,6 +176,25 @@ export function encodeLength(length: number): Uint8Array {
   return Uint8Array.of(0x80 | octets.length, ...octets);
 }
 
+/** How many octets `encodeLength(length)` writes, without writing them. */
+export function encodedLengthLength(length: number): number {
+  let octets = 1;
+  if (length >= 0x80) for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) octets++;
+  return octets;
+}
+
+/** Writes `encodeLength(length)` into `out` at `offset` without allocating; returns the offset after it. */
+export function writeLength(out: Uint8Array, offset: number, length: number): number {
+  if (length < 0x80) {
+    out[offset] = length;
+    return offset + 1;
+  }
+  const count = encodedLengthLength(length) - 1;
+  out[offset] = 0x80 | count;
+  for (let position = offset + count, rest = length; position > offset; position--, rest = Math.floor(rest / 256)) out[position] = rest % 256;
+  return offset + 1 + count;
+}
+
 /** One element with `tag` whose content is the concatenation of `parts`. */
 export function encodeElement(tag: number, ...parts: readonly Uint8Array[]): Uint8Array {
   let contentLength = 0;

@@ -68,6 +68,14 @@ describe('EST over HTTPS (PostgreSQL + local custody)', () => {
     return (await openssl(['base64', '-in', der])).stdout;
   }
 
+  /** The one URI of a certificate's subjectAltName, as openssl prints it. */
+  async function uriOf(certPath: string): Promise<string> {
+    const printed = (await openssl(['x509', '-in', certPath, '-noout', '-ext', 'subjectAltName'])).stdout;
+    const match = /^X509v3 Subject Alternative Name: \n {4}URI:(\S+)\n$/.exec(printed);
+    assert.ok(match, printed);
+    return match[1]!;
+  }
+
   async function certificateCount(): Promise<number> {
     const [row] = await installation.database.query<{ count: string | number }>('SELECT COUNT(*) AS count FROM certificates');
     return Number(row!.count);
@@ -91,6 +99,8 @@ describe('EST over HTTPS (PostgreSQL + local custody)', () => {
     const verified = await openssl(['verify', '-CAfile', chainPath, '-purpose', 'sslclient', certPath]);
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
     assert.match((await openssl(['x509', '-in', certPath, '-noout', '-subject'])).stdout, /CN ?= ?est-device-1/);
+    const [record] = (await api().get(`/v1/tenants/${tenant.id}/certificates`).query({ commonName: 'est-device-1' }).expect(200)).body.items;
+    assert.equal(await uriOf(certPath), `urn:uuid:${record.id}`, 'an enrolled certificate names its record like any other');
 
     const before = await certificateCount();
     for (const auth of [[], ['-u', `${credential.id}:wrong`], ['-u', `01a20000-0000-7000-8000-000000000000:${credential.secret}`]]) {
@@ -124,6 +134,8 @@ describe('EST over HTTPS (PostgreSQL + local custody)', () => {
     const serial = async (path: string) => (await openssl(['x509', '-in', path, '-noout', '-serial'])).stdout;
     assert.notEqual(await serial(renewed), await serial(current));
     assert.match((await openssl(['x509', '-in', renewed, '-noout', '-subject'])).stdout, /CN ?= ?est-device-2/);
+    const records = (await api().get(`/v1/tenants/${tenant.id}/certificates`).query({ commonName: 'est-device-2' }).expect(200)).body.items as { id: string }[];
+    assert.deepEqual([await uriOf(current), await uriOf(renewed)], records.map((item) => `urn:uuid:${item.id}`), 'each certificate names its own record, in issuance order');
 
     const before = await certificateCount();
     const noCertificate = await est('simplereenroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', `@${csr}`]);

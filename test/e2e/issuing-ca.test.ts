@@ -2,7 +2,9 @@
  * The issuing CA end to end, over HTTP, on every backend (PostgreSQL and
  * SQLite × local and Vault custody): tenants, their root CAs, client
  * certificates both ways, checked by openssl, by curl against an openssl
- * TLS server and by a node:tls server, both requiring client certificates; bad input answered with problem+json and
+ * TLS server and by a node:tls server, both requiring client certificates; each
+ * certificate naming its record in one URI SAN (urn:uuid:<id>), or none when
+ * CCM_CLIENT_CERTIFICATE_ID_URI=off; bad input answered with problem+json and
  * nothing stored; no private key anywhere in the database.
  */
 import assert from 'node:assert/strict';
@@ -127,6 +129,64 @@ for (const backend of BACKENDS) {
       const text = await openssl(['x509', '-noout', '-text'], { input: res.body.certificatePem });
       assert.doesNotMatch(text.stdout, /Certificate Sign|TLS Web Server Authentication/);
       await verifyAsClient(scratch, tenantA.chainPem, res.body.certificatePem);
+    });
+
+    test('a server-key and a CSR certificate each carry exactly one SAN, URI:urn:uuid:<its id>, also in the record; the CSR\'s own names are not copied', async () => {
+      const serverKey = (await ccm.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({ commonName: 'urn-server-key', ttlSeconds: 600 }).expect(201)).body;
+      const key = await scratch.write('urn-csr.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
+      const csr = await openssl(['req', '-new', '-key', key, '-subj', '/CN=urn-csr', '-addext', 'subjectAltName=URI:urn:uuid:00000000-0000-7000-8000-000000000000,DNS:evil.example.com']);
+      assert.equal(csr.code, 0, csr.stderr);
+      const fromCsr = (await ccm.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({ csr: csr.stdout, ttlSeconds: 600 }).expect(201)).body;
+      assert.notEqual(serverKey.id, fromCsr.id);
+      for (const issued of [serverKey, fromCsr]) {
+        assert.match(issued.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a lowercase UUIDv7');
+        const urn = `urn:uuid:${issued.id}`;
+        assert.equal(await subjectAltNameOf(scratch, issued.certificatePem), `X509v3 Subject Alternative Name: \n    URI:${urn}`, issued.keySource);
+        assert.equal(new X509Certificate(issued.certificatePem).subjectAltName, `URI:${urn}`);
+        assert.deepEqual(issued.subjectAltNames, { uri: [urn] });
+        const read = await ccm.api().get(`/v1/tenants/${tenantA.id}/certificates/${issued.id}`).expect(200);
+        assert.deepEqual(read.body.subjectAltNames, { uri: [urn] });
+        await verifyAsClient(scratch, tenantA.chainPem, issued.certificatePem);
+      }
+      const listed = await ccm.api().get(`/v1/tenants/${tenantA.id}/certificates`).query({ commonName: 'urn-csr' }).expect(200);
+      assert.deepEqual(listed.body.items.map((item: { subjectAltNames: unknown }) => item.subjectAltNames), [{ uri: [`urn:uuid:${fromCsr.id}`] }]);
+    });
+
+    test('a renewed certificate names its own new id in its URN, and the renewed one keeps its own', async () => {
+      const original = (await ccm.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({ commonName: 'urn-renew', ttlSeconds: 600 }).expect(201)).body;
+      const renewed = (await ccm.api().post(`/v1/tenants/${tenantA.id}/certificates/${original.id}/renew`).send({ ttlSeconds: 600 }).expect(201)).body;
+      assert.notEqual(renewed.id, original.id);
+      assert.equal(renewed.previous.id, original.id);
+      assert.equal(await subjectAltNameOf(scratch, renewed.certificatePem), `X509v3 Subject Alternative Name: \n    URI:urn:uuid:${renewed.id}`);
+      assert.deepEqual(renewed.subjectAltNames, { uri: [`urn:uuid:${renewed.id}`] });
+      assert.deepEqual(renewed.previous.subjectAltNames, { uri: [`urn:uuid:${original.id}`] });
+      assert.deepEqual((await ccm.api().get(`/v1/tenants/${tenantA.id}/certificates/${renewed.id}`).expect(200)).body.subjectAltNames, { uri: [`urn:uuid:${renewed.id}`] });
+    });
+
+    test('with CCM_CLIENT_CERTIFICATE_ID_URI=off a certificate has no subjectAltName extension and its record none', async () => {
+      // A second replica on the same installation, started with the setting off.
+      const withoutUri = await installation.start({ env: { CCM_CLIENT_CERTIFICATE_ID_URI: 'off' } });
+      try {
+        const key = await scratch.write('no-urn-csr.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
+        const csr = await openssl(['req', '-new', '-key', key, '-subj', '/CN=no-urn-csr', '-addext', 'subjectAltName=URI:urn:ccm:asked-for']);
+        assert.equal(csr.code, 0, csr.stderr);
+        const issued = [
+          (await withoutUri.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({ commonName: 'no-urn', ttlSeconds: 600 }).expect(201)).body,
+          (await withoutUri.api().post(`/v1/tenants/${tenantA.id}/certificates`).send({ csr: csr.stdout, ttlSeconds: 600 }).expect(201)).body,
+        ];
+        for (const certificate of issued) {
+          assert.equal(await subjectAltNameOf(scratch, certificate.certificatePem), '', certificate.keySource);
+          const text = (await openssl(['x509', '-noout', '-text'], { input: certificate.certificatePem })).stdout;
+          assert.doesNotMatch(text, /Subject Alternative Name|urn:/);
+          assert.match(text, /X509v3 Authority Key Identifier/, 'the other extensions are still there');
+          assert.equal(new X509Certificate(certificate.certificatePem).subjectAltName, undefined);
+          assert.deepEqual(certificate.subjectAltNames, {});
+          assert.deepEqual((await ccm.api().get(`/v1/tenants/${tenantA.id}/certificates/${certificate.id}`).expect(200)).body.subjectAltNames, {});
+          await verifyAsClient(scratch, tenantA.chainPem, certificate.certificatePem);
+        }
+      } finally {
+        await withoutUri.close();
+      }
     });
 
     test('certificates are listed with filters and keyset pages, and read by id, serial and fingerprint', async () => {
@@ -309,6 +369,13 @@ async function verifyAsClient(scratch: Scratch, chainPem: string, certificatePem
   const result = await openssl(['verify', '-CAfile', chainPath, '-purpose', 'sslclient', leafPath]);
   assert.equal(result.code, 0, result.stdout + result.stderr);
   assert.match(result.stdout, /: OK/);
+}
+
+/** The subjectAltName extension as `openssl x509 -noout -ext subjectAltName` prints it; empty when there is none. */
+async function subjectAltNameOf(scratch: Scratch, certificatePem: string): Promise<string> {
+  const printed = await openssl(['x509', '-in', await scratch.write(`san-${Math.random()}.pem`, certificatePem), '-noout', '-ext', 'subjectAltName']);
+  assert.equal(printed.code, 0, printed.stderr);
+  return printed.stdout.trim();
 }
 
 async function certificateRowCount(installation: TestInstallation): Promise<number> {

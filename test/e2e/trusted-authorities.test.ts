@@ -191,6 +191,7 @@ for (const backend of SUITE_BACKENDS) {
       assert.equal(record.keySource, 'external');
       assert.equal(record.serialNumber, device.serial);
       assert.equal(record.state, 'active');
+      assert.deepEqual(record.subjectAltNames, {}, 'the device certificate has no SAN, and ccm adds none to what it records');
 
       const impostor = await deviceCertificate(ca, '/O=Acme/CN=sensor-1');
       const refused = await authenticate({ certificatePem: impostor.pem }).expect(403);
@@ -367,6 +368,8 @@ for (const backend of SUITE_BACKENDS) {
       assert.equal(deviceVerified.code, 0, deviceVerified.stdout + deviceVerified.stderr);
       const alone = (await authenticate({ certificatePem: device.pem }).expect(200)).body;
       assert.deepEqual([alone.authorityKind, alone.authorityId, alone.deviceId, alone.tenantId], ['intermediate', issued.id, 'line3-dev-1', tenant.id]);
+      const recorded = (await asTenant().get(`/v1/tenants/${tenant.id}/certificates/${alone.certificateId}`).expect(200)).body;
+      assert.deepEqual(recorded.subjectAltNames, { dns: ['line3-dev-1.devices.example.com'] }, 'its own SAN, as recorded at first authentication');
       const withChain = (await authenticate({ certificatePem: device.pem + issued.certificatePem + issued.chainPem }).expect(200)).body;
       assert.equal(withChain.certificateId, alone.certificateId);
 

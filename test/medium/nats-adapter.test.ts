@@ -237,6 +237,30 @@ describe('NATS adapter on nats-server 2.9 (verify_and_map, users file in the aut
     for (const certificate of [plain, withEmail, withDc]) assert.equal((await server.tryConnect(certificate)).outcome, 'refused');
   });
 
+  test('a certificate that carries its ccm URN is the URN user, a DNS name beside it or not; its subject is no user then', async () => {
+    const [urnId, dnsId] = ['0193b000-0000-7000-8000-0000000000e1', '0193b000-0000-7000-8000-0000000000e2'];
+    const withUrn = await pki.issue('/O=Acme/CN=urn-device', { subjectAltName: `URI:urn:uuid:${urnId}` });
+    const sameSubject = await pki.issue('/O=Acme/CN=urn-device');
+    const urnAndDns = await pki.issue('/O=Acme/CN=urn-and-dns', { subjectAltName: `URI:urn:uuid:${dnsId},DNS:urn-and-dns.example` });
+    const carrying = (certificate: DeviceCertificate, id: string, dns: readonly string[] = []): Device => {
+      const status: CertificateStatus = { ...statusOf(certificate.subject), id, subjectAltNames: { uri: [`urn:uuid:${id}`], dns } };
+      return { identity: adapter.identityOf(status)!, certificates: [status] };
+    };
+    await adapter.letBackIn([carrying(withUrn, urnId), carrying(urnAndDns, dnsId, ['urn-and-dns.example'])]);
+    assert.deepEqual(await server.tryConnect(withUrn), { outcome: 'connected' });
+    assert.equal((await server.tryConnect(sameSubject)).outcome, 'refused', 'the subject is not a user: only the certificate with the URN is let in');
+    assert.deepEqual(await server.tryConnect(urnAndDns), { outcome: 'connected' }, 'nats-server looks the URI up beside a DNS name too');
+
+    const live = await server.connectDevice(withUrn);
+    open.push(live);
+    assert.ok((await server.connz()).some((connection) => connection.authorized_user === `urn:uuid:${urnId}`), '/connz names the URN user');
+    assert.ok((await adapter.listSessions()).has('CN=urn-device,O=Acme'), 'listSessions speaks of the identity');
+    const closed = live.closed();
+    await adapter.shutOut([{ identity: 'CN=urn-device,O=Acme', certificates: [{ ...statusOf(withUrn.subject), id: urnId, state: 'suspended' }] }]);
+    await closed;
+    assert.equal((await server.tryConnect(withUrn)).outcome, 'refused');
+  });
+
   test('1,000 users in the file: the cost of one reload', async () => {
     const bulk: Device[] = Array.from({ length: 1000 }, (_, i) => ({ identity: `CN=bulk-${String(i).padStart(4, '0')},O=Acme`, certificates: [statusOf(`CN=bulk-${i},O=Acme`)] }));
     let started = performance.now();

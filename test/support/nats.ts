@@ -231,10 +231,12 @@ export class NatsTestPki {
 
   /**
    * A device certificate for an openssl -subj string ("/O=Acme/CN=sensor-1",
-   * in encoding order; "+" joins a multi-valued RDN when `multiValued`).
+   * in encoding order; "+" joins a multi-valued RDN when `multiValued`), with
+   * `subjectAltName` in openssl's form ("URI:urn:uuid:…,DNS:…") when given.
    */
-  async issue(subj: string, options: { multiValued?: boolean } = {}): Promise<DeviceCertificate> {
-    const issued = await this.deviceCa.deviceCertificate(subj, { multiValuedRdns: options.multiValued === true, extensions: 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n' });
+  async issue(subj: string, options: { multiValued?: boolean; subjectAltName?: string } = {}): Promise<DeviceCertificate> {
+    const extensions = `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n${options.subjectAltName ? `subjectAltName=${options.subjectAltName}\n` : ''}`;
+    const issued = await this.deviceCa.deviceCertificate(subj, { multiValuedRdns: options.multiValued === true, extensions });
     const subject = formatDistinguishedName(decodeName(new Uint8Array(new x509.X509Certificate(issued.certificatePem).subjectName.toArrayBuffer())));
     return { ...issued, subject };
   }

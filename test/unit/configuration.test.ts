@@ -64,6 +64,14 @@ test('device keys of tenants\' own CAs are judged by default (2048-bit RSA, 256-
   assert.deepEqual(problemsOf({ CCM_EXTERNAL_DEVICE_MIN_EC_BITS: '1000' }), ['CCM_EXTERNAL_DEVICE_MIN_EC_BITS must be an integer from 160 to 571, got "1000"']);
 });
 
+test('client certificates name their record in a URI SAN unless CCM_CLIENT_CERTIFICATE_ID_URI is off; another value stops start-up naming the variable', () => {
+  assert.equal(parseConfiguration({}).clientCertificates.idUri, true);
+  assert.equal(parseConfiguration({ CCM_CLIENT_CERTIFICATE_ID_URI: 'on' }).clientCertificates.idUri, true);
+  assert.equal(parseConfiguration({ CCM_CLIENT_CERTIFICATE_ID_URI: ' off ' }).clientCertificates.idUri, false);
+  assert.deepEqual(problemsOf({ CCM_CLIENT_CERTIFICATE_ID_URI: 'false' }), ['CCM_CLIENT_CERTIFICATE_ID_URI must be one of on, off, got "false"']);
+  assert.deepEqual(problemsOf({ CCM_CLIENT_CERTIFICATE_ID_URI: 'OFF' }), ['CCM_CLIENT_CERTIFICATE_ID_URI must be one of on, off, got "OFF"']);
+});
+
 test('every bad value is reported at once, each naming its variable', () => {
   const problems = problemsOf({
     CCM_PORT: 'eighty',

@@ -1,7 +1,8 @@
 /**
  * The client certificate template against the generic encoder it stands in
  * for: byte-for-byte equal output over random serials, validity periods,
- * subjects, subject keys, issuers and URLs (property); the same refusals;
+ * subjects, URI subject alternative names, subject keys, issuers and URLs
+ * (property); the same refusals;
  * the same fields when read back with @peculiar/x509; and a chain that
  * `openssl verify` accepts.
  */
@@ -89,6 +90,38 @@ const url = fc
   .map(([scheme, host, path]) => `${scheme}://${host}/${path}`);
 const urls = fc.array(url, { maxLength: 3 });
 
+/** ccm's own urn:uuid, fetchable URLs and other schemes; some of 100 to 300 characters, around the 128-octet boundary where a name's length takes two octets. */
+const uri = fc.oneof(
+  fc.uuid().map((id) => `urn:uuid:${id}`),
+  url,
+  fc
+    .tuple(
+      fc.constantFrom('urn:ccm:device:', 'spiffe://tenant-a.example/', 'mqtts://broker.example:8883/'),
+      fc.oneof(urlText, fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-._~/%'), minLength: 100, maxLength: 300 })),
+    )
+    .map(([prefix, rest]) => prefix + rest),
+);
+/**
+ * The alternative names the template covers: none, ccm's one urn:uuid, or up
+ * to five URIs (enough for the SAN and the extensions around it to cross the
+ * 128- and 256-octet length boundaries); with an empty subject, at least one.
+ */
+const subjectWithUris = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      subject: distinguishedName({ minLength: 1, maxLength: 6 }),
+      subjectAltNames: fc.oneof(
+        fc.constant(undefined),
+        fc.uuid().map((id) => ({ uri: [`urn:uuid:${id}`] })),
+        fc.array(uri, { maxLength: 5 }).map((uris) => ({ uri: uris })),
+      ),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ subject: fc.constant<DistinguishedName>([]), subjectAltNames: fc.array(uri, { minLength: 1, maxLength: 3 }).map((uris) => ({ uri: uris })) }) },
+);
+const DEVICE_URN = 'urn:uuid:0192f3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d';
+
 async function rejectionOf(promise: Promise<unknown>): Promise<{ kind: string; message: string }> {
   try {
     await promise;
@@ -136,7 +169,7 @@ describe('ClientCertificateTemplate', () => {
     const request = fc.record({
       serialNumber,
       validity,
-      subject: distinguishedName({ minLength: 1, maxLength: 6 }),
+      identity: subjectWithUris,
       subjectKey: fc.nat({ max: subjectKeys.length - 1 }).map((index) => subjectKeys[index]!),
       signatureAlgorithm: fc.constantFrom(...KEY_ALGORITHMS),
       issuerName: distinguishedName({ minLength: 1, maxLength: 4 }).map(encodeDistinguishedName),
@@ -151,11 +184,12 @@ describe('ClientCertificateTemplate', () => {
           serialNumber: generated.serialNumber,
           issuerName: generated.issuerName,
           issuerKeyIdentifier: generated.issuerKeyIdentifier,
-          subject: generated.subject,
+          subject: generated.identity.subject,
           subjectPublicKeyInfo: generated.subjectKey.spki,
           notBefore: generated.validity.notBefore,
           notAfter: generated.validity.notAfter,
           profile: { kind: 'client' },
+          subjectAltNames: generated.identity.subjectAltNames,
           crlDistributionPoints: generated.crlDistributionPoints,
           ocspUrls: generated.ocspUrls,
           caIssuersUrls: generated.caIssuersUrls,
@@ -165,16 +199,20 @@ describe('ClientCertificateTemplate', () => {
         const generic = hex(await encodeCertificateGeneric(certificateRequest, signer));
         assert.equal(hex(await encodeCertificate(certificateRequest, signer)), generic);
         const template = new ClientCertificateTemplate({ ...certificateRequest, issuerKeyIdentifier: generated.issuerKeyIdentifier, signatureAlgorithm: generated.signatureAlgorithm });
-        assert.equal(hex(await template.issue(certificateRequest, signer)), generic);
+        assert.equal(hex(await template.issue({ ...certificateRequest, uniformResourceIdentifiers: generated.identity.subjectAltNames?.uri }, signer)), generic);
       }),
       { numRuns: 300 },
     );
   });
 
-  it('is used for client certificates without subject alternative names under a known issuer, and only for those', () => {
+  it('is used for client certificates under a known issuer whose alternative names, if any, are URIs, and only for those', () => {
     assert.ok(usesClientCertificateTemplate(clientRequest()));
     assert.ok(usesClientCertificateTemplate(clientRequest({ subjectAltNames: { dns: [], uri: [] } })), 'empty SAN lists are no SAN');
-    assert.ok(!usesClientCertificateTemplate(clientRequest({ subjectAltNames: { uri: ['urn:ccm:device:1'] } })));
+    assert.ok(usesClientCertificateTemplate(clientRequest({ subjectAltNames: { uri: [DEVICE_URN] } })), 'the urn:uuid every ccm certificate carries');
+    assert.ok(usesClientCertificateTemplate(clientRequest({ subjectAltNames: { uri: ['urn:ccm:device:1', 'https://devices.example/1'], dns: [], email: [], ip: [] } })));
+    assert.ok(!usesClientCertificateTemplate(clientRequest({ subjectAltNames: { dns: ['device-1.example.com'] } })));
+    assert.ok(!usesClientCertificateTemplate(clientRequest({ subjectAltNames: { uri: [DEVICE_URN], email: ['ops@example.com'] } })));
+    assert.ok(!usesClientCertificateTemplate(clientRequest({ subjectAltNames: { uri: [DEVICE_URN], ip: ['192.0.2.1'] } })));
     assert.ok(!usesClientCertificateTemplate(clientRequest({ issuerKeyIdentifier: null })), 'self-signed: the AKI is the certificate’s own SKI');
     assert.ok(!usesClientCertificateTemplate(clientRequest({ profile: { kind: 'ocsp-responder' } })));
     assert.ok(!usesClientCertificateTemplate(clientRequest({ profile: { kind: 'ca', pathLenConstraint: 0 } })));
@@ -220,6 +258,11 @@ describe('ClientCertificateTemplate', () => {
       ['lower-case country', { subject: [{ attribute: 'C', value: 'de' }] }],
       ['unknown attribute', { subject: [{ attribute: '2.5.4.97', value: 'VATDE-1' }] }],
       ['empty subject and no SAN', { subject: [] }],
+      ['empty subject and an empty URI list', { subject: [], subjectAltNames: { uri: [] } }],
+      ['relative URI', { subjectAltNames: { uri: ['relative/path'] } }],
+      ['URI with a space', { subjectAltNames: { uri: [DEVICE_URN, 'urn:ccm:device 1'] } }],
+      ['non-ASCII URI', { subjectAltNames: { uri: ['urn:ccm:gerät'] } }],
+      ['empty URI', { subjectAltNames: { uri: [''] } }],
       ['notAfter before notBefore', { notAfter: new Date('2024-05-01T11:59:59Z') }],
       ['invalid notBefore', { notBefore: new Date(Number.NaN) }],
       ['notAfter in year 10000', { notAfter: new Date('+010000-01-01T00:00:00Z') }],
@@ -246,14 +289,16 @@ describe('ClientCertificateTemplate', () => {
   it('reads back with @peculiar/x509 with every field equal to the generic certificate’s and verifies under the issuer key', async () => {
     for (const [issuerAlgorithm, issuer] of signingKeys) {
       for (const subjectKey of subjectKeys) {
-        for (const withUrls of [true, false]) {
+        for (const [withUrls, withUrn] of [[true, true], [true, false], [false, true], [false, false]] as const) {
           const request = clientRequest({
             issuerKeyIdentifier: subjectKeyIdentifierOf(issuer.spki),
             subjectPublicKeyInfo: subjectKey.spki,
             notAfter: new Date('2050-01-01T00:00:00.999Z'),
             ...(withUrls ? URLS : { crlDistributionPoints: undefined, ocspUrls: undefined, caIssuersUrls: undefined }),
+            ...(withUrn ? { subjectAltNames: { uri: [DEVICE_URN] } } : {}),
           });
-          const label = `${issuerAlgorithm} issuer, ${subjectKey.label} subject, ${withUrls ? 'with' : 'without'} URLs`;
+          assert.ok(usesClientCertificateTemplate(request));
+          const label = `${issuerAlgorithm} issuer, ${subjectKey.label} subject, ${withUrls ? 'with' : 'without'} URLs, ${withUrn ? 'with' : 'without'} a URN`;
           const der = await encodeCertificate(request, issuer.signer);
           assert.ok(new NodeX509Certificate(der).verify(issuer.publicKey), label);
           const certificate = new x509.X509Certificate(der);
@@ -274,9 +319,16 @@ describe('ClientCertificateTemplate', () => {
           );
           assert.deepEqual(
             [...certificate.extensions].map((extension) => extension.type),
-            ['2.5.29.19', '2.5.29.15', '2.5.29.37', '2.5.29.14', '2.5.29.35', ...(withUrls ? ['2.5.29.31', '1.3.6.1.5.5.7.1.1'] : [])],
+            ['2.5.29.19', '2.5.29.15', '2.5.29.37', '2.5.29.14', '2.5.29.35', ...(withUrn ? ['2.5.29.17'] : []), ...(withUrls ? ['2.5.29.31', '1.3.6.1.5.5.7.1.1'] : [])],
             label,
           );
+          const alternativeNames = certificate.getExtension(x509.SubjectAlternativeNameExtension);
+          if (withUrn) {
+            assert.equal(alternativeNames!.critical, false, label);
+            assert.deepEqual(alternativeNames!.names.items.map((name) => [name.type, name.value]), [['url', DEVICE_URN]], label);
+          } else {
+            assert.equal(alternativeNames, null, label);
+          }
           const basicConstraints = certificate.getExtension(x509.BasicConstraintsExtension)!;
           assert.equal(basicConstraints.critical, true);
           assert.equal(basicConstraints.ca, false);
@@ -331,6 +383,7 @@ describe('ClientCertificateTemplate', () => {
             subjectPublicKeyInfo: subjectKey.spki,
             notBefore: new Date(now - 60_000),
             notAfter: new Date(now + 60_000),
+            subjectAltNames: { uri: [DEVICE_URN] },
           });
           assert.ok(usesClientCertificateTemplate(request));
           const leaf = await encodeCertificate(request, ca.signer);
@@ -339,6 +392,8 @@ describe('ClientCertificateTemplate', () => {
           const result = await openssl(['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', caPath, leafPath]);
           assert.equal(result.code, 0, `${subjectKey.label}: ${result.stdout}${result.stderr}`);
           assert.match(result.stdout, /: OK$/m);
+          const printed = await openssl(['x509', '-in', leafPath, '-noout', '-ext', 'subjectAltName']);
+          assert.equal(printed.stdout.trim(), `X509v3 Subject Alternative Name: \n    URI:${DEVICE_URN}`, subjectKey.label);
         }
       });
     }

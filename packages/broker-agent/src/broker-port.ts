@@ -33,6 +33,19 @@ export interface CertificateStatus {
   readonly commonName: string;
   readonly state: CertificateState;
   readonly notAfter: Date;
+  /**
+   * Its subject alternative names as ccm recorded them (ccm's own client
+   * certificates carry one URI, `urn:uuid:<id>`). Absent where they are not
+   * known: the view taken from an event before ccm answered, or an older ccm.
+   */
+  readonly subjectAltNames?: SubjectAltNames;
+}
+
+export interface SubjectAltNames {
+  readonly dns?: readonly string[];
+  readonly uri?: readonly string[];
+  readonly email?: readonly string[];
+  readonly ip?: readonly string[];
 }
 
 /** One device identity, as the broker's identity mapping names it, with every certificate ccm has for it. */
@@ -46,6 +59,14 @@ export interface Device {
 export abstract class BrokerAdapter {
   /** 'mosquitto' | 'rabbitmq' | 'nats': used in logs and metric labels. */
   abstract readonly broker: string;
+
+  /**
+   * Broker calls the core keeps under way at once. Enough that a burst is not
+   * queued behind one slow call, few enough that calls stay batched; an
+   * adapter that batches calls itself (NATS: every call joins the next
+   * reload) asks for more.
+   */
+  readonly roundsAtOnce: number = 4;
 
   /**
    * How the broker's identity mapping names the holder of this certificate

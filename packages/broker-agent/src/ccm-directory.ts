@@ -3,7 +3,7 @@
  * on a certificate's current state rather than on what an event said. Every
  * representation is checked before it is trusted.
  */
-import type { CertificateState, CertificateStatus } from './broker-port.js';
+import type { CertificateState, CertificateStatus, SubjectAltNames } from './broker-port.js';
 import { CcmApi, CcmRequestError } from './ccm-api.js';
 
 interface CertificateBody {
@@ -15,6 +15,7 @@ interface CertificateBody {
   readonly commonName: string | null;
   readonly state: string;
   readonly notAfter: string;
+  readonly subjectAltNames?: unknown;
 }
 
 interface CertificatePage {
@@ -67,5 +68,22 @@ function statusOf(body: CertificateBody, path: string): CertificateStatus {
   if (!STATES.includes(state) || typeof body.id !== 'string' || typeof body.serialNumber !== 'string' || typeof body.authorityId !== 'string' || typeof body.subject !== 'string' || Number.isNaN(notAfter.getTime())) {
     throw new CcmRequestError('GET', path, 200, `unexpected certificate representation (state ${JSON.stringify(body.state)})`);
   }
-  return { id: body.id, tenantId: body.tenantId, authorityId: body.authorityId, serialNumber: body.serialNumber, subject: body.subject, commonName: body.commonName ?? '', state, notAfter };
+  const subjectAltNames = subjectAltNamesOf(body.subjectAltNames);
+  if (subjectAltNames === null) throw new CcmRequestError('GET', path, 200, 'unexpected certificate representation (subjectAltNames)');
+  return { id: body.id, tenantId: body.tenantId, authorityId: body.authorityId, serialNumber: body.serialNumber, subject: body.subject, commonName: body.commonName ?? '', state, notAfter, ...(subjectAltNames === undefined ? {} : { subjectAltNames }) };
+}
+
+const NAME_KINDS = ['dns', 'uri', 'email', 'ip'] as const;
+
+/** undefined when ccm sent none (an older ccm), null when what it sent is not lists of strings. */
+function subjectAltNamesOf(value: unknown): SubjectAltNames | null | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const names: Record<string, readonly string[]> = {};
+  for (const [kind, list] of Object.entries(value)) {
+    if (!(NAME_KINDS as readonly string[]).includes(kind)) continue; // a kind added later is not this agent's business
+    if (!Array.isArray(list) || !list.every((name) => typeof name === 'string')) return null;
+    names[kind] = list;
+  }
+  return names as SubjectAltNames;
 }

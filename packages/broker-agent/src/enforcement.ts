@@ -1,6 +1,6 @@
 /**
  * Carries verdicts out on the broker through the adapter, in rounds: up to
- * MAX_ROUNDS run at once, and every identity asked for while they run goes
+ * roundsAtOnce (the adapter's) run at once, and every identity asked for while they run goes
  * into the next one, so a burst of a hundred suspensions costs a few batched
  * adapter calls, not a hundred. An identity is in one round at a time, so
  * its adapter calls never interleave. The verdict is taken when the round starts, from the
@@ -37,8 +37,6 @@ interface Pending {
   lastError: unknown;
 }
 
-/** Rounds under way at once: enough that a burst is not queued behind one slow call, few enough that calls stay batched. */
-const MAX_ROUNDS = 4;
 
 const OPERATIONS: Readonly<Record<Verdict, 'letBackIn' | 'shutOut' | 'endForGood'>> = { 'let-in': 'letBackIn', 'shut-out': 'shutOut', ended: 'endForGood' };
 
@@ -97,12 +95,12 @@ export class Enforcement {
   }
 
   /**
-   * Starts rounds while fewer than MAX_ROUNDS run: each takes every due
+   * Starts rounds while fewer than the adapter's roundsAtOnce run: each takes every due
    * identity that is not in a running round, so one identity's calls never
    * overlap while a burst is not held back behind one slow call.
    */
   private pump(): void {
-    while (!this.closed && this.rounds < MAX_ROUNDS) {
+    while (!this.closed && this.rounds < this.adapter.roundsAtOnce) {
       const now = this.clock.now().getTime();
       const due = [...this.pending].filter(([identity, entry]) => entry.notBefore <= now && !this.inFlight.has(identity));
       if (due.length === 0) {

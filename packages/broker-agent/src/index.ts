@@ -2,7 +2,7 @@
  * @ccm/broker-agent: the core every ccm broker agent runs on. A broker
  * plugs in as a BrokerAdapter (broker-port.ts); its bin calls runAgentMain.
  */
-export { BrokerAdapter, BrokerRefusedAgentError, type CertificateState, type CertificateStatus, type Device } from './broker-port.js';
+export { BrokerAdapter, BrokerRefusedAgentError, type CertificateState, type CertificateStatus, type Device, type SubjectAltNames } from './broker-port.js';
 export { AgentLog, JsonLineLog, AGENT_LOG_LEVELS, type AgentLogLevel } from './agent-log.js';
 export { AgentClock, SystemAgentClock } from './agent-clock.js';
 export { AgentMetrics } from './agent-metrics.js';

@@ -6,8 +6,12 @@ import { DeviceIndex } from '../src/device-index.js';
 import { Enforcement } from '../src/enforcement.js';
 import { certificate, FakeBroker, RecordingAgentLog } from './fakes.js';
 
-function setUp(retryDelaysMs: number[] = [5, 5]) {
-  const broker = new FakeBroker();
+/** An adapter that batches calls itself and so asks for more of them at once, as the NATS adapter does. */
+class WideFakeBroker extends FakeBroker {
+  override readonly roundsAtOnce = 16;
+}
+
+function setUp(retryDelaysMs: number[] = [5, 5], broker: FakeBroker = new FakeBroker()) {
   const index = new DeviceIndex((c) => c.commonName);
   const log = new RecordingAgentLog();
   const metrics = new AgentMetrics('fake');
@@ -33,6 +37,24 @@ describe('Enforcement', () => {
     assert.ok(broker.calls.length <= 5, `${broker.calls.length} calls`);
     assert.equal(broker.calls.at(-1)!.identities.length, 97);
     assert.equal(broker.identitiesIn('out').length, 101);
+  });
+
+  it('runs as many rounds at once as the adapter asks for (roundsAtOnce), each identity still in one at a time', async () => {
+    for (const [broker, expected] of [[new FakeBroker(), 4], [new WideFakeBroker(), 16]] as const) {
+      const { index, enforcement } = setUp([5, 5], broker);
+      let release!: () => void;
+      broker.gate = new Promise((resolve) => (release = resolve));
+      const asked = Array.from({ length: 30 }, (_, i) => {
+        index.upsert(certificate(`d${i}`, 'suspended'));
+        return enforcement.enforce([`d${i}`]);
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(broker.calls.length, expected, `${broker.constructor.name}: calls under way before any returned`);
+      release();
+      broker.gate = null;
+      await Promise.all(asked);
+      assert.equal(broker.identitiesIn('out').length, 30);
+    }
   });
 
   it('takes the verdict when the round starts: the latest state wins over the order of requests', async () => {

@@ -147,3 +147,20 @@ export function device(identity: string): Device {
   };
   return { identity, certificates: [certificate] };
 }
+
+/**
+ * A device with certificates of its own making: `carriesUrn` gives a
+ * certificate ccm's URN SAN (urn:uuid:<id>), as ccm's client certificates have.
+ */
+export function deviceWith(identity: string, certificates: ReadonlyArray<{ id: string; state: CertificateStatus['state']; carriesUrn?: boolean; dns?: readonly string[] }>): Device {
+  const [template] = device(identity).certificates;
+  return {
+    identity,
+    certificates: certificates.map(({ id, state, carriesUrn, dns }) => ({
+      ...template!,
+      id,
+      state,
+      ...(carriesUrn === undefined ? {} : { subjectAltNames: { ...(carriesUrn ? { uri: [`urn:uuid:${id}`] } : {}), ...(dns ? { dns } : {}) } }),
+    })),
+  };
+}
