@@ -2,12 +2,12 @@
  * What is recorded of a CA certificate, and the parsed form issuance needs
  * from it (issuer name bytes, key identifier), computed once per certificate.
  */
-import { subjectKeyIdentifierOf } from '../issuance/certificate-encoder.js';
-import { inspectCertificate } from '../issuance/certificate-inspection.js';
-import { formatDistinguishedName } from '../issuance/distinguished-name.js';
-import { decodePem, encodePem } from '../issuance/pem.js';
-import { readPublicKeyInfo } from '../issuance/public-key.js';
-import { verificationKeyOf, type VerificationKey } from '../issuance/signature-verification.js';
+import { subjectKeyIdentifierOf } from '../codec/certificate-encoder.js';
+import { inspectCertificate } from '../codec/certificate-inspection.js';
+import { formatDistinguishedName } from '../codec/distinguished-name.js';
+import { decodePem, encodePem } from '../codec/pem.js';
+import { readPublicKeyInfo } from '../codec/public-key.js';
+import { verificationKeyOf, type VerificationKey } from '../codec/signature-verification.js';
 import type { Authority, AuthorityCertificate } from './authority.js';
 
 export function certificateRecordOf(der: Uint8Array, issuerChainPem: string | null): AuthorityCertificate {

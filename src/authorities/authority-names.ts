@@ -19,10 +19,10 @@
  * responders, the chain above the platform CA).
  */
 import { Injectable } from '@nestjs/common';
-import { inspectCertificate } from '../issuance/certificate-inspection.js';
-import type { DistinguishedName } from '../issuance/distinguished-name.js';
-import { comparableName, comparableSubject } from '../issuance/name-comparison.js';
-import { decodePem } from '../issuance/pem.js';
+import { inspectCertificate } from '../codec/certificate-inspection.js';
+import type { DistinguishedName } from '../codec/distinguished-name.js';
+import { comparableName, comparableSubject } from '../codec/name-comparison.js';
+import { decodePem } from '../codec/pem.js';
 import { DomainError } from '../shared/errors.js';
 import { IssuingCertificateCache } from './authority-certificate.js';
 import { AuthorityRepository, type Authority, type AuthorityKind, type AuthorityStatus } from './authority.js';

@@ -4,7 +4,7 @@
  */
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
 import type { KeyCustody } from '../custody/key-custody.js';
-import type { Signer } from '../issuance/signer.js';
+import type { Signer } from '../codec/signer.js';
 
 export function custodySigner(custody: KeyCustody, keyName: string, algorithm: KeyAlgorithm): Signer {
   // External and delegated CAs record '' here: their keys are the tenant's, and nothing may ask custody to sign for them.

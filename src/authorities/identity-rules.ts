@@ -7,8 +7,8 @@
  * policy check at issuance and the mapping at authentication.
  */
 import vm from 'node:vm';
-import { isNameAttribute, writtenStringType, type DecodedNameEntry, type DistinguishedName, type NameAttribute } from '../issuance/distinguished-name.js';
-import { subjectTextProblem } from '../issuance/subject-text.js';
+import { isNameAttribute, writtenStringType, type DecodedNameEntry, type DistinguishedName, type NameAttribute } from '../codec/distinguished-name.js';
+import { subjectTextProblem } from '../codec/subject-text.js';
 import { AuthenticationRefused, DomainError, InvalidRequest } from '../shared/errors.js';
 
 /** One requirement on a CSR subject attribute: present, and (optionally) equal to a value or matching a pattern. */

@@ -9,7 +9,7 @@ import type { ClientCertificate } from '../certificates/client-certificate.js';
 import { IssueClientCertificate } from '../certificates/issue-client-certificate.js';
 import { AuthenticateDevice } from '../lifecycle/authenticate-device.js';
 import { RenewClientCertificate } from '../lifecycle/renew-client-certificate.js';
-import { decodePem, encodePem } from '../issuance/pem.js';
+import { decodePem, encodePem } from '../codec/pem.js';
 import { NotFound, Unauthorized } from '../shared/errors.js';
 import { TenantQueries } from '../tenants/tenant-queries.js';
 import { EnrollmentCredentials } from './enrollment-credentials.js';

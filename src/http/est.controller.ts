@@ -9,7 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { EstEnrollment, type EstCertificates } from '../enrollment/est-enrollment.js';
-import { encodeCertsOnly } from '../issuance/pkcs7.js';
+import { encodeCertsOnly } from '../codec/pkcs7.js';
 import { DomainError, Unauthorized } from '../shared/errors.js';
 import { isId } from '../shared/identifiers.js';
 import { PublicRoute } from './access.guard.js';

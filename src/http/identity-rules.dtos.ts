@@ -8,7 +8,7 @@ import { Type } from 'class-transformer';
 import { IsArray, IsOptional, IsString, ValidateNested } from 'class-validator';
 import type { AuthorityIdentityRules } from '../authorities/authority-identity-rules.js';
 import { CSR_SUBJECT_ATTRIBUTES, IDENTITY_RULE_LIMITS, type SubjectRequirement } from '../authorities/identity-rules.js';
-import { NAME_ATTRIBUTES } from '../issuance/distinguished-name.js';
+import { NAME_ATTRIBUTES } from '../codec/distinguished-name.js';
 
 export class SubjectRequirementRequest {
   @ApiProperty({ enum: CSR_SUBJECT_ATTRIBUTES, description: 'The subject attribute; it must appear exactly once in the CSR.', example: 'OU' })

@@ -6,7 +6,7 @@
  */
 import { Injectable, ValidationPipe, type ArgumentMetadata, type PipeTransform } from '@nestjs/common';
 import { Matches, ValidateIf, type ValidationArguments, type ValidationError } from 'class-validator';
-import { SUBJECT_TEXT, subjectTextProblem } from '../issuance/subject-text.js';
+import { SUBJECT_TEXT, subjectTextProblem } from '../codec/subject-text.js';
 import { InvalidRequest, NotFound } from '../shared/errors.js';
 import { isId } from '../shared/identifiers.js';
 
@@ -28,7 +28,7 @@ export function IsOmittable(): PropertyDecorator {
 
 /**
  * A request field that names something (a device, a CA, a credential, an
- * issuer to look up): the text rule of names (src/issuance/subject-text.ts),
+ * issuer to look up): the text rule of names (src/codec/subject-text.ts),
  * the very expression the domain checks with, so the edge and the use cases
  * cannot disagree. The message is the domain's too.
  */

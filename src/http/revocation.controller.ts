@@ -7,7 +7,7 @@
 import { Body, Controller, Get, Header, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { encodePem } from '../issuance/pem.js';
+import { encodePem } from '../codec/pem.js';
 import { RevocationMetrics } from '../metrics/metrics.js';
 import type { RevocationListRecord } from '../revocation/revocation-list-store.js';
 import { OcspResponder } from '../revocation/ocsp-responder.js';

@@ -42,12 +42,12 @@ import { CertificateRepository, type ClientCertificate } from '../certificates/c
 import type { Configuration } from '../config/configuration.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
-import { inspectCertificate, readCertificateIdentity, verifyCertificateSignature, type CertificateIdentity, type InspectedCertificate } from '../issuance/certificate-inspection.js';
-import { DerFramingError } from '../issuance/der.js';
-import { commonNameOf, formatDistinguishedName, nameTextProblem, parseFormattedDistinguishedName, type DistinguishedName } from '../issuance/distinguished-name.js';
-import { comparableName, parseRfc4514Name } from '../issuance/name-comparison.js';
-import { decodePem } from '../issuance/pem.js';
-import { keyAlgorithmOf, readPublicKeyInfo } from '../issuance/public-key.js';
+import { inspectCertificate, readCertificateIdentity, verifyCertificateSignature, type CertificateIdentity, type InspectedCertificate } from '../codec/certificate-inspection.js';
+import { DerFramingError } from '../codec/der.js';
+import { commonNameOf, formatDistinguishedName, nameTextProblem, parseFormattedDistinguishedName, type DistinguishedName } from '../codec/distinguished-name.js';
+import { comparableName, parseRfc4514Name } from '../codec/name-comparison.js';
+import { decodePem } from '../codec/pem.js';
+import { keyAlgorithmOf, readPublicKeyInfo } from '../codec/public-key.js';
 import { AuthenticationMetrics, secondsSince, type AuthenticationDecision } from '../metrics/metrics.js';
 import { Clock } from '../shared/clock.js';
 import { AuthenticationRefused, DomainError, InvalidRequest, type AuthenticationRefusal, type RefusedCertificate } from '../shared/errors.js';

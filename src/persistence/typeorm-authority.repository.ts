@@ -5,7 +5,7 @@ import { AuthorityRepository, type Authority, type AuthorityCertificate, type De
 import type { IdentityRules } from '../authorities/identity-rules.js';
 import { AuthorityNameTaken } from '../authorities/authority-names.js';
 import type { KeyAlgorithm } from '../custody/key-algorithm.js';
-import { comparableSubject } from '../issuance/name-comparison.js';
+import { comparableSubject } from '../codec/name-comparison.js';
 import { AuthorityRow } from './entities.js';
 import { EntityColumns, PreparedQuery } from './prepared-query.js';
 import { Transactions } from './transactions.js';

@@ -14,7 +14,7 @@ import { CertificateRepository, type ClientCertificate } from '../certificates/c
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import type { RevocationReason } from '@ccm/event-consumer/contract';
-import { encodeOcspErrorResponse, encodeOcspResponse, issuerHashes, OcspMalformedRequest, parseOcspRequest, type OcspCertId, type OcspCertificateStatus } from '../issuance/ocsp.js';
+import { encodeOcspErrorResponse, encodeOcspResponse, issuerHashes, OcspMalformedRequest, parseOcspRequest, type OcspCertId, type OcspCertificateStatus } from '../codec/ocsp.js';
 import { RevocationMetrics } from '../metrics/metrics.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError } from '../shared/errors.js';

@@ -13,10 +13,10 @@ import { custodySigner } from '../authorities/custody-signer.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { KeyCustody } from '../custody/key-custody.js';
-import { encodeCertificate } from '../issuance/certificate-encoder.js';
-import { decodePem } from '../issuance/pem.js';
-import { newSerialNumber } from '../issuance/serial-number.js';
-import type { Signer } from '../issuance/signer.js';
+import { encodeCertificate } from '../codec/certificate-encoder.js';
+import { decodePem } from '../codec/pem.js';
+import { newSerialNumber } from '../codec/serial-number.js';
+import type { Signer } from '../codec/signer.js';
 import { Clock } from '../shared/clock.js';
 import { newId } from '../shared/identifiers.js';
 

@@ -11,7 +11,7 @@ import { custodySigner } from '../authorities/custody-signer.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { KeyCustody } from '../custody/key-custody.js';
-import { encodeCertificateList } from '../issuance/certificate-list-encoder.js';
+import { encodeCertificateList } from '../codec/certificate-list-encoder.js';
 import { Clock } from '../shared/clock.js';
 import { RevocationListRefresher } from '../lifecycle/revocation-list-refresher.js';
 import { NotFound } from '../shared/errors.js';

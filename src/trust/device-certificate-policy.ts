@@ -14,9 +14,9 @@
  * RFC 5280's and not configurable: the serial is ccm's key for the record, and
  * a negative or non-minimal one reads the same as another certificate's.
  */
-import { DerFramingError } from '../issuance/der.js';
-import { describePublicKey, readPublicKeyInfo, type PublicKeyDescription } from '../issuance/public-key.js';
-import { serialNumberDefect } from '../issuance/serial-number.js';
+import { DerFramingError } from '../codec/der.js';
+import { describePublicKey, readPublicKeyInfo, type PublicKeyDescription } from '../codec/public-key.js';
+import { serialNumberDefect } from '../codec/serial-number.js';
 
 export interface ExternalDeviceKeyPolicy {
   /** false: any key the CA vouched for is accepted, as ccm did before it judged them. */

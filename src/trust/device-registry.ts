@@ -10,7 +10,7 @@ import { CertificateRepository } from '../certificates/client-certificate.js';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
 import { transitionOf } from '../lifecycle/certificate-transition.js';
 import { certificateEvent } from '../lifecycle/life-cycle-events.js';
-import { subjectTextProblem } from '../issuance/subject-text.js';
+import { subjectTextProblem } from '../codec/subject-text.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError, InvalidRequest, NotFound } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';

@@ -7,7 +7,7 @@
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, NameConstraints, id_ce_nameConstraints } from '@peculiar/asn1-x509';
-import { commonNameOf, type DistinguishedName } from '../issuance/distinguished-name.js';
+import { commonNameOf, type DistinguishedName } from '../codec/distinguished-name.js';
 import { InvalidRequest } from '../shared/errors.js';
 
 export interface DnsNameConstraints {

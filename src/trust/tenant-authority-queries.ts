@@ -1,7 +1,7 @@
 /** Reading a tenant's device-issuing CAs (root, delegated intermediates, external CAs), always within the tenant. */
 import { Injectable } from '@nestjs/common';
 import type { Authority } from '../authorities/authority.js';
-import { subjectTextProblem } from '../issuance/subject-text.js';
+import { subjectTextProblem } from '../codec/subject-text.js';
 import { InvalidRequest, NotFound } from '../shared/errors.js';
 import { TenantRepository } from '../tenants/tenant.js';
 import { TrustedAuthorityRepository } from './trusted-authority.js';

@@ -31,7 +31,7 @@ const RUNS = 400;
 
 const LONE_SURROGATES = ['\uD800', '\uDBFF', '\uDC00', '\uDFFF'];
 /**
- * Characters no text field of ccm may take (src/issuance/subject-text.ts): C0 controls (NUL first), DEL, C1 controls (CSI among them),
+ * Characters no text field of ccm may take (src/codec/subject-text.ts): C0 controls (NUL first), DEL, C1 controls (CSI among them),
  * format characters (bidi overrides and isolates, zero-width ones, BOM, soft hyphen), line and paragraph separators, noncharacters, and
  * lone surrogates (not Unicode text at all).
  */

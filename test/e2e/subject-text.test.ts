@@ -1,6 +1,6 @@
 /**
  * One text rule for names on every route that signs or records one
- * (src/issuance/subject-text.ts): a keygen commonName, a CSR's CN (REST and
+ * (src/codec/subject-text.ts): a keygen commonName, a CSR's CN (REST and
  * EST), a delegated intermediate's CSR subject, an uploaded CA's subject, a
  * pre-registered device identity and a subject policy's `equals`. A
  * property drives every route with the same kind of generated text and
@@ -25,7 +25,7 @@ import { AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName 
 import * as x509 from '@peculiar/x509';
 import fc from 'fast-check';
 import request from 'supertest';
-import { isSubjectText } from '../../src/issuance/subject-text.js';
+import { isSubjectText } from '../../src/codec/subject-text.js';
 import { TestInstallation, type CcmUnderTest } from '../support/ccm-under-test.js';
 
 const PROBLEM = 'urn:ccm:problem:';

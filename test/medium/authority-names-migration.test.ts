@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, test } from 'node:test';
 import { DataSource } from 'typeorm';
 import type { DatabaseConfiguration } from '../../src/config/configuration.js';
-import { comparableSubject } from '../../src/issuance/name-comparison.js';
+import { comparableSubject } from '../../src/codec/name-comparison.js';
 import { connectDatabase, migrateDatabase } from '../../src/persistence/data-source.js';
 import { MIGRATIONS } from '../../src/persistence/migrations/index.js';
 import { createPostgresDatabase, createSqliteDatabase, type TestDatabase } from '../support/databases.js';

@@ -8,12 +8,12 @@ import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEY_ALGORITHMS } from '../../src/custody/key-algorithm.js';
-import { subjectKeyIdentifierOf, type CertificateProfile } from '../../src/issuance/certificate-encoder.js';
-import { encodeCertificateList, type CertificateListRequest, type RevokedEntry } from '../../src/issuance/certificate-list-encoder.js';
-import { inspectCertificate } from '../../src/issuance/certificate-inspection.js';
-import type { DistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { encodePem } from '../../src/issuance/pem.js';
-import { newSerialNumber, serialNumberToHex } from '../../src/issuance/serial-number.js';
+import { subjectKeyIdentifierOf, type CertificateProfile } from '../../src/codec/certificate-encoder.js';
+import { encodeCertificateList, type CertificateListRequest, type RevokedEntry } from '../../src/codec/certificate-list-encoder.js';
+import { inspectCertificate } from '../../src/codec/certificate-inspection.js';
+import type { DistinguishedName } from '../../src/codec/distinguished-name.js';
+import { encodePem } from '../../src/codec/pem.js';
+import { newSerialNumber, serialNumberToHex } from '../../src/codec/serial-number.js';
 import { openssl, Scratch, type CommandResult } from '../support/openssl.js';
 import { issueTestCertificate, newTestKey, type TestKey } from '../support/test-keys.js';
 

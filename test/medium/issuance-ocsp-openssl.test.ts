@@ -1,5 +1,5 @@
 /**
- * OCSP responses built by src/issuance/ocsp.ts, judged by the openssl command
+ * OCSP responses built by src/codec/ocsp.ts, judged by the openssl command
  * line as an OCSP client: `openssl ocsp -url` sends its request (with a
  * nonce) to a small in-test HTTP responder that answers with
  * parseOcspRequest + encodeOcspResponse, then verifies the signature against
@@ -15,9 +15,9 @@ import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KeyAlgorithm } from '../../src/custody/key-algorithm.js';
-import { encodeCertificationRequest } from '../../src/issuance/certificate-encoder.js';
-import { inspectCertificate } from '../../src/issuance/certificate-inspection.js';
-import type { DistinguishedName } from '../../src/issuance/distinguished-name.js';
+import { encodeCertificationRequest } from '../../src/codec/certificate-encoder.js';
+import { inspectCertificate } from '../../src/codec/certificate-inspection.js';
+import type { DistinguishedName } from '../../src/codec/distinguished-name.js';
 import {
   OcspMalformedRequest,
   encodeOcspErrorResponse,
@@ -27,9 +27,9 @@ import {
   type OcspCertificateStatus,
   type OcspErrorStatus,
   type OcspRequest,
-} from '../../src/issuance/ocsp.js';
-import { decodeSinglePem, encodePem } from '../../src/issuance/pem.js';
-import type { Signer } from '../../src/issuance/signer.js';
+} from '../../src/codec/ocsp.js';
+import { decodeSinglePem, encodePem } from '../../src/codec/pem.js';
+import type { Signer } from '../../src/codec/signer.js';
 import { openssl, run, Scratch, type CommandResult } from '../support/openssl.js';
 import { issueTestCertificate, newTestKey, type TestKey } from '../support/test-keys.js';
 

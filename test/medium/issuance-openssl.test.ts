@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KeyAlgorithm } from '../../src/custody/key-algorithm.js';
-import type { CertificateProfile } from '../../src/issuance/certificate-encoder.js';
-import type { DistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { encodePem } from '../../src/issuance/pem.js';
+import type { CertificateProfile } from '../../src/codec/certificate-encoder.js';
+import type { DistinguishedName } from '../../src/codec/distinguished-name.js';
+import { encodePem } from '../../src/codec/pem.js';
 import { issueTestCertificate, newTestKey, type IssuingKey, type TestKey } from '../support/test-keys.js';
 
 interface IssuedCertificate {

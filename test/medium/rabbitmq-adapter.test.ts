@@ -14,7 +14,7 @@ import type { CertificateStatus, Device } from '@ccm/broker-agent';
 import { RecordingAgentLog } from '@ccm/broker-agent/testing';
 import { DEFAULT_DEVICE_PERMISSIONS, RabbitMqAdapter, RabbitMqPermissionError, type RabbitMqAdapterSettings } from '@ccm/rabbitmq-agent';
 import type { MqttClient } from 'mqtt';
-import { decodeName, formatDistinguishedName } from '../../src/issuance/distinguished-name.js';
+import { decodeName, formatDistinguishedName } from '../../src/codec/distinguished-name.js';
 import { closeOf } from '../support/mqtt-session.js';
 import { RabbitMqUnderTest, subjectDer } from '../support/rabbitmq.js';
 import { openssl, OpensslTestCa, type IssuedCertificate } from '../support/openssl.js';

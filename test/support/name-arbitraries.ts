@@ -6,8 +6,8 @@
  * accepts rather than what happens to be typical.
  */
 import fc from 'fast-check';
-import { NAME_ATTRIBUTES, type NameAttribute, type NameEntry } from '../../src/issuance/distinguished-name.js';
-import { isSubjectText } from '../../src/issuance/subject-text.js';
+import { NAME_ATTRIBUTES, type NameAttribute, type NameEntry } from '../../src/codec/distinguished-name.js';
+import { isSubjectText } from '../../src/codec/subject-text.js';
 
 const codePoints = (min: number, max: number) => fc.integer({ min, max }).map((codePoint) => String.fromCodePoint(codePoint));
 

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { renderUsersFile } from '@ccm/nats-agent';
-import { decodeName, formatDistinguishedName } from '../../src/issuance/distinguished-name.js';
+import { decodeName, formatDistinguishedName } from '../../src/codec/distinguished-name.js';
 import { OpensslTestCa } from './openssl.js';
 import { AgentProcess } from './agent-process.js';
 import { isRunning, portBindable, terminate, waitUntil } from './broker-process.js';

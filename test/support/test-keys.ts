@@ -10,11 +10,11 @@
 import { createPublicKey, generateKeyPair, sign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import { signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
-import { encodeCertificate, subjectKeyIdentifierOf, type CertificateProfile } from '../../src/issuance/certificate-encoder.js';
-import { inspectCertificate } from '../../src/issuance/certificate-inspection.js';
-import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { newSerialNumber } from '../../src/issuance/serial-number.js';
-import type { Signer } from '../../src/issuance/signer.js';
+import { encodeCertificate, subjectKeyIdentifierOf, type CertificateProfile } from '../../src/codec/certificate-encoder.js';
+import { inspectCertificate } from '../../src/codec/certificate-inspection.js';
+import { encodeDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';
+import { newSerialNumber } from '../../src/codec/serial-number.js';
+import type { Signer } from '../../src/codec/signer.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 

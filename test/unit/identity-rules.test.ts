@@ -16,7 +16,7 @@ import {
   type IdentityRules,
   type IdentityRulesInput,
 } from '../../src/authorities/identity-rules.js';
-import type { DecodedNameEntry, DistinguishedName } from '../../src/issuance/distinguished-name.js';
+import type { DecodedNameEntry, DistinguishedName } from '../../src/codec/distinguished-name.js';
 import { AuthenticationRefused, DomainError } from '../../src/shared/errors.js';
 
 const TENANT_ID = '019a0000-0000-7000-8000-00000000abcd';

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DerTag, encodeElement, encodeObjectIdentifier } from '../../src/issuance/der.js';
-import { PublicKeyOid } from '../../src/issuance/public-key.js';
+import { DerTag, encodeElement, encodeObjectIdentifier } from '../../src/codec/der.js';
+import { PublicKeyOid } from '../../src/codec/public-key.js';
 import { deviceKeyViolation, deviceSerialViolation, type ExternalDeviceKeyPolicy } from '../../src/trust/device-certificate-policy.js';
 
 const DEFAULTS: ExternalDeviceKeyPolicy = { enforce: true, minimumRsaBits: 2048, minimumCurveBits: 256 };

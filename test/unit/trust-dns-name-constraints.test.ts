@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inspectCertificate } from '../../src/issuance/certificate-inspection.js';
-import { formatDistinguishedName, parseFormattedDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
+import { inspectCertificate } from '../../src/codec/certificate-inspection.js';
+import { formatDistinguishedName, parseFormattedDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';
 import { DomainError } from '../../src/shared/errors.js';
 import { checkedDnsDomains, dnsNameConstraintsOf, dnsNameOutsideConstraints } from '../../src/trust/dns-name-constraints.js';
 import { issueTestCertificate, newTestKey } from '../support/test-keys.js';

@@ -12,7 +12,7 @@
  */
 import { TableColumn, TableIndex, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { authorityNameCollisions, describeCollision, LIVE_NAME_STATUSES } from '../../authorities/authority-names.js';
-import { comparableSubject } from '../../issuance/name-comparison.js';
+import { comparableSubject } from '../../codec/name-comparison.js';
 import { readNamedAuthorities } from '../named-authorities.js';
 
 export class AuthorityNames1764500000000 implements MigrationInterface {

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DomainError } from '../../src/shared/errors.js';
-import { encodeCertificate, subjectKeyIdentifierOf, type CertificateRequest } from '../../src/issuance/certificate-encoder.js';
-import { inspectCertificate, verifyCertificateSignature } from '../../src/issuance/certificate-inspection.js';
-import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { decodeSinglePem } from '../../src/issuance/pem.js';
-import { newSerialNumber, serialNumberToHex } from '../../src/issuance/serial-number.js';
+import { encodeCertificate, subjectKeyIdentifierOf, type CertificateRequest } from '../../src/codec/certificate-encoder.js';
+import { inspectCertificate, verifyCertificateSignature } from '../../src/codec/certificate-inspection.js';
+import { encodeDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';
+import { decodeSinglePem } from '../../src/codec/pem.js';
+import { newSerialNumber, serialNumberToHex } from '../../src/codec/serial-number.js';
 import { newTestKey, type TestKey } from '../support/test-keys.js';
 
 const CA_SUBJECT: DistinguishedName = [

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DomainError } from '../../src/shared/errors.js';
-import { decodePem, decodePemBlocks, decodeSinglePem, encodePem, looksLikePem } from '../../src/issuance/pem.js';
+import { decodePem, decodePemBlocks, decodeSinglePem, encodePem, looksLikePem } from '../../src/codec/pem.js';
 
 const DER = Uint8Array.from({ length: 100 }, (_, i) => i);
 const OTHER = Uint8Array.of(1, 2, 3);

@@ -1,7 +1,7 @@
 /** DER helpers: OBJECT IDENTIFIER encoding against known answers and the decoder. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeObjectIdentifier, encodeLength, encodedLengthLength, encodeObjectIdentifier, readSingleElement, writeLength } from '../../src/issuance/der.js';
+import { decodeObjectIdentifier, encodeLength, encodedLengthLength, encodeObjectIdentifier, readSingleElement, writeLength } from '../../src/codec/der.js';
 
 describe('encodeObjectIdentifier', () => {
   it('writes the X.690 §8.19 encoding, known answers included', () => {

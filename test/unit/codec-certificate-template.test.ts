@@ -20,11 +20,11 @@ import {
   subjectKeyIdentifierOf,
   usesClientCertificateTemplate,
   type CertificateRequest,
-} from '../../src/issuance/certificate-encoder.js';
-import { ClientCertificateTemplate, type ClientCertificateIssuer } from '../../src/issuance/certificate-template.js';
-import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { encodePem } from '../../src/issuance/pem.js';
-import type { Signer } from '../../src/issuance/signer.js';
+} from '../../src/codec/certificate-encoder.js';
+import { ClientCertificateTemplate, type ClientCertificateIssuer } from '../../src/codec/certificate-template.js';
+import { encodeDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';
+import { encodePem } from '../../src/codec/pem.js';
+import type { Signer } from '../../src/codec/signer.js';
 import { distinguishedName } from '../support/name-arbitraries.js';
 import { openssl, Scratch } from '../support/openssl.js';
 import { newTestKey, type TestKey } from '../support/test-keys.js';

@@ -1,5 +1,5 @@
 /**
- * Tests for the OCSP encoding (src/issuance/ocsp.ts): requests made by the
+ * Tests for the OCSP encoding (src/codec/ocsp.ts): requests made by the
  * openssl command line read back into CertIDs and nonces, issuer hashes
  * matching what openssl puts in a CertID, malformed requests refused, and
  * responses read back with ccm's strict DER reader (signatures checked with
@@ -13,9 +13,9 @@ import assert from 'node:assert/strict';
 import { signatureSchemeFor } from '../../src/custody/key-algorithm.js';
 import { REVOCATION_REASONS, type RevocationReason } from '@ccm/event-consumer/contract';
 import { DomainError } from '../../src/shared/errors.js';
-import { signatureAlgorithmOf, subjectKeyIdentifierOf } from '../../src/issuance/certificate-encoder.js';
-import { inspectCertificate } from '../../src/issuance/certificate-inspection.js';
-import { DerTag, contextTag, decodeObjectIdentifier, encodeElement, readChildren, readSingleElement, type DerElement } from '../../src/issuance/der.js';
+import { signatureAlgorithmOf, subjectKeyIdentifierOf } from '../../src/codec/certificate-encoder.js';
+import { inspectCertificate } from '../../src/codec/certificate-inspection.js';
+import { DerTag, contextTag, decodeObjectIdentifier, encodeElement, readChildren, readSingleElement, type DerElement } from '../../src/codec/der.js';
 import {
   MAXIMUM_OCSP_REQUEST_OCTETS,
   OcspMalformedRequest,
@@ -27,8 +27,8 @@ import {
   type OcspErrorStatus,
   type OcspHashAlgorithm,
   type OcspResponseRequest,
-} from '../../src/issuance/ocsp.js';
-import { encodePem } from '../../src/issuance/pem.js';
+} from '../../src/codec/ocsp.js';
+import { encodePem } from '../../src/codec/pem.js';
 import { openssl, Scratch } from '../support/openssl.js';
 import { issueTestCertificate, newTestKey, type TestKey } from '../support/test-keys.js';
 

@@ -9,8 +9,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { authorityNameCollisions, isNameOfCcmShape, type NamedAuthority } from '../../src/authorities/authority-names.js';
-import { formatDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { comparableName, comparableSubject, comparableValue, parseRfc4514Name, sameName } from '../../src/issuance/name-comparison.js';
+import { formatDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';
+import { comparableName, comparableSubject, comparableValue, parseRfc4514Name, sameName } from '../../src/codec/name-comparison.js';
 import { DomainError } from '../../src/shared/errors.js';
 import { distinguishedName } from '../support/name-arbitraries.js';
 

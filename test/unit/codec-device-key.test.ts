@@ -4,9 +4,9 @@ import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEVICE_KEY_ALGORITHMS, type DeviceKeyAlgorithm } from '../../src/custody/key-algorithm.js';
-import { encodeDeviceKeyPair, generateDeviceKey } from '../../src/issuance/device-key.js';
-import { publicKeyHashOf, sha1FingerprintOf, sha256FingerprintOf } from '../../src/issuance/fingerprint.js';
-import { keyAlgorithmOf, readPublicKeyInfo } from '../../src/issuance/public-key.js';
+import { encodeDeviceKeyPair, generateDeviceKey } from '../../src/codec/device-key.js';
+import { publicKeyHashOf, sha1FingerprintOf, sha256FingerprintOf } from '../../src/codec/fingerprint.js';
+import { keyAlgorithmOf, readPublicKeyInfo } from '../../src/codec/public-key.js';
 
 describe('generateDeviceKey', () => {
   for (const algorithm of DEVICE_KEY_ALGORITHMS) {

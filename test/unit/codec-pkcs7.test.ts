@@ -1,5 +1,5 @@
 /**
- * Tests for the certs-only PKCS #7 encoder (src/issuance/pkcs7.ts): the real
+ * Tests for the certs-only PKCS #7 encoder (src/codec/pkcs7.ts): the real
  * openssl command line reads the message, in DER and in the base64 form EST
  * sends (RFC 7030 §4.1.3), and hands back the very certificates put in, in
  * order; the structure around one certificate is checked byte for byte; and
@@ -9,8 +9,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DomainError } from '../../src/shared/errors.js';
-import { encodePem } from '../../src/issuance/pem.js';
-import { encodeCertsOnly } from '../../src/issuance/pkcs7.js';
+import { encodePem } from '../../src/codec/pem.js';
+import { encodeCertsOnly } from '../../src/codec/pkcs7.js';
 import { openssl, pemBlocks, Scratch } from '../support/openssl.js';
 import { issueTestCertificate, newTestKey } from '../support/test-keys.js';
 

@@ -19,7 +19,7 @@ import {
   validateNameText,
   type DistinguishedName,
   type NameAttribute,
-} from '../../src/issuance/distinguished-name.js';
+} from '../../src/codec/distinguished-name.js';
 import { distinguishedName } from '../support/name-arbitraries.js';
 
 function tlv(tag: number, content: Uint8Array | string): Buffer {

@@ -14,7 +14,7 @@
  * (`encodeCertificateGeneric` in certificate-encoder.ts) writes for the same
  * request, and every check it makes is made here too (per template for the
  * issuer's parts, per certificate for the rest); the property tests in
- * issuance-certificate-template.test.ts hold the two together. The generic
+ * codec-certificate-template.test.ts hold the two together. The generic
  * encoder builds its fields with @peculiar/asn1-x509 objects, which costs
  * hundreds of microseconds per certificate; this module writes DER directly.
  */

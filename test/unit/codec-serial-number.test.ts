@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DomainError } from '../../src/shared/errors.js';
-import { assertSerialNumber, canonicalSerialNumberHex, newSerialNumber, serialNumberFromHex, serialNumberToHex } from '../../src/issuance/serial-number.js';
+import { assertSerialNumber, canonicalSerialNumberHex, newSerialNumber, serialNumberFromHex, serialNumberToHex } from '../../src/codec/serial-number.js';
 
 describe('newSerialNumber', () => {
   it('is positive, minimally encoded, at most 17 octets and never repeats in 10 000 draws', () => {

@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import * as x509 from '@peculiar/x509';
 import { KEY_ALGORITHMS, signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
 import { DomainError } from '../../src/shared/errors.js';
-import { encodeCertificate, encodeCertificationRequest, subjectKeyIdentifierOf, type CertificateRequest } from '../../src/issuance/certificate-encoder.js';
-import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { encodePem } from '../../src/issuance/pem.js';
-import { readChildren, readSingleElement } from '../../src/issuance/der.js';
+import { encodeCertificate, encodeCertificationRequest, subjectKeyIdentifierOf, type CertificateRequest } from '../../src/codec/certificate-encoder.js';
+import { encodeDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';
+import { encodePem } from '../../src/codec/pem.js';
+import { readChildren, readSingleElement } from '../../src/codec/der.js';
 import { newTestKey, testKeyOf, type TestKey } from '../support/test-keys.js';
 
 /** Ed25519 key from a fixed seed (RFC 8410 §7 PKCS#8 layout), so that signatures are reproducible. */

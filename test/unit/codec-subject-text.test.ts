@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { SUBJECT_TEXT, isSubjectText, subjectTextProblem } from '../../src/issuance/subject-text.js';
+import { SUBJECT_TEXT, isSubjectText, subjectTextProblem } from '../../src/codec/subject-text.js';
 
 const hex = (character: string) => `U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
 

@@ -12,13 +12,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEY_ALGORITHMS, signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
 import { DomainError } from '../../src/shared/errors.js';
-import { encodeCertificationRequest } from '../../src/issuance/certificate-encoder.js';
-import { MAXIMUM_CERTIFICATION_REQUEST_SIZE, parseCertificationRequest } from '../../src/issuance/certification-request.js';
-import { DerTag, encodeElement } from '../../src/issuance/der.js';
-import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { decodeSinglePem, encodePem } from '../../src/issuance/pem.js';
-import { importPublicKey, readPublicKeyInfo } from '../../src/issuance/public-key.js';
-import type { Signer } from '../../src/issuance/signer.js';
+import { encodeCertificationRequest } from '../../src/codec/certificate-encoder.js';
+import { MAXIMUM_CERTIFICATION_REQUEST_SIZE, parseCertificationRequest } from '../../src/codec/certification-request.js';
+import { DerTag, encodeElement } from '../../src/codec/der.js';
+import { encodeDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';
+import { decodeSinglePem, encodePem } from '../../src/codec/pem.js';
+import { importPublicKey, readPublicKeyInfo } from '../../src/codec/public-key.js';
+import type { Signer } from '../../src/codec/signer.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 

@@ -24,12 +24,12 @@ import {
 import { signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
 import { REVOCATION_REASONS, type RevocationReason } from '@ccm/event-consumer/contract';
 import { DomainError } from '../../src/shared/errors.js';
-import { encodeCertificate } from '../../src/issuance/certificate-encoder.js';
-import { encodeCertificateList, type CertificateListRequest, type RevokedEntry } from '../../src/issuance/certificate-list-encoder.js';
-import { DerTag, readChildren, readSingleElement, type DerElement } from '../../src/issuance/der.js';
-import { encodeDistinguishedName, type DistinguishedName } from '../../src/issuance/distinguished-name.js';
-import { serialNumberFromHex, serialNumberToHex } from '../../src/issuance/serial-number.js';
-import type { Signer } from '../../src/issuance/signer.js';
+import { encodeCertificate } from '../../src/codec/certificate-encoder.js';
+import { encodeCertificateList, type CertificateListRequest, type RevokedEntry } from '../../src/codec/certificate-list-encoder.js';
+import { DerTag, readChildren, readSingleElement, type DerElement } from '../../src/codec/der.js';
+import { encodeDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';
+import { serialNumberFromHex, serialNumberToHex } from '../../src/codec/serial-number.js';
+import type { Signer } from '../../src/codec/signer.js';
 import { newTestKey, type TestKey } from '../support/test-keys.js';
 
 const CA_SUBJECT: DistinguishedName = [
