@@ -1,7 +1,7 @@
 /** Reading client certificate metadata, always within one tenant. */
 import { Injectable } from '@nestjs/common';
 import { NotFound } from '../shared/errors.js';
-import type { Page } from '../tenants/tenant.js';
+import type { Page } from '../shared/page.js';
 import { CertificateRepository, type CertificateFilter, type ClientCertificate } from './client-certificate.js';
 
 /** Serials are compared in canonical form: lowercase, no 0x, no leading zero bytes. */

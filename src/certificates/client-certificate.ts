@@ -4,7 +4,7 @@
  * never recorded at all.
  */
 import type { DeviceKeyAlgorithm } from '../custody/key-algorithm.js';
-import type { Page } from '../tenants/tenant.js';
+import type { Page } from '../shared/page.js';
 
 /**
  * pending: serial reserved and recorded, not yet signed (a crash here leaves

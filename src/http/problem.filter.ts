@@ -30,6 +30,7 @@ const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
   'custody-unavailable': { status: 503, title: 'Key custody unavailable' },
   'custody-error': { status: 502, title: 'Key custody refused the operation' },
   'custody-key-not-found': { status: 500, title: 'Custody key missing' },
+  'certificate-lint-failed': { status: 500, title: 'Refused by the pre-signing lint' },
   'illegal-transition': { status: 409, title: 'Illegal state transition' },
   unauthorized: { status: 401, title: 'Unauthorized' },
   forbidden: { status: 403, title: 'Forbidden' },

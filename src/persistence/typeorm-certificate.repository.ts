@@ -2,7 +2,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, In, MoreThan, type FindOptionsWhere } from 'typeorm';
 import { CertificateRepository, LISTED_STATES, type CertificateFilter, type ClientCertificate } from '../certificates/client-certificate.js';
-import type { Page } from '../tenants/tenant.js';
+import type { Page } from '../shared/page.js';
 import { CertificateRow } from './entities.js';
 import { BatchedStatement, valueRows, type Dialect } from './sql-batches.js';
 import { Transactions } from './transactions.js';

@@ -8,7 +8,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, In, MoreThan, type EntityManager } from 'typeorm';
 import { CertificateTransitionMetrics } from '../metrics/metrics.js';
-import type { Page } from '../tenants/tenant.js';
+import type { Page } from '../shared/page.js';
 import { DeviceRepository, type Device, type DeviceCertificateRevocation, type FirstSight, type FirstSightRequest } from '../trust/device.js';
 import { DomainError } from '../shared/errors.js';
 import { AuthorityRow, CertificateRow, DeviceRow } from './entities.js';

@@ -22,6 +22,8 @@ export type DomainErrorKind =
   | 'custody-unavailable'
   | 'custody-error'
   | 'custody-key-not-found'
+  /** What ccm was about to sign failed the pre-signing lint (src/ca): a fault of ccm's, never of the caller; nothing was signed. */
+  | 'certificate-lint-failed'
   | 'illegal-transition'
   | 'unauthorized'
   | 'forbidden'

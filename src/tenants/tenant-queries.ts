@@ -3,7 +3,8 @@ import { Injectable } from '@nestjs/common';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
 import { chainPemOf } from '../certificates/certificate-chain.js';
 import { DomainError, NotFound } from '../shared/errors.js';
-import { TenantRepository, type Page, type Tenant } from './tenant.js';
+import type { Page } from '../shared/page.js';
+import { TenantRepository, type Tenant } from './tenant.js';
 
 @Injectable()
 export class TenantQueries {

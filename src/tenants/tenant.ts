@@ -3,6 +3,7 @@
  * and its devices' certificates are seen only through it.
  */
 import type { Authority } from '../authorities/authority.js';
+import type { Page } from '../shared/page.js';
 
 export interface Tenant {
   readonly id: string;
@@ -10,12 +11,6 @@ export interface Tenant {
   /** Tenant's own cap on client certificate validity, below the installation's. */
   readonly maxTtlSeconds: number | null;
   readonly createdAt: Date;
-}
-
-export interface Page<T> {
-  readonly items: readonly T[];
-  /** Pass as `after` to get the next page; null on the last page. */
-  readonly nextCursor: string | null;
 }
 
 export abstract class TenantRepository {

@@ -14,7 +14,7 @@ import { subjectTextProblem } from '../codec/subject-text.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError, InvalidRequest, NotFound } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
-import type { Page } from '../tenants/tenant.js';
+import type { Page } from '../shared/page.js';
 import { DeviceRepository, type Device, type DeviceCertificateRevocation } from './device.js';
 import { isTenantHeldAuthority, TrustedAuthorityRepository } from './trusted-authority.js';
 

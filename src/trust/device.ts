@@ -8,7 +8,7 @@ import type { Authority } from '../authorities/authority.js';
 import type { DeviceIdentity } from '../authorities/identity-rules.js';
 import type { ClientCertificate } from '../certificates/client-certificate.js';
 import type { CcmEvent } from '@ccm/event-consumer/contract';
-import type { Page } from '../tenants/tenant.js';
+import type { Page } from '../shared/page.js';
 
 export interface Device {
   readonly id: string;
