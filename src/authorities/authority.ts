@@ -5,7 +5,7 @@
  * same records hold the CAs a tenant holds the keys of (external CAs and
  * delegated intermediates, src/trust/): certificate only, no custody key.
  */
-import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import type { KeyAlgorithm } from '../codec/key-algorithm.js';
 import type { IdentityRules } from './identity-rules.js';
 
 /**
@@ -86,7 +86,16 @@ export abstract class AuthorityRepository {
   abstract findByComparableSubject(comparableSubject: string): Promise<Authority[]>;
   /** The newest delegated OCSP responder of a CA, if any. */
   abstract findLatestResponder(issuerAuthorityId: string): Promise<Authority | null>;
-  abstract insertResponder(responder: Authority): Promise<void>;
+  /**
+   * Records `serialNumber` on the pending platform CA before it is signed, when
+   * no serial is there or the one there was recorded before `staleBefore` (its
+   * replica died signing); false when a peer's fresh serial is there or the CA is no longer pending.
+   */
+  abstract leasePlatformSerial(id: string, serialNumber: string, at: Date, staleBefore: Date): Promise<boolean>;
+  /** Records a CA certificate (tenant root, OCSP responder) about to be signed, in its own transaction; AuthorityNameTaken when another CA in force has its name. */
+  abstract insertPending(authority: Authority): Promise<void>;
+  /** A pending authority whose signing failed: no certificate of it exists, and it frees its name. */
+  abstract markFailed(id: string, at: Date): Promise<void>;
   /** Moves a pending authority to active with its certificate; false when it was no longer pending (someone else finished first); AuthorityNameTaken when the certificate's subject is another CA's. */
   abstract activate(id: string, certificate: AuthorityCertificate, at: Date): Promise<boolean>;
   /** Replaces the certificate of an active authority (re-certification of the same key and name). */

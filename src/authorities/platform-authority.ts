@@ -8,18 +8,15 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
-import { KeyCustody } from '../custody/key-custody.js';
-import { encodeCertificate, encodeCertificationRequest } from '../codec/certificate-encoder.js';
+import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { inspectCertificate, verifyCertificateSignature } from '../codec/certificate-inspection.js';
-import { encodeDistinguishedName, formatDistinguishedName, validateNameText, type DistinguishedName } from '../codec/distinguished-name.js';
+import { formatDistinguishedName, validateNameText, type DistinguishedName } from '../codec/distinguished-name.js';
 import { decodePem, encodePem } from '../codec/pem.js';
-import { newSerialNumber } from '../codec/serial-number.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
 import { AuthorityRepository, type Authority, type AuthorityCertificate } from './authority.js';
 import { AuthorityNames } from './authority-names.js';
-import { custodySigner } from './custody-signer.js';
 import { certificateRecordOf } from './authority-certificate.js';
 
 export const PLATFORM_KEY_NAME = 'platform-ca';
@@ -28,6 +25,12 @@ const PLATFORM_PATH_LENGTH = 2;
 /** Absorbs clock skew between ccm and verifiers for CA certificates. */
 const CA_BACKDATE_MS = 5 * 60 * 1000;
 const WAIT_FOR_PEER_MS = 60_000;
+const PEER_POLL_MS = 250;
+/** How long a replica's recorded serial keeps the others from signing: far longer than a custody call takes. */
+const SIGNING_LEASE_MS = 20_000;
+
+/** Another replica holds the platform CA's signing lease, or activated it first. */
+class SignedByPeer extends Error {}
 
 @Injectable()
 export class PlatformAuthority {
@@ -37,7 +40,7 @@ export class PlatformAuthority {
     @Inject(CONFIGURATION) private readonly config: Configuration,
     private readonly authorities: AuthorityRepository,
     private readonly names: AuthorityNames,
-    private readonly custody: KeyCustody,
+    private readonly ca: CertificateAuthority,
     private readonly clock: Clock,
   ) {}
 
@@ -51,16 +54,16 @@ export class PlatformAuthority {
         await this.claim();
         continue;
       }
-      const key = await this.custody.createKey(existing.custodyKeyName, existing.keyAlgorithm);
       if (this.config.platformCa.mode === 'external') {
+        await this.ca.createKey(existing);
         this.logger.warn('platform CA awaits its certificate: fetch GET /v1/platform-ca/csr, have your offline root sign it, then PUT /v1/platform-ca/certificate');
         return existing;
       }
-      const certificate = await this.selfSign(existing, key.publicKeyDer);
-      if (await this.authorities.activate(existing.id, certificate, this.clock.now())) {
-        this.logger.log(`platform CA created: ${certificate.subject}, serial ${certificate.serialNumber}`);
-      }
+      const certificate = await this.selfCertify(existing);
+      if (certificate) this.logger.log(`platform CA created: ${certificate.subject}, serial ${certificate.serialNumber}`);
       if (Date.now() > deadline) throw new DomainError('platform-ca-not-ready', 'platform CA was not ready in time');
+      // A peer replica holds the claim to sign: look again shortly.
+      if (!certificate) await new Promise((resolve) => setTimeout(resolve, PEER_POLL_MS));
     }
   }
 
@@ -82,10 +85,7 @@ export class PlatformAuthority {
   /** PKCS#10 request for the platform key, for an offline root to sign. */
   async certificationRequestPem(): Promise<string> {
     const platform = await this.current();
-    const key = await this.custody.getKey(platform.custodyKeyName);
-    const subject: DistinguishedName = this.config.platformCa.subject;
-    const der = await encodeCertificationRequest(subject, key.publicKeyDer, custodySigner(this.custody, platform.custodyKeyName, platform.keyAlgorithm));
-    return encodePem(der, 'CERTIFICATE REQUEST');
+    return encodePem(await this.ca.signCertificationRequest(platform, this.config.platformCa.subject), 'CERTIFICATE REQUEST');
   }
 
   /**
@@ -100,8 +100,7 @@ export class PlatformAuthority {
       throw new DomainError('invalid-request', 'certificatePem must hold exactly one certificate');
     }
     const inspected = inspectCertificate(der);
-    const key = await this.custody.getKey(platform.custodyKeyName);
-    if (!Buffer.from(inspected.subjectPublicKeyInfo).equals(Buffer.from(key.publicKeyDer))) {
+    if (!Buffer.from(inspected.subjectPublicKeyInfo).equals(Buffer.from(await this.ca.publicKeyOf(platform)))) {
       throw new DomainError('certificate-key-mismatch', 'the certificate does not certify the platform CA key');
     }
     if (!inspected.isCa || !inspected.keyUsage.includes('keyCertSign')) {
@@ -163,22 +162,43 @@ export class PlatformAuthority {
     if (!claimed) this.logger.log('another replica is creating the platform CA; waiting for it');
   }
 
-  private async selfSign(platform: Authority, publicKeyDer: Uint8Array): Promise<AuthorityCertificate> {
+  /**
+   * Self-signs the platform CA through the CA role, recording the serial on
+   * the pending row first. The serial doubles as a lease: while one replica's
+   * is fresh, the others leave the signing to it; one that died holding it
+   * loses it after SIGNING_LEASE_MS, its signature never having left it.
+   * Null when a peer holds the lease or finished first.
+   */
+  private async selfCertify(platform: Authority): Promise<AuthorityCertificate | null> {
     const now = this.clock.now();
-    const subject: DistinguishedName = this.config.platformCa.subject;
-    const der = await encodeCertificate(
-      {
-        serialNumber: newSerialNumber(),
-        issuerName: encodeDistinguishedName(subject),
-        issuerKeyIdentifier: null,
-        subject,
-        subjectPublicKeyInfo: publicKeyDer,
-        notBefore: new Date(now.getTime() - CA_BACKDATE_MS),
-        notAfter: new Date(now.getTime() + this.config.platformCa.validityDays * 86_400_000),
-        profile: { kind: 'ca', pathLenConstraint: PLATFORM_PATH_LENGTH },
-      },
-      custodySigner(this.custody, platform.custodyKeyName, platform.keyAlgorithm),
-    );
-    return certificateRecordOf(der, null);
+    try {
+      const { recorded } = await this.ca.issue(
+        {
+          purpose: 'ca',
+          issuer: 'self',
+          subject: this.config.platformCa.subject,
+          subjectKey: platform,
+          notBefore: new Date(now.getTime() - CA_BACKDATE_MS),
+          notAfter: new Date(now.getTime() + this.config.platformCa.validityDays * 86_400_000),
+          profile: { kind: 'ca', pathLenConstraint: PLATFORM_PATH_LENGTH },
+        },
+        {
+          pending: async (serialNumber) => {
+            if (!(await this.authorities.leasePlatformSerial(platform.id, serialNumber, now, new Date(now.getTime() - SIGNING_LEASE_MS)))) throw new SignedByPeer();
+          },
+          issued: async (der) => {
+            const certificate = certificateRecordOf(der, null);
+            if (!(await this.authorities.activate(platform.id, certificate, this.clock.now()))) throw new SignedByPeer();
+            return certificate;
+          },
+          // The row stays pending for the next attempt, which records a serial of its own once this one's lease lapses.
+          failed: async () => undefined,
+        },
+      );
+      return recorded;
+    } catch (error) {
+      if (error instanceof SignedByPeer) return null;
+      throw error;
+    }
   }
 }

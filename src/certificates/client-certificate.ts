@@ -3,7 +3,8 @@
  * body is returned once at issuance and the device key, when ccm made it, is
  * never recorded at all.
  */
-import type { DeviceKeyAlgorithm } from '../custody/key-algorithm.js';
+import type { DeviceKeyAlgorithm } from '../codec/key-algorithm.js';
+import type { SubjectAltNames } from '../codec/certificate-encoder.js';
 import type { Page } from '../shared/page.js';
 
 /**
@@ -13,13 +14,6 @@ import type { Page } from '../shared/page.js';
  */
 export type CertificateState = 'pending' | 'failed' | 'inactive' | 'active' | 'suspended' | 'revoked';
 export const LISTED_STATES = ['inactive', 'active', 'suspended', 'revoked'] as const;
-
-export interface SubjectAltNames {
-  readonly dns?: readonly string[];
-  readonly uri?: readonly string[];
-  readonly email?: readonly string[];
-  readonly ip?: readonly string[];
-}
 
 export interface ClientCertificate {
   readonly id: string;

@@ -1,9 +1,9 @@
 /**
  * Issues a device's client certificate, from a CSR (the key never leaves the
- * device) or with a key ccm generates and hands back once. Policy first
- * (subject, TTL, algorithm), then the record, then the signature: a serial
- * is recorded before it is signed, so no certificate ever exists that ccm
- * does not know about and cannot revoke (Boulder's issuance order).
+ * device) or with a key ccm generates and hands back once. This is policy:
+ * subject, TTL, algorithm, validity, extensions. The CA role records, lints
+ * and signs the order (src/ca/certificate-authority.ts), so no certificate
+ * ever exists that ccm does not know about and cannot revoke.
  *
  * Every certificate names its record in its one subject alternative name,
  * urn:uuid:<record id> (unless CCM_CLIENT_CERTIFICATE_ID_URI=off): brokers
@@ -19,24 +19,21 @@ import type { Configuration } from '../config/configuration.js';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
 import { CSR_SUBJECT_ATTRIBUTES, attributesNamedBy, checkSubjectEncoding, checkSubjectPolicy } from '../authorities/identity-rules.js';
-import { custodySigner } from '../authorities/custody-signer.js';
-import { DEVICE_KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../custody/key-algorithm.js';
-import { KeyCustody } from '../custody/key-custody.js';
-import { encodeCertificate } from '../codec/certificate-encoder.js';
+import { DEVICE_KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../codec/key-algorithm.js';
+import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { parseCertificationRequest } from '../codec/certification-request.js';
 import { generateDeviceKey } from '../codec/device-key.js';
 import { commonNameOf, formatDistinguishedName, validateDistinguishedName, type DistinguishedName } from '../codec/distinguished-name.js';
 import { encodePem } from '../codec/pem.js';
 import { subjectTextProblem } from '../codec/subject-text.js';
 import { IssuanceMetrics, secondsSince, type IssuanceMethod } from '../metrics/metrics.js';
-import { newSerialNumber, serialNumberToHex } from '../codec/serial-number.js';
-import { crlShardOf, crlUrlOf, ocspUrlOf } from '../revocation/revocation-urls.js';
+import { crlShardOf, crlUrlOf, ocspUrlOf } from '../shared/revocation-urls.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError, InvalidRequest, NotFound } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
 import { TenantRepository, type Tenant } from '../tenants/tenant.js';
 import { CertificateRepository, type ClientCertificate } from './client-certificate.js';
-import { chainPemOf } from './certificate-chain.js';
+import { chainPemOf } from '../authorities/certificate-chain.js';
 
 export interface IssueClientCertificateCommand {
   readonly tenantId: string;
@@ -77,7 +74,7 @@ export class IssueClientCertificate {
     private readonly authorities: AuthorityRepository,
     private readonly issuers: IssuingCertificateCache,
     private readonly certificates: CertificateRepository,
-    private readonly custody: KeyCustody,
+    private readonly ca: CertificateAuthority,
     private readonly clock: Clock,
     private readonly metrics: IssuanceMetrics,
   ) {}
@@ -147,18 +144,18 @@ export class IssueClientCertificate {
     checkSubjectPolicy(subject, authority.identityRules, tenant.id);
     const issuer = this.issuers.of(authority);
     const now = this.clock.now();
-    const notBefore = new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000);
+    // Backdated for verifiers with a slow clock, but never before the issuer's own validity (the lint holds a certificate inside it).
+    const notBefore = new Date(Math.max(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000, issuer.notBefore.getTime()));
     // Never outlive the issuer: a chain is only as valid as its shortest link.
     const notAfter = new Date(Math.min(now.getTime() + ttlSeconds * 1000, issuer.notAfter.getTime()));
     const crlShard = crlShardOf(notAfter, this.config.revocation.crlShardDays);
-    const serialNumber = newSerialNumber();
     const id = newId();
-
-    const record: ClientCertificate = {
+    const subjectAltNames = this.config.clientCertificates.idUri ? { uri: [`urn:uuid:${id}`] } : {};
+    const pending = (serialNumber: string): ClientCertificate => ({
       id,
       tenantId: tenant.id,
       authorityId: authority.id,
-      serialNumber: serialNumberToHex(serialNumber),
+      serialNumber,
       state: 'pending',
       suspendedAt: null,
       crlShard,
@@ -167,7 +164,7 @@ export class IssueClientCertificate {
       subject: formatDistinguishedName(subject),
       commonName: commonNameOf(subject) ?? '',
       // RFC 4122 §3 (kept by RFC 9562): a UUID's URN is urn:uuid: and its lowercase text form, which newId writes.
-      subjectAltNames: this.config.clientCertificates.idUri ? { uri: [`urn:uuid:${id}`] } : {},
+      subjectAltNames,
       notBefore,
       notAfter,
       keyAlgorithm,
@@ -180,40 +177,36 @@ export class IssueClientCertificate {
       revocationReason: null,
       createdAt: now,
       updatedAt: now,
-    };
-    await this.certificates.insertPending(record);
+    });
 
-    let der: Uint8Array;
-    try {
-      der = await encodeCertificate(
-        {
-          serialNumber,
-          issuerName: issuer.subjectName,
-          issuerKeyIdentifier: issuer.subjectKeyIdentifier,
-          subject,
-          subjectPublicKeyInfo,
-          notBefore,
-          notAfter,
-          profile: { kind: 'client' },
-          subjectAltNames: record.subjectAltNames,
-          crlDistributionPoints: [crlUrlOf(this.config.http.publicUrl, authority.id, crlShard)],
-          ocspUrls: [ocspUrlOf(this.config.http.publicUrl, authority.id)],
+    let record: ClientCertificate | undefined;
+    const { der, recorded: certificate } = await this.ca.issue(
+      {
+        purpose: 'client',
+        issuer,
+        subject,
+        subjectKey: { publicKeyInfo: subjectPublicKeyInfo },
+        notBefore,
+        notAfter,
+        profile: { kind: 'client' },
+        subjectAltNames,
+        crlDistributionPoints: [crlUrlOf(this.config.http.publicUrl, authority.id, crlShard)],
+        ocspUrls: [ocspUrlOf(this.config.http.publicUrl, authority.id)],
+      },
+      {
+        pending: (serialNumber) => this.certificates.insertPending((record = pending(serialNumber))),
+        issued: async (issuedDer) => {
+          const fingerprints = { sha256: createHash('sha256').update(issuedDer).digest('hex'), sha1: createHash('sha1').update(issuedDer).digest('hex') };
+          const issuedAt = this.clock.now();
+          await this.certificates.markIssued(id, fingerprints, issuedAt);
+          return { ...record!, state: 'inactive' as const, fingerprintSha256: fingerprints.sha256, fingerprintSha1: fingerprints.sha1, issuedAt, updatedAt: issuedAt };
         },
-        custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
-      );
-    } catch (error) {
-      await this.certificates.markFailed(record.id, this.clock.now());
-      throw error;
-    }
-    const fingerprints = {
-      sha256: createHash('sha256').update(der).digest('hex'),
-      sha1: createHash('sha1').update(der).digest('hex'),
-    };
-    const issuedAt = this.clock.now();
-    await this.certificates.markIssued(record.id, fingerprints, issuedAt);
+        failed: () => this.certificates.markFailed(id, this.clock.now()),
+      },
+    );
 
     return {
-      certificate: { ...record, state: 'inactive', fingerprintSha256: fingerprints.sha256, fingerprintSha1: fingerprints.sha1, issuedAt, updatedAt: issuedAt },
+      certificate,
       certificatePem: encodePem(der, 'CERTIFICATE'),
       chainPem: await this.chainOf(authority),
       privateKeyPem,

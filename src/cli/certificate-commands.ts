@@ -7,7 +7,7 @@
 import { constants } from 'node:fs';
 import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { DEVICE_KEY_ALGORITHMS } from '../custody/key-algorithm.js';
+import { DEVICE_KEY_ALGORITHMS } from '../codec/key-algorithm.js';
 import { REVOKE_REASONS } from '@ccm/event-consumer/contract';
 import type { CertificateAnswer, IssueCertificateBody, IssuedCertificateAnswer } from './ccm-api-client.js';
 import { connect, CONNECTION_OPTIONS, CONNECTION_USAGE, defineCommand, json, oneOf, positiveInteger, readInputFile, required, type CommandGroup } from './command.js';

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
-import { signatureSchemeFor, type KeyAlgorithm } from '../custody/key-algorithm.js';
+import { signatureSchemeFor, type KeyAlgorithm } from './key-algorithm.js';
 import { DomainError } from '../shared/errors.js';
 import { DerFramingError, DerTag, encodeElement, readSingleElement } from './der.js';
 import { readPublicKeyInfo, type PublicKeyInfo } from './public-key.js';

@@ -289,7 +289,7 @@ const UTC_TIME = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/;
 const GENERALIZED_TIME = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/;
 
 /** RFC 5280 §4.1.2.5.1/§4.1.2.5.2: Zulu time with seconds, no fractions; a two-digit year below 50 is 20YY. */
-function decodeTime(element: DerElement | undefined): Date {
+export function decodeTime(element: DerElement | undefined): Date {
   if (element === undefined) throw new DerFramingError('validity time is missing');
   const text = Buffer.from(element.content).toString('latin1');
   let parts: RegExpExecArray | null;

@@ -19,7 +19,7 @@
  * hundreds of microseconds per certificate; this module writes DER directly.
  */
 import { createHash } from 'node:crypto';
-import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import type { KeyAlgorithm } from './key-algorithm.js';
 import { DomainError } from '../shared/errors.js';
 import { checkedUri, checkedUrl, encodeSignatureValue, readIssuerName, readSubjectPublicKeyInfo, signatureAlgorithmOf, wholeSeconds } from './certificate-fields.js';
 import { DerTag, contextTag, encodeElement, encodeLength, encodeObjectIdentifier, encodedLengthLength, encodedTimeLength, writeLength, writeTime } from './der.js';

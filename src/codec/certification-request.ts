@@ -8,7 +8,7 @@
 import type { KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Extensions } from '@peculiar/asn1-x509';
-import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import type { KeyAlgorithm } from './key-algorithm.js';
 import { DomainError } from '../shared/errors.js';
 import { DerFramingError, DerTag, assertDerFraming, bitStringOctets, contextTag, decodeObjectIdentifier, expectTag, readChildren, readSingleElement, type DerElement } from './der.js';
 import { decodeNameEntries, type DecodedNameEntry, type DistinguishedName } from './distinguished-name.js';

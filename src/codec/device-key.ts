@@ -6,7 +6,7 @@
  */
 import { createECDH, createPublicKey, generateKeyPair, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { DeviceKeyAlgorithm } from '../custody/key-algorithm.js';
+import type { DeviceKeyAlgorithm } from './key-algorithm.js';
 import { DerTag, contextTag, encodeElement, encodeObjectIdentifier } from './der.js';
 import { encodePem } from './pem.js';
 

@@ -9,7 +9,7 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { DomainError } from '../shared/errors.js';
-import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import type { KeyAlgorithm } from './key-algorithm.js';
 import {
   DerFramingError,
   DerTag,

@@ -4,7 +4,7 @@
  * signatureAlgorithm, RFC 5280 §4.1.1.2) and may ask it to sign bytes it has
  * built. Nothing here can read key material.
  */
-import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import type { KeyAlgorithm } from './key-algorithm.js';
 
 export interface Signer {
   readonly algorithm: KeyAlgorithm;

@@ -5,10 +5,9 @@
  * single list of variables: the README's reference and the deployment checks
  * are held against it.
  */
-import { DEVICE_KEY_ALGORITHMS, KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../custody/key-algorithm.js';
+import { DEVICE_KEY_ALGORITHMS, KEY_ALGORITHMS, type DeviceKeyAlgorithm, type KeyAlgorithm } from '../codec/key-algorithm.js';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { ExternalDeviceKeyPolicy } from '../trust/device-certificate-policy.js';
 import { EnvironmentReader, type Environment } from '@ccm/configuration';
 
 export interface VariableReference {
@@ -141,10 +140,20 @@ export interface Configuration {
     /** Each certificate carries urn:uuid:<its record id> as its one subjectAltName (RFC 5280 §4.2.1.6 uniformResourceIdentifier). */
     readonly idUri: boolean;
   };
-  /** Held against device certificates of the tenants' own CAs when ccm first sees them (src/trust/device-certificate-policy.ts). */
+  /** Held against device certificates of the tenants' own CAs when ccm first sees them (src/device-authentication/device-certificate-policy.ts). */
   readonly externalDeviceKeys: ExternalDeviceKeyPolicy;
   readonly events: { readonly redisUrl: string | null; readonly relayPollMs: number };
   readonly revocation: { readonly crlValiditySeconds: number; readonly crlShardDays: number; readonly ocspResponder: 'ca' | 'delegated' };
+}
+
+/** The least device key a tenant's own CA may vouch for (CCM_EXTERNAL_DEVICE_KEY_POLICY, CCM_EXTERNAL_DEVICE_MIN_RSA_BITS, CCM_EXTERNAL_DEVICE_MIN_EC_BITS). */
+export interface ExternalDeviceKeyPolicy {
+  /** false: any key the CA vouched for is accepted, as ccm did before it judged them. */
+  readonly enforce: boolean;
+  /** Least RSA modulus, in bits. */
+  readonly minimumRsaBits: number;
+  /** Least elliptic curve, in bits of its size (P-256: 256; Ed25519 counts as 256, Ed448 as 448). */
+  readonly minimumCurveBits: number;
 }
 
 /** A token bucket: `burst` requests at once, refilled at `perSecond`; perSecond 0: no limit. */

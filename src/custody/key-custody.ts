@@ -4,7 +4,7 @@
  * kms/apiv1 shape). Adapters: local (node:crypto, encrypted at rest) and vault
  * (HashiCorp Vault Transit, non-exportable keys).
  */
-import type { KeyAlgorithm } from './key-algorithm.js';
+import type { KeyAlgorithm } from '../codec/key-algorithm.js';
 
 export interface CustodyKey {
   /** Custody-side name, stable for the life of the key (what authorities store). */

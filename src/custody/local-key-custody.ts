@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CustodyError, CustodyKeyNotFound } from '../shared/errors.js';
 import { readOrCreateOwnerOnlySecret } from '../shared/owner-only-file.js';
-import { isKeyAlgorithm, signatureSchemeFor, type KeyAlgorithm } from './key-algorithm.js';
+import { isKeyAlgorithm, signatureSchemeFor, type KeyAlgorithm } from '../codec/key-algorithm.js';
 import { KeyCustody, type CustodyKey, type CustodyReadiness } from './key-custody.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);

@@ -7,7 +7,7 @@
  */
 import { CustodyMetrics, secondsSince } from '../metrics/metrics.js';
 import { KeyCustody, type CustodyKey, type CustodyReadiness } from './key-custody.js';
-import type { KeyAlgorithm } from './key-algorithm.js';
+import type { KeyAlgorithm } from '../codec/key-algorithm.js';
 
 export class MeasuredKeyCustody extends KeyCustody {
   private readonly algorithms = new Map<string, KeyAlgorithm>();

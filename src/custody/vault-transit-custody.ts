@@ -16,7 +16,7 @@ import { createPublicKey } from 'node:crypto';
 import NodeVault from 'node-vault';
 import { Coalescer } from '../shared/coalescer.js';
 import { CustodyError, CustodyKeyNotFound, CustodyUnavailable, DomainError } from '../shared/errors.js';
-import { isRsa, signatureSchemeFor, type KeyAlgorithm } from './key-algorithm.js';
+import { isRsa, signatureSchemeFor, type KeyAlgorithm } from '../codec/key-algorithm.js';
 import type { Clock } from '../shared/clock.js';
 import { KeyCustody, type CustodyKey, type CustodyReadiness } from './key-custody.js';
 import { VaultSignClient } from './vault-sign-client.js';
@@ -353,7 +353,12 @@ export class VaultTransitCustody extends KeyCustody {
     }
   }
 
-  /** The domain error for a failed Vault call. Messages carry Vault's text and the key name, never the token or key material. */
+  /**
+   * The domain error for a failed Vault call. Messages carry Vault's text,
+   * its address and the key name, never the token or key material: they are
+   * for the operator's log (the request's log line, the token upkeep's
+   * lines), while an HTTP caller gets the fixed sentence of the error's kind.
+   */
   private failure(error: unknown, what: string): DomainError {
     if (error instanceof DomainError) return error;
     const status = statusOf(error);

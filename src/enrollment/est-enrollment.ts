@@ -7,7 +7,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ClientCertificate } from '../certificates/client-certificate.js';
 import { IssueClientCertificate } from '../certificates/issue-client-certificate.js';
-import { AuthenticateDevice } from '../lifecycle/authenticate-device.js';
+import { AuthenticateDevice } from '../device-authentication/authenticate-device.js';
 import { RenewClientCertificate } from '../lifecycle/renew-client-certificate.js';
 import { decodePem, encodePem } from '../codec/pem.js';
 import { NotFound, Unauthorized } from '../shared/errors.js';

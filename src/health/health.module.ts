@@ -1,15 +1,16 @@
 /**
- * Health: liveness and readiness probes (@nestjs/terminus). Owns the probe
- * routes, the readiness checks and the Redis connection they PING; the
- * database is probed through the DatabaseProbe port (PersistenceModule) and
- * custody through KeyCustody.readiness().
+ * Health: liveness and readiness probes (@nestjs/terminus). Owns the
+ * readiness checks and the Redis connection they PING; the probe routes are
+ * a controller of the HTTP edge (src/http/health.controller.ts), which takes
+ * terminus' services from here. The database is probed through the
+ * DatabaseProbe port (PersistenceModule) and custody through
+ * KeyCustody.readiness().
  */
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { AuthoritiesModule } from '../authorities/authorities.module.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
-import { HealthController } from './health.controller.js';
 import { ReadinessChecks } from './readiness-checks.js';
 import { RedisProbe } from './redis-probe.js';
 
@@ -20,6 +21,6 @@ import { RedisProbe } from './redis-probe.js';
     ReadinessChecks,
     { provide: RedisProbe, inject: [CONFIGURATION], useFactory: (config: Configuration) => (config.events.redisUrl ? new RedisProbe(config.events.redisUrl) : null) },
   ],
-  controllers: [HealthController],
+  exports: [TerminusModule, ReadinessChecks],
 })
 export class HealthModule {}

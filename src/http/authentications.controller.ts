@@ -1,7 +1,7 @@
 /** HTTP edge of device authentication: the call a broker makes for each connecting device. */
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AuthenticateDevice } from '../lifecycle/authenticate-device.js';
+import { AuthenticateDevice } from '../device-authentication/authenticate-device.js';
 import { InvalidRequest } from '../shared/errors.js';
 import { Access } from './access.guard.js';
 import { AuthenticationRequest, AuthenticationResponse, authenticationResponse } from './dtos.js';

@@ -6,9 +6,9 @@
  */
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { RevokeAuthority } from '../lifecycle/revoke-authority.js';
 import { DeviceRegistry } from '../trust/device-registry.js';
 import { IssueDelegatedAuthority } from '../trust/issue-delegated-authority.js';
-import { RevokeTenantHeldAuthority } from '../trust/revoke-tenant-held-authority.js';
 import { TenantAuthorityQueries } from '../trust/tenant-authority-queries.js';
 import { UploadExternalAuthority } from '../trust/upload-external-authority.js';
 import { Access } from './access.guard.js';
@@ -44,7 +44,7 @@ export class AuthoritiesController {
     private readonly queries: TenantAuthorityQueries,
     private readonly uploadExternal: UploadExternalAuthority,
     private readonly issueDelegated: IssueDelegatedAuthority,
-    private readonly revokeTenantHeld: RevokeTenantHeldAuthority,
+    private readonly revokeAuthority: RevokeAuthority,
     private readonly devices: DeviceRegistry,
   ) {}
 
@@ -103,7 +103,7 @@ export class AuthoritiesController {
     @Param('tenantId', new ParseIdPipe('tenant')) tenantId: string,
     @Param('authorityId', new ParseIdPipe('authority')) authorityId: string,
   ): Promise<TenantAuthorityRevocationResponse> {
-    return tenantAuthorityRevocationResponse(await this.revokeTenantHeld.execute(tenantId, authorityId, 'cessationOfOperation'));
+    return tenantAuthorityRevocationResponse(await this.revokeAuthority.execute({ kind: 'tenant-held', tenantId, authorityId }, 'cessationOfOperation'));
   }
 
   @Post(':authorityId/revoke')
@@ -116,7 +116,7 @@ export class AuthoritiesController {
     @Param('authorityId', new ParseIdPipe('authority')) authorityId: string,
     @Body() body: RevokeRequest,
   ): Promise<TenantAuthorityRevocationResponse> {
-    return tenantAuthorityRevocationResponse(await this.revokeTenantHeld.execute(tenantId, authorityId, body.reason ?? 'unspecified'));
+    return tenantAuthorityRevocationResponse(await this.revokeAuthority.execute({ kind: 'tenant-held', tenantId, authorityId }, body.reason ?? 'unspecified'));
   }
 
   @Post(':authorityId/devices')

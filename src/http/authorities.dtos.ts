@@ -10,7 +10,7 @@ import type { Authority } from '../authorities/authority.js';
 import type { IssuedDelegatedAuthority } from '../trust/issue-delegated-authority.js';
 import type { Device } from '../trust/device.js';
 import { MAXIMUM_DNS_CONSTRAINTS } from '../trust/dns-name-constraints.js';
-import type { AuthorityRevocation } from '../lifecycle/revoke-tenant-authority.js';
+import type { AuthorityRevocation } from '../lifecycle/revoke-authority.js';
 import { AuthorityResponse, authorityResponse } from './dtos.js';
 import { IsSubjectText } from './request-validation.js';
 

@@ -5,7 +5,9 @@ import { AccessModule } from '../access/access.module.js';
 import { AuditModule } from '../audit/audit.module.js';
 import { AuthoritiesModule } from '../authorities/authorities.module.js';
 import { CertificatesModule } from '../certificates/certificates.module.js';
+import { DeviceAuthenticationModule } from '../device-authentication/device-authentication.module.js';
 import { EnrollmentModule } from '../enrollment/enrollment.module.js';
+import { HealthModule } from '../health/health.module.js';
 import { LifeCycleModule } from '../lifecycle/life-cycle.module.js';
 import { RevocationModule } from '../revocation/revocation.module.js';
 import { TenantsModule } from '../tenants/tenants.module.js';
@@ -20,14 +22,15 @@ import { CertificatesController } from './certificates.controller.js';
 import { EnrollmentCredentialsController } from './enrollment-credentials.controller.js';
 import { EstController } from './est.controller.js';
 import { EventsController } from './events.controller.js';
+import { HealthController } from './health.controller.js';
 import { IdentityRulesController } from './identity-rules.controller.js';
 import { PlatformCaController } from './platform-ca.controller.js';
 import { RevocationController } from './revocation.controller.js';
 import { TenantsController } from './tenants.controller.js';
 
 @Module({
-  imports: [AccessModule, AuditModule, AuthoritiesModule, TenantsModule, CertificatesModule, LifeCycleModule, RevocationModule, EnrollmentModule, TrustModule],
+  imports: [AccessModule, AuditModule, AuthoritiesModule, TenantsModule, CertificatesModule, LifeCycleModule, DeviceAuthenticationModule, RevocationModule, EnrollmentModule, TrustModule, HealthModule],
   providers: [HttpAuditRecorder, { provide: APP_GUARD, useClass: AccessGuard }, { provide: APP_INTERCEPTOR, useClass: AuditInterceptor }],
-  controllers: [ApiCredentialsController, PlatformCaController, TenantsController, CertificatesController, AuthenticationsController, EventsController, RevocationController, EnrollmentCredentialsController, EstController, IdentityRulesController, AuditLogController, AuthoritiesController],
+  controllers: [ApiCredentialsController, PlatformCaController, TenantsController, CertificatesController, AuthenticationsController, EventsController, RevocationController, EnrollmentCredentialsController, EstController, IdentityRulesController, AuditLogController, AuthoritiesController, HealthController],
 })
 export class HttpModule {}

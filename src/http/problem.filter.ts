@@ -3,6 +3,9 @@
  * stable `type` per error kind, and the request's `requestId` to quote to the
  * operator. Unexpected errors answer 500 with an error id; the details of
  * every 5xx go to the request's log line only, never into the body.
+ * Custody's kinds answer a fixed sentence each: their messages carry the
+ * back end's own text (Vault's errors, its address, its status line), which
+ * is the operator's to read in the log, not the caller's.
  */
 import { randomUUID } from 'node:crypto';
 import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
@@ -13,7 +16,16 @@ import { JSON_BODY_NOT_UTF8 } from './request-bodies.js';
 
 export const PROBLEM_TYPE_PREFIX = 'urn:ccm:problem:';
 
-const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
+interface KindAnswer {
+  readonly status: number;
+  readonly title: string;
+  /** Replaces the error's message (and its details) as `detail`, for kinds whose message is for the log only. */
+  readonly detail?: string;
+  /** Sent as Retry-After (RFC 9110 §10.2.3), for kinds a later retry may well get past. */
+  readonly retryAfterSeconds?: number;
+}
+
+const STATUS: Record<DomainErrorKind, KindAnswer> = {
   'invalid-request': { status: 400, title: 'Invalid request' },
   'malformed-pem': { status: 400, title: 'Malformed PEM' },
   'malformed-csr': { status: 400, title: 'Malformed certificate signing request' },
@@ -27,9 +39,11 @@ const STATUS: Record<DomainErrorKind, { status: number; title: string }> = {
   conflict: { status: 409, title: 'Conflict' },
   'authority-name-taken': { status: 409, title: 'CA name taken' },
   'platform-ca-not-ready': { status: 503, title: 'Platform CA not ready' },
-  'custody-unavailable': { status: 503, title: 'Key custody unavailable' },
-  'custody-error': { status: 502, title: 'Key custody refused the operation' },
-  'custody-key-not-found': { status: 500, title: 'Custody key missing' },
+  // A hint against clients retrying at once: a Vault that is sealed, failing over or restarting is back within seconds, or not soon.
+  'custody-unavailable': { status: 503, title: 'Key custody unavailable', detail: 'key custody cannot be reached now; retry later', retryAfterSeconds: 5 },
+  'custody-error': { status: 502, title: 'Key custody refused the operation', detail: 'key custody refused or failed the operation; the operator finds why in the service log under this requestId' },
+  // ccm's records name a key its custody does not have: ccm's fault to mend, not the caller's, nor a passing outage.
+  'custody-key-not-found': { status: 500, title: 'Custody key missing', detail: 'a key this operation needs is missing from key custody; quote errorId when reporting it' },
   'certificate-lint-failed': { status: 500, title: 'Refused by the pre-signing lint' },
   'illegal-transition': { status: 409, title: 'Illegal state transition' },
   unauthorized: { status: 401, title: 'Unauthorized' },
@@ -86,13 +100,23 @@ export class ProblemFilter implements ExceptionFilter {
     // RFC 9110 §11.6.1: a 401 names the scheme to use: Bearer for API keys, Basic for EST's enrollment credentials.
     if (error instanceof Unauthorized) void reply.header('www-authenticate', error.challenge === 'Bearer' ? 'Bearer realm="ccm"' : 'Basic realm="ccm", charset="UTF-8"');
     if (error instanceof RateLimited) void reply.header('retry-after', String(error.retryAfterSeconds));
+    else if (error instanceof DomainError && STATUS[error.kind].retryAfterSeconds !== undefined) void reply.header('retry-after', String(STATUS[error.kind].retryAfterSeconds));
     void reply.status(problem.status).header('content-type', 'application/problem+json; charset=utf-8').send(JSON.stringify({ ...problem, instance: request.url.split('?')[0], requestId: request.id }));
   }
 
   private problemOf(error: unknown): ProblemDocument {
     if (error instanceof DomainError) {
-      const { status, title } = STATUS[error.kind];
-      return { type: PROBLEM_TYPE_PREFIX + error.kind, title, status, detail: error.message, ...error.details };
+      const { status, title, detail } = STATUS[error.kind];
+      return {
+        type: PROBLEM_TYPE_PREFIX + error.kind,
+        title,
+        status,
+        detail: detail ?? error.message,
+        // A kind with a fixed sentence shows nothing else the thrower wrote.
+        ...(detail === undefined ? error.details : {}),
+        // A 500 is ccm's own fault: the id ties the caller's report to the request's log line.
+        ...(status === 500 ? { errorId: randomUUID() } : {}),
+      };
     }
     // Nest hands Fastify's request errors over wrapped in an HttpException, the original on `cause`.
     const code = (error as { code?: unknown } | null)?.code ?? (error as { cause?: { code?: unknown } } | null)?.cause?.code;

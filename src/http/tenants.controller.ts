@@ -1,7 +1,7 @@
 /** HTTP edge for tenants and their CA bundle. */
 import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import { RevokeTenantAuthority } from '../lifecycle/revoke-tenant-authority.js';
+import { RevokeAuthority } from '../lifecycle/revoke-authority.js';
 import { CreateTenant } from '../tenants/create-tenant.js';
 import { TenantQueries } from '../tenants/tenant-queries.js';
 import {
@@ -25,7 +25,7 @@ export class TenantsController {
   constructor(
     private readonly createTenant: CreateTenant,
     private readonly queries: TenantQueries,
-    private readonly revokeAuthority: RevokeTenantAuthority,
+    private readonly revokeAuthority: RevokeAuthority,
   ) {}
 
   @Post()
@@ -77,6 +77,6 @@ export class TenantsController {
   @ApiOperation({ summary: 'Revoke the tenant root CA and every certificate it issued, in one step. Emits one authority.revoked event.' })
   @ApiOkResponse({ type: AuthorityRevocationResponse })
   async revokeCa(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Body() body: RevokeRequest): Promise<AuthorityRevocationResponse> {
-    return authorityRevocationResponse(await this.revokeAuthority.execute(tenantId, body.reason ?? 'unspecified'));
+    return authorityRevocationResponse(await this.revokeAuthority.execute({ kind: 'tenant-root', tenantId }, body.reason ?? 'unspecified'));
   }
 }

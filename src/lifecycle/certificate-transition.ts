@@ -10,8 +10,7 @@
 import type { CertificateState, ClientCertificate } from '../certificates/client-certificate.js';
 import type { EventType, RevocationReason } from '@ccm/event-consumer/contract';
 import { DomainError } from '../shared/errors.js';
-
-export type LifeCycleState = 'inactive' | 'active' | 'suspended' | 'revoked';
+import type { LifeCycleState } from '../shared/life-cycle-state.js';
 
 export type LifeCycleRequest = { readonly kind: 'activate' } | { readonly kind: 'suspend' } | { readonly kind: 'reactivate' } | { readonly kind: 'revoke'; readonly reason: RevocationReason };
 

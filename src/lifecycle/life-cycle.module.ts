@@ -1,16 +1,19 @@
-/** Certificate life cycle use cases: state changes, renewal, CA revocation, device authentication. */
+/**
+ * Certificate life cycle use cases: state changes, renewal, CA revocation.
+ * CRL refreshes go through the RevocationListRefresher port, which the
+ * revocation module implements and the composition root makes reachable
+ * (app.module.ts), so that this module does not import revocation's.
+ */
 import { Module } from '@nestjs/common';
 import { AuthoritiesModule } from '../authorities/authorities.module.js';
 import { CertificatesModule } from '../certificates/certificates.module.js';
-import { RevocationModule } from '../revocation/revocation.module.js';
-import { AuthenticateDevice } from './authenticate-device.js';
 import { ChangeCertificateState } from './change-certificate-state.js';
 import { RenewClientCertificate } from './renew-client-certificate.js';
-import { RevokeTenantAuthority } from './revoke-tenant-authority.js';
+import { RevokeAuthority } from './revoke-authority.js';
 
 @Module({
-  imports: [AuthoritiesModule, CertificatesModule, RevocationModule],
-  providers: [ChangeCertificateState, RevokeTenantAuthority, AuthenticateDevice, RenewClientCertificate],
-  exports: [ChangeCertificateState, RevokeTenantAuthority, AuthenticateDevice, RenewClientCertificate],
+  imports: [AuthoritiesModule, CertificatesModule],
+  providers: [ChangeCertificateState, RevokeAuthority, RenewClientCertificate],
+  exports: [ChangeCertificateState, RevokeAuthority, RenewClientCertificate],
 })
 export class LifeCycleModule {}

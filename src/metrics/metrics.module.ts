@@ -7,12 +7,12 @@
 import { Global, Inject, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
-import { OutboxBacklog } from '../events/outbox-backlog.js';
 import { isWorkerProcess } from '../http-workers.js';
 import { Clock } from '../shared/clock.js';
 import { shareWithPrimary } from './cluster-metrics.js';
 import { formatHost, MetricsListener } from './metrics-listener.js';
 import { AuthenticationMetrics, CertificateTransitionMetrics, CustodyMetrics, EventMetrics, HttpRequestMetrics, IssuanceMetrics, RevocationMetrics } from './metrics.js';
+import { OutboxBacklog } from './outbox-backlog.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
 
 const PORTS = [IssuanceMetrics, AuthenticationMetrics, CertificateTransitionMetrics, EventMetrics, CustodyMetrics, RevocationMetrics, HttpRequestMetrics];

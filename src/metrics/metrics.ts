@@ -5,8 +5,8 @@
  * registry per application instance. Every method is on a hot path or next
  * to one: it must be cheap, and it must never throw.
  */
-import type { LifeCycleState } from '../lifecycle/certificate-transition.js';
 import type { AuthenticationRefusal } from '../shared/errors.js';
+import type { LifeCycleState } from '../shared/life-cycle-state.js';
 
 /** How a certificate came to be issued: a CSR, a key ccm generated, a renewal through the API, or EST (enroll and re-enroll). */
 export type IssuanceMethod = 'csr' | 'keygen' | 'renew' | 'est';

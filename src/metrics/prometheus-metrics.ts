@@ -11,11 +11,11 @@
  */
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Logger } from '@nestjs/common';
-import { KEY_ALGORITHMS } from '../custody/key-algorithm.js';
-import type { OutboxBacklog, OutboxBacklogReading } from '../events/outbox-backlog.js';
-import type { LifeCycleState } from '../lifecycle/certificate-transition.js';
+import { KEY_ALGORITHMS } from '../codec/key-algorithm.js';
 import type { Clock } from '../shared/clock.js';
+import type { LifeCycleState } from '../shared/life-cycle-state.js';
 import { CellCounter, CellHistogram, type CounterCell, type HistogramCell } from './cell-metrics.js';
+import type { OutboxBacklog, OutboxBacklogReading } from './outbox-backlog.js';
 import type {
   AuthenticationDecision,
   AuthenticationMetrics,

@@ -13,10 +13,10 @@ import type { Configuration } from '../config/configuration.js';
 import { EnrollmentCredentialRepository } from '../enrollment/enrollment-credential.js';
 import { EventOutbox } from '../events/event-outbox.js';
 import { EventRelayStore } from '../events/event-relay-store.js';
-import { OutboxBacklog } from '../events/outbox-backlog.js';
 import { EventSubscriberRepository } from '../events/event-subscriber.js';
 import { DatabaseProbe } from '../health/database-probe.js';
 import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
+import { OutboxBacklog } from '../metrics/outbox-backlog.js';
 import { RevocationListStore } from '../revocation/revocation-list-store.js';
 import { TenantRepository } from '../tenants/tenant.js';
 import { DeviceRepository } from '../trust/device.js';
@@ -36,6 +36,8 @@ import { TypeormLifeCycleStore } from './typeorm-life-cycle.store.js';
 import { TypeormEventOutbox } from './typeorm-outbox.js';
 import { TypeormOutboxBacklog } from './typeorm-outbox-backlog.js';
 import { TypeormRevocationListStore } from './typeorm-revocation-list.store.js';
+import { TypeormAbandonedIssuanceStore } from './typeorm-abandoned-issuance.store.js';
+import { AbandonedIssuanceStore } from '../ca/abandoned-issuances.js';
 import { TypeormTenantRepository } from './typeorm-tenant.repository.js';
 import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.repository.js';
 
@@ -59,8 +61,9 @@ import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.r
     { provide: DeviceRepository, useClass: TypeormDeviceRepository },
     { provide: AuditTrail, useClass: TypeormAuditTrail },
     { provide: DatabaseProbe, useClass: TypeormDatabaseProbe },
+    { provide: AbandonedIssuanceStore, useClass: TypeormAbandonedIssuanceStore },
   ],
-  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, EventRelayStore, OutboxBacklog, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository, DatabaseProbe],
+  exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, EventRelayStore, OutboxBacklog, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository, DatabaseProbe, AbandonedIssuanceStore],
 })
 export class PersistenceModule implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}

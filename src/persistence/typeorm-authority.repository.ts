@@ -4,7 +4,7 @@ import { DataSource, Not } from 'typeorm';
 import { AuthorityRepository, type Authority, type AuthorityCertificate, type DeviceRegistration } from '../authorities/authority.js';
 import type { IdentityRules } from '../authorities/identity-rules.js';
 import { AuthorityNameTaken } from '../authorities/authority-names.js';
-import type { KeyAlgorithm } from '../custody/key-algorithm.js';
+import type { KeyAlgorithm } from '../codec/key-algorithm.js';
 import { comparableSubject } from '../codec/name-comparison.js';
 import { AuthorityRow } from './entities.js';
 import { EntityColumns, PreparedQuery } from './prepared-query.js';
@@ -115,8 +115,24 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
     return row ? toAuthority(row) : null;
   }
 
-  async insertResponder(responder: Authority): Promise<void> {
-    await this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(responder)));
+  async leasePlatformSerial(id: string, serialNumber: string, at: Date, staleBefore: Date): Promise<boolean> {
+    const result = await this.transactions.run((manager) =>
+      manager
+        .createQueryBuilder()
+        .update(AuthorityRow)
+        .set({ serialNumber, updatedAt: at })
+        .where("id = :id AND status = 'pending' AND (serial_number IS NULL OR updated_at < :staleBefore)", { id, staleBefore: staleBefore.toISOString() })
+        .execute(),
+    );
+    return (result.affected ?? 0) === 1;
+  }
+
+  async insertPending(authority: Authority): Promise<void> {
+    await claimingAuthorityName(() => this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(authority))));
+  }
+
+  async markFailed(id: string, at: Date): Promise<void> {
+    await this.transactions.run((manager) => manager.update(AuthorityRow, { id, status: 'pending' }, { status: 'failed', updatedAt: at }));
   }
 
   async insertPlatformIfAbsent(authority: Authority): Promise<boolean> {

@@ -6,7 +6,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { OutboxBacklog, type OutboxBacklogReading } from '../events/outbox-backlog.js';
+import { OutboxBacklog, type OutboxBacklogReading } from '../metrics/outbox-backlog.js';
 
 const BACKLOG = 'SELECT COUNT(*) AS pending, MIN(o.occurred_at) AS oldest FROM outbox o WHERE o.position > (SELECT MIN(s.delivered_position) FROM event_subscribers s)';
 

@@ -26,14 +26,12 @@ export class TypeormTenantRepository extends TenantRepository {
     super();
   }
 
-  async create(tenant: Tenant, issueRootAuthority: () => Promise<Authority>): Promise<{ tenant: Tenant; authority: Authority }> {
+  async create(tenant: Tenant, pendingRoot: Authority): Promise<void> {
     try {
-      return await claimingAuthorityName(() =>
+      await claimingAuthorityName(() =>
         this.transactions.run(async (manager) => {
           await manager.insert(TenantRow, Object.assign(new TenantRow(), tenant));
-          const authority = await issueRootAuthority();
-          await manager.insert(AuthorityRow, toAuthorityRow(authority));
-          return { tenant, authority };
+          await manager.insert(AuthorityRow, toAuthorityRow(pendingRoot));
         }),
       );
     } catch (error) {
@@ -50,6 +48,11 @@ export class TypeormTenantRepository extends TenantRepository {
     const [row] = await lookup.query.rows([id]);
     const tenant = row ? lookup.columns.read(row) : null;
     return tenant ? toTenant(tenant) : null;
+  }
+
+  async findByName(name: string): Promise<Tenant | null> {
+    const row = await this.dataSource.getRepository(TenantRow).findOneBy({ name });
+    return row ? toTenant(row) : null;
   }
 
   async list(after: string | null, limit: number): Promise<Page<Tenant>> {

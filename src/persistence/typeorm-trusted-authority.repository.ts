@@ -1,6 +1,6 @@
 /** TrustedAuthorityRepository on TypeORM. */
 import { Injectable } from '@nestjs/common';
-import { DataSource, In } from 'typeorm';
+import { DataSource, In, Not } from 'typeorm';
 import type { Authority } from '../authorities/authority.js';
 import { DEVICE_ISSUING_KINDS, TrustedAuthorityRepository, type IssuerCandidate } from '../trust/trusted-authority.js';
 import { AuthorityRow, CertificateRow } from './entities.js';
@@ -57,16 +57,12 @@ export class TypeormTrustedAuthorityRepository extends TrustedAuthorityRepositor
   }
 
   async listOfTenant(tenantId: string): Promise<Authority[]> {
-    const rows = await this.dataSource.getRepository(AuthorityRow).find({ where: { tenantId, kind: In([...DEVICE_ISSUING_KINDS]) }, order: { createdAt: 'ASC', id: 'ASC' } });
+    const rows = await this.dataSource.getRepository(AuthorityRow).find({ where: { tenantId, kind: In([...DEVICE_ISSUING_KINDS]), status: Not('failed') }, order: { createdAt: 'ASC', id: 'ASC' } });
     return rows.map(toAuthority);
   }
 
   async insert(authority: Authority): Promise<void> {
     await claimingAuthorityName(() => this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(authority))));
-  }
-
-  async markFailed(id: string, at: Date): Promise<void> {
-    await this.transactions.run((manager) => manager.update(AuthorityRow, { id, status: 'pending' }, { status: 'failed', updatedAt: at }));
   }
 
   async findDelegatedBySerial(issuerAuthorityId: string, serialNumber: string): Promise<Authority | null> {

@@ -91,6 +91,8 @@ export class OcspResponder {
         return encodeOcspErrorResponse('malformedRequest');
       }
       if (error instanceof DomainError && (error.kind === 'custody-unavailable' || error.kind === 'custody-error')) {
+        // The answer says only "try later" (RFC 6960 §2.3); what custody said is for the operator.
+        this.logger.warn(`OCSP request for authority ${authorityId}: custody could not sign (${error.message}); answered tryLater`);
         this.metrics.ocspAnswered('try-later');
         return encodeOcspErrorResponse('tryLater');
       }

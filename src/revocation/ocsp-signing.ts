@@ -1,21 +1,20 @@
 /**
- * Who signs a CA's OCSP responses. By default the CA itself (through
- * custody). With CCM_OCSP_RESPONDER=delegated, a responder certificate that
+ * Who signs a CA's OCSP responses. By default the CA itself (through the CA
+ * role). With CCM_OCSP_RESPONDER=delegated, a responder certificate that
  * the CA issues (id-kp-OCSPSigning, id-pkix-ocsp-nocheck, 30 days) with its
  * own custody key, so the CA key signs once a month instead of on every
- * request; it is replaced when a third of its validity is left.
+ * request; it is replaced when a third of its validity is left. The
+ * responder is recorded (pending) before the CA role creates its key and
+ * signs its certificate, as every certificate ccm signs is.
  */
 import { Inject, Injectable } from '@nestjs/common';
-import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
-import { certificateRecordOf } from '../authorities/authority-certificate.js';
+import { IssuingCertificateCache, certificateRecordOf } from '../authorities/authority-certificate.js';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
-import { custodySigner } from '../authorities/custody-signer.js';
+import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
-import { KeyCustody } from '../custody/key-custody.js';
-import { encodeCertificate } from '../codec/certificate-encoder.js';
+import { formatDistinguishedName, type DistinguishedName } from '../codec/distinguished-name.js';
 import { decodePem } from '../codec/pem.js';
-import { newSerialNumber } from '../codec/serial-number.js';
 import type { Signer } from '../codec/signer.js';
 import { Clock } from '../shared/clock.js';
 import { newId } from '../shared/identifiers.js';
@@ -40,20 +39,20 @@ export class OcspSigningIdentities {
     @Inject(CONFIGURATION) private readonly config: Configuration,
     private readonly authorities: AuthorityRepository,
     private readonly issuers: IssuingCertificateCache,
-    private readonly custody: KeyCustody,
+    private readonly ca: CertificateAuthority,
     private readonly clock: Clock,
   ) {}
 
   async of(ca: Authority): Promise<OcspSigningIdentity> {
     // A revoked CA issues nothing new, responder certificates included; it answers with its own key.
     if (this.config.revocation.ocspResponder === 'ca' || ca.status !== 'active') {
-      return { signer: custodySigner(this.custody, ca.custodyKeyName, ca.keyAlgorithm), subjectPublicKeyInfo: this.issuers.of(ca).subjectPublicKeyInfo, certificates: [] };
+      return { signer: this.ca.ocspResponseSigner(ca), subjectPublicKeyInfo: this.issuers.of(ca).subjectPublicKeyInfo, certificates: [] };
     }
     let responder = this.current.get(ca.id) ?? (await this.authorities.findLatestResponder(ca.id));
     if (!responder || this.dueForReplacement(responder)) responder = await this.issueOnce(ca);
     this.current.set(ca.id, responder);
     return {
-      signer: custodySigner(this.custody, responder.custodyKeyName, responder.keyAlgorithm),
+      signer: this.ca.ocspResponseSigner(responder),
       subjectPublicKeyInfo: this.issuers.of(responder).subjectPublicKeyInfo,
       certificates: decodePem(responder.certificatePem!, ['CERTIFICATE']),
     };
@@ -77,32 +76,28 @@ export class OcspSigningIdentities {
     const issuer = this.issuers.of(ca);
     const now = this.clock.now();
     const id = newId(now.getTime());
-    const key = await this.custody.createKey(`ocsp-${id}`, ca.keyAlgorithm);
-    const der = await encodeCertificate(
-      {
-        serialNumber: newSerialNumber(),
-        issuerName: issuer.subjectName,
-        issuerKeyIdentifier: issuer.subjectKeyIdentifier,
-        // Each responder a name of its own (one CA has a new responder every few days): no two certificates ccm signs for a CA share a subject.
-        subject: [
-          { attribute: 'OU', value: ca.id },
-          { attribute: 'CN', value: `OCSP responder ${id}` },
-        ],
-        subjectPublicKeyInfo: key.publicKeyDer,
-        notBefore: new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000),
-        notAfter: new Date(Math.min(now.getTime() + RESPONDER_VALIDITY_MS, issuer.notAfter.getTime())),
-        profile: { kind: 'ocsp-responder' },
-      },
-      custodySigner(this.custody, ca.custodyKeyName, ca.keyAlgorithm),
-    );
-    const responder: Authority = {
+    const keyName = `ocsp-${id}`;
+    // Each responder a name of its own (one CA has a new responder every few days): no two certificates ccm signs for a CA share a subject.
+    const subject: DistinguishedName = [
+      { attribute: 'OU', value: ca.id },
+      { attribute: 'CN', value: `OCSP responder ${id}` },
+    ];
+    const notBefore = new Date(Math.max(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000, issuer.notBefore.getTime()));
+    const notAfter = new Date(Math.min(now.getTime() + RESPONDER_VALIDITY_MS, issuer.notAfter.getTime()));
+    const pending = (serialNumber: string): Authority => ({
       id,
       tenantId: ca.tenantId,
       kind: 'ocsp-responder',
-      status: 'active',
-      custodyKeyName: key.name,
+      status: 'pending',
+      custodyKeyName: keyName,
       keyAlgorithm: ca.keyAlgorithm,
-      ...certificateRecordOf(der, null),
+      subject: formatDistinguishedName(subject),
+      serialNumber,
+      certificatePem: null,
+      issuerChainPem: null,
+      fingerprintSha256: null,
+      notBefore,
+      notAfter,
       issuerAuthorityId: ca.id,
       revokedAt: null,
       revocationReason: null,
@@ -112,8 +107,28 @@ export class OcspSigningIdentities {
       name: null,
       createdAt: now,
       updatedAt: now,
-    };
-    await this.authorities.insertResponder(responder);
-    return responder;
+    });
+    const { recorded } = await this.ca.issue(
+      {
+        purpose: 'ocsp-responder',
+        issuer,
+        subject,
+        subjectKey: { custodyKeyName: keyName, keyAlgorithm: ca.keyAlgorithm },
+        notBefore,
+        notAfter,
+        profile: { kind: 'ocsp-responder' },
+      },
+      {
+        pending: (serialNumber) => this.authorities.insertPending(pending(serialNumber)),
+        issued: async (der) => {
+          const certificate = certificateRecordOf(der, null);
+          const activatedAt = this.clock.now();
+          if (!(await this.authorities.activate(id, certificate, activatedAt))) throw new Error(`OCSP responder ${id} left pending before its certificate was recorded`);
+          return { ...pending(certificate.serialNumber), ...certificate, status: 'active' as const, updatedAt: activatedAt };
+        },
+        failed: () => this.authorities.markFailed(id, this.clock.now()),
+      },
+    );
+    return recorded;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * CRLs of tenant CAs (RFC 5280 §5), signed through custody. A CRL is re-signed
+ * CRLs of tenant CAs (RFC 5280 §5), linted and signed by the CA role. A CRL is re-signed
  * when a certificate under its CA changed state since it was built, or when
  * half of its validity has passed, so a consumer refreshing at any sensible
  * interval never holds an expired one. Concurrent requests share one build.
@@ -7,16 +7,14 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
 import { AuthorityRepository, holdsCustodyKey, type Authority } from '../authorities/authority.js';
-import { custodySigner } from '../authorities/custody-signer.js';
+import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
-import { KeyCustody } from '../custody/key-custody.js';
-import { encodeCertificateList } from '../codec/certificate-list-encoder.js';
 import { Clock } from '../shared/clock.js';
 import { RevocationListRefresher } from '../lifecycle/revocation-list-refresher.js';
 import { NotFound } from '../shared/errors.js';
 import { COMPLETE_SCOPE, RevocationListStore, type RevocationListRecord } from './revocation-list-store.js';
-import { crlUrlOf } from './revocation-urls.js';
+import { crlUrlOf } from '../shared/revocation-urls.js';
 
 const REMEMBERED_CRLS = 64;
 
@@ -41,7 +39,7 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
     private readonly authorities: AuthorityRepository,
     private readonly issuers: IssuingCertificateCache,
     private readonly store: RevocationListStore,
-    private readonly custody: KeyCustody,
+    private readonly ca: CertificateAuthority,
     private readonly clock: Clock,
   ) {
     super();
@@ -136,10 +134,9 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
     // A count from 1 would go backwards after the database is restored from a backup, and a consumer that keeps
     // the highest number it has seen (the Mosquitto agent, RFC 5280 §5.2.3) would then refuse every new CRL.
     const crlNumber = Math.max((previous?.crlNumber ?? 0) + 1, now.getTime());
-    const der = await encodeCertificateList(
+    const der = await this.ca.signRevocationList(
+      issuer,
       {
-        issuerName: issuer.subjectName,
-        authorityKeyIdentifier: issuer.subjectKeyIdentifier,
         crlNumber: BigInt(crlNumber),
         thisUpdate,
         nextUpdate,
@@ -148,7 +145,6 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
         // The complete CRL has none: without an IDP it is in scope for every certificate of the CA (RFC 5280 §5.2.5).
         ...(scope === COMPLETE_SCOPE ? {} : { issuingDistributionPointUri: crlUrlOf(this.config.http.publicUrl, authority.id, scope) }),
       },
-      custodySigner(this.custody, authority.custodyKeyName, authority.keyAlgorithm),
     );
     const record: RevocationListRecord = { authorityId: authority.id, scope, crlNumber, revocationVersion: authority.revocationVersion, thisUpdate, nextUpdate, der };
     if (await this.store.save(record, previous?.crlNumber ?? null)) return record;

@@ -79,18 +79,28 @@ export class NotFound extends DomainError {
   }
 }
 
+/*
+ * Custody errors: their messages name the back end's own words (Vault's
+ * error text, its address, the status it answered) and ccm's key names, for
+ * the operator's log; the HTTP edge answers each kind with a fixed sentence
+ * instead, so a caller learns nothing of the custody back end.
+ */
+
+/** Custody did not answer in time, could not be reached or is sealed: the operation did not complete, and the same request may succeed later. */
 export class CustodyUnavailable extends DomainError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('custody-unavailable', message, {}, options);
   }
 }
 
+/** Custody answered, and refused or failed the operation (or answered something ccm cannot use). */
 export class CustodyError extends DomainError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('custody-error', message, {}, options);
   }
 }
 
+/** Custody has no key of a name ccm relies on: ccm's records and its custody disagree, which an operator has to mend. */
 export class CustodyKeyNotFound extends DomainError {
   constructor(name: string) {
     super('custody-key-not-found', `custody has no key named ${name}`);

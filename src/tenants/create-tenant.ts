@@ -1,19 +1,19 @@
 /**
  * Creating a tenant issues its root CA at once: a key in custody, certified
- * by the platform CA. Tenant, CA row and certificate commit together, so a
- * failure (custody down, duplicate name) leaves nothing behind.
+ * by the platform CA. The tenant and its pending root CA record commit
+ * together first; then the CA role creates the key and signs, with no
+ * database transaction open while custody works. When that fails (custody
+ * down), the root record is marked failed and the tenant has no CA: the same
+ * request again finishes the creation with a new root, under the same tenant.
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { certificateRecordOf, IssuingCertificateCache } from '../authorities/authority-certificate.js';
-import type { Authority } from '../authorities/authority.js';
-import { custodySigner } from '../authorities/custody-signer.js';
+import { AuthorityRepository, type Authority } from '../authorities/authority.js';
 import { PlatformAuthority } from '../authorities/platform-authority.js';
-import { KeyCustody } from '../custody/key-custody.js';
-import { encodeCertificate } from '../codec/certificate-encoder.js';
+import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { formatDistinguishedName, type DistinguishedName } from '../codec/distinguished-name.js';
-import { newSerialNumber } from '../codec/serial-number.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError, InvalidRequest } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
@@ -35,8 +35,9 @@ export class CreateTenant {
     @Inject(CONFIGURATION) private readonly config: Configuration,
     private readonly platform: PlatformAuthority,
     private readonly issuers: IssuingCertificateCache,
-    private readonly custody: KeyCustody,
+    private readonly ca: CertificateAuthority,
     private readonly tenants: TenantRepository,
+    private readonly authorities: AuthorityRepository,
     private readonly clock: Clock,
   ) {}
 
@@ -53,53 +54,79 @@ export class CreateTenant {
     const platform = await this.platform.active();
     const issuer = this.issuers.of(platform);
     const now = this.clock.now();
-    const tenant: Tenant = { id: newId(), name, maxTtlSeconds, createdAt: now };
+    const unfinished = await this.unfinishedTenantNamed(name, maxTtlSeconds);
+    const tenant: Tenant = unfinished ?? { id: newId(), name, maxTtlSeconds, createdAt: now };
     // Unique by construction (the new tenant's id) and of a shape no tenant may choose (AuthorityNames); the unique index on CA names stands behind it.
     const subject: DistinguishedName = [
       { attribute: 'OU', value: tenant.id },
-      { attribute: 'CN', value: `${name.slice(0, 56)} root CA` },
+      { attribute: 'CN', value: `${tenant.name.slice(0, 56)} root CA` },
     ];
     const authorityId = newId();
     const keyName = `tenant-${tenant.id}-root-1`;
     const algorithm = this.config.tenantCa.keyAlgorithm;
-
-    return this.tenants.create(tenant, async () => {
-      const key = await this.custody.createKey(keyName, algorithm);
-      const notAfter = Math.min(now.getTime() + this.config.tenantCa.validityDays * 86_400_000, issuer.notAfter.getTime());
-      const der = await encodeCertificate(
-        {
-          serialNumber: newSerialNumber(),
-          issuerName: issuer.subjectName,
-          issuerKeyIdentifier: issuer.subjectKeyIdentifier,
-          subject,
-          subjectPublicKeyInfo: key.publicKeyDer,
-          notBefore: new Date(now.getTime() - CA_BACKDATE_MS),
-          notAfter: new Date(notAfter),
-          profile: { kind: 'ca', pathLenConstraint: TENANT_ROOT_PATH_LENGTH },
-        },
-        custodySigner(this.custody, platform.custodyKeyName, platform.keyAlgorithm),
-      );
-      const record = certificateRecordOf(der, null);
-      const authority: Authority = {
-        id: authorityId,
-        tenantId: tenant.id,
-        kind: 'tenant-root',
-        status: 'active',
-        revokedAt: null,
-        revocationReason: null,
-        revocationVersion: 0,
-        identityRules: null,
-        registration: null,
-        name: null,
-        custodyKeyName: keyName,
-        keyAlgorithm: algorithm,
-        ...record,
-        subject: formatDistinguishedName(subject),
-        issuerAuthorityId: platform.id,
-        createdAt: now,
-        updatedAt: now,
-      };
-      return authority;
+    const notBefore = new Date(Math.max(now.getTime() - CA_BACKDATE_MS, issuer.notBefore.getTime()));
+    const notAfter = new Date(Math.min(now.getTime() + this.config.tenantCa.validityDays * 86_400_000, issuer.notAfter.getTime()));
+    const pending = (serialNumber: string): Authority => ({
+      id: authorityId,
+      tenantId: tenant.id,
+      kind: 'tenant-root',
+      status: 'pending',
+      revokedAt: null,
+      revocationReason: null,
+      revocationVersion: 0,
+      identityRules: null,
+      registration: null,
+      name: null,
+      custodyKeyName: keyName,
+      keyAlgorithm: algorithm,
+      subject: formatDistinguishedName(subject),
+      serialNumber,
+      certificatePem: null,
+      issuerChainPem: null,
+      fingerprintSha256: null,
+      notBefore,
+      notAfter,
+      issuerAuthorityId: platform.id,
+      createdAt: now,
+      updatedAt: now,
     });
+
+    const { recorded: authority } = await this.ca.issue(
+      {
+        purpose: 'ca',
+        issuer,
+        subject,
+        subjectKey: { custodyKeyName: keyName, keyAlgorithm: algorithm },
+        notBefore,
+        notAfter,
+        profile: { kind: 'ca', pathLenConstraint: TENANT_ROOT_PATH_LENGTH },
+      },
+      {
+        pending: (serialNumber) => (unfinished ? this.authorities.insertPending(pending(serialNumber)) : this.tenants.create(tenant, pending(serialNumber))),
+        issued: async (der) => {
+          const certificate = certificateRecordOf(der, null);
+          const activatedAt = this.clock.now();
+          if (!(await this.authorities.activate(authorityId, certificate, activatedAt))) throw new Error(`tenant root CA ${authorityId} left pending before its certificate was recorded`);
+          return { ...pending(certificate.serialNumber), ...certificate, status: 'active' as const, updatedAt: activatedAt };
+        },
+        failed: () => this.authorities.markFailed(authorityId, this.clock.now()),
+      },
+    );
+    return { tenant, authority };
+  }
+
+  /**
+   * A tenant of this name whose creation did not finish (its root CA record
+   * failed, custody being down): asking again finishes it. Any other tenant of
+   * this name is a conflict.
+   */
+  private async unfinishedTenantNamed(name: string, maxTtlSeconds: number | null): Promise<Tenant | null> {
+    const existing = await this.tenants.findByName(name);
+    if (!existing) return null;
+    const root = await this.authorities.findTenantRoot(existing.id);
+    if ((root && root.status !== 'failed') || existing.maxTtlSeconds !== maxTtlSeconds) {
+      throw new DomainError('conflict', `a tenant named "${name}" exists already`, { field: 'name' });
+    }
+    return existing;
   }
 }

@@ -1,7 +1,7 @@
 /** Reading tenants and their trust bundle. */
 import { Injectable } from '@nestjs/common';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
-import { chainPemOf } from '../certificates/certificate-chain.js';
+import { chainPemOf } from '../authorities/certificate-chain.js';
 import { DomainError, NotFound } from '../shared/errors.js';
 import type { Page } from '../shared/page.js';
 import { TenantRepository, type Tenant } from './tenant.js';

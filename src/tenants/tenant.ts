@@ -15,10 +15,12 @@ export interface Tenant {
 
 export abstract class TenantRepository {
   /**
-   * Records the tenant and the root CA that `issueRootAuthority` builds in one
-   * transaction; a name already taken is a `conflict` raised before any key is made.
+   * Records the tenant and its pending root CA in one transaction, before any
+   * key is made; a tenant name already taken is a `conflict`, a CA name
+   * taken is AuthorityNameTaken.
    */
-  abstract create(tenant: Tenant, issueRootAuthority: () => Promise<Authority>): Promise<{ tenant: Tenant; authority: Authority }>;
+  abstract create(tenant: Tenant, pendingRoot: Authority): Promise<void>;
   abstract findById(id: string): Promise<Tenant | null>;
+  abstract findByName(name: string): Promise<Tenant | null>;
   abstract list(after: string | null, limit: number): Promise<Page<Tenant>>;
 }

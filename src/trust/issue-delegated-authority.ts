@@ -2,26 +2,23 @@
  * Delegated intermediate CAs (as withthegrid's developer intermediates): the
  * tenant sends a CSR, its root CA certifies the key as a CA that may sign
  * device certificates only (pathLenConstraint 0), within the root's validity
- * and optional DNS name constraints. The key stays with the tenant; ccm
- * records the certificate, as it records client certificates: the serial
- * first, then the signature (a failure leaves a record marked failed).
+ * and optional DNS name constraints. The key stays with the tenant; the CA
+ * role records the certificate before signing it, as it does client
+ * certificates (a failure leaves a record marked failed).
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { IssuingCertificateCache, certificateRecordOf } from '../authorities/authority-certificate.js';
 import { AuthorityNames } from '../authorities/authority-names.js';
 import { AuthorityRepository, type Authority, type DeviceRegistration } from '../authorities/authority.js';
 import { checkSubjectEncoding } from '../authorities/identity-rules.js';
-import { custodySigner } from '../authorities/custody-signer.js';
-import { chainPemOf } from '../certificates/certificate-chain.js';
+import { chainPemOf } from '../authorities/certificate-chain.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
-import { KeyCustody } from '../custody/key-custody.js';
-import { encodeCertificate } from '../codec/certificate-encoder.js';
+import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { parseCertificationRequest } from '../codec/certification-request.js';
 import { formatDistinguishedName, validateDistinguishedName } from '../codec/distinguished-name.js';
 import { encodePem } from '../codec/pem.js';
-import { newSerialNumber, serialNumberToHex } from '../codec/serial-number.js';
-import { ocspUrlOf } from '../revocation/revocation-urls.js';
+import { ocspUrlOf } from '../shared/revocation-urls.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError, InvalidRequest, NotFound } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
@@ -63,7 +60,7 @@ export class IssueDelegatedAuthority {
     private readonly trusted: TrustedAuthorityRepository,
     private readonly names: AuthorityNames,
     private readonly issuers: IssuingCertificateCache,
-    private readonly custody: KeyCustody,
+    private readonly ca: CertificateAuthority,
     private readonly clock: Clock,
   ) {}
 
@@ -92,12 +89,12 @@ export class IssueDelegatedAuthority {
     await this.names.assertAvailable({ subject: request.subject, kind: 'intermediate', tenantId: command.tenantId, subjectPublicKeyInfo: request.subjectPublicKeyInfo, chosenByTenant: true });
 
     const now = this.clock.now();
-    const notBefore = new Date(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000);
+    const notBefore = new Date(Math.max(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000, issuer.notBefore.getTime()));
     const notAfter = new Date(Math.min(now.getTime() + ttlSeconds * 1000, issuer.notAfter.getTime()));
     if (notAfter.getTime() - now.getTime() < MINIMUM_TTL_SECONDS * 1000) throw new DomainError('conflict', 'the tenant root CA expires too soon to certify an intermediate');
-    const serialNumber = newSerialNumber();
-    const pending: Authority = {
-      id: newId(),
+    const authorityId = newId();
+    const pending = (serialNumber: string): Authority => ({
+      id: authorityId,
       tenantId: command.tenantId,
       kind: 'intermediate',
       status: 'pending',
@@ -105,7 +102,7 @@ export class IssueDelegatedAuthority {
       custodyKeyName: '',
       keyAlgorithm: request.keyAlgorithm,
       subject,
-      serialNumber: serialNumberToHex(serialNumber),
+      serialNumber,
       certificatePem: null,
       issuerChainPem: null,
       fingerprintSha256: null,
@@ -120,35 +117,33 @@ export class IssueDelegatedAuthority {
       name,
       createdAt: now,
       updatedAt: now,
-    };
-    await this.trusted.insert(pending);
+    });
 
-    let der: Uint8Array;
-    try {
-      der = await encodeCertificate(
-        {
-          serialNumber,
-          issuerName: issuer.subjectName,
-          issuerKeyIdentifier: issuer.subjectKeyIdentifier,
-          subject: request.subject,
-          subjectPublicKeyInfo: request.subjectPublicKeyInfo,
-          notBefore,
-          notAfter,
-          profile: { kind: 'delegated-ca', permittedDnsDomains, excludedDnsDomains },
-          // Its status is the root's to tell: the root's responder answers for the intermediates it certified.
-          ocspUrls: [ocspUrlOf(this.config.http.publicUrl, root.id)],
+    const { der, recorded: authority } = await this.ca.issue(
+      {
+        purpose: 'ca',
+        issuer,
+        subject: request.subject,
+        subjectKey: { publicKeyInfo: request.subjectPublicKeyInfo },
+        notBefore,
+        notAfter,
+        profile: { kind: 'delegated-ca', permittedDnsDomains, excludedDnsDomains },
+        // Its status is the root's to tell: the root's responder answers for the intermediates it certified.
+        ocspUrls: [ocspUrlOf(this.config.http.publicUrl, root.id)],
+      },
+      {
+        pending: (serialNumber) => this.trusted.insert(pending(serialNumber)),
+        issued: async (issuedDer) => {
+          const record = certificateRecordOf(issuedDer, null);
+          const activatedAt = this.clock.now();
+          if (!(await this.authorities.activate(authorityId, record, activatedAt))) throw new Error(`delegated CA ${authorityId} left pending before its certificate was recorded`);
+          return { ...pending(record.serialNumber), ...record, status: 'active' as const, updatedAt: activatedAt };
         },
-        custodySigner(this.custody, root.custodyKeyName, root.keyAlgorithm),
-      );
-    } catch (error) {
-      await this.trusted.markFailed(pending.id, this.clock.now());
-      throw error;
-    }
-    const record = certificateRecordOf(der, null);
-    const activatedAt = this.clock.now();
-    if (!(await this.authorities.activate(pending.id, record, activatedAt))) throw new Error(`delegated CA ${pending.id} left pending before its certificate was recorded`);
+        failed: () => this.authorities.markFailed(authorityId, this.clock.now()),
+      },
+    );
     return {
-      authority: { ...pending, ...record, status: 'active', updatedAt: activatedAt },
+      authority,
       certificatePem: encodePem(der, 'CERTIFICATE'),
       chainPem: await chainPemOf(root, (id) => this.authorities.findById(id)),
     };

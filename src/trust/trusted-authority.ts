@@ -36,12 +36,10 @@ export abstract class TrustedAuthorityRepository {
   abstract findByNameWithRecord(comparableSubject: string, serialNumber: string): Promise<IssuerCandidate[]>;
   /** A device-issuing CA of this tenant; null for another tenant's id, an OCSP responder or the platform CA. */
   abstract findOfTenant(tenantId: string, authorityId: string): Promise<Authority | null>;
-  /** The tenant's device-issuing CAs in creation order. */
+  /** The tenant's device-issuing CAs in creation order; failed records (nothing was signed) are none. */
   abstract listOfTenant(tenantId: string): Promise<Authority[]>;
   /** Records an external CA (active) or a delegated intermediate before it is signed (pending); AuthorityNameTaken when another CA in force has its name. */
   abstract insert(authority: Authority): Promise<void>;
-  /** A pending delegated intermediate whose signing failed: no certificate exists. */
-  abstract markFailed(id: string, at: Date): Promise<void>;
   /** A delegated intermediate that `issuerAuthorityId` certified with this serial number, for its issuer's OCSP responder. */
   abstract findDelegatedBySerial(issuerAuthorityId: string, serialNumber: string): Promise<Authority | null>;
 }

@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { KEY_ALGORITHMS } from '../../src/custody/key-algorithm.js';
+import { KEY_ALGORITHMS } from '../../src/codec/key-algorithm.js';
 import { subjectKeyIdentifierOf, type CertificateProfile } from '../../src/codec/certificate-encoder.js';
 import { encodeCertificateList, type CertificateListRequest, type RevokedEntry } from '../../src/codec/certificate-list-encoder.js';
 import { inspectCertificate } from '../../src/codec/certificate-inspection.js';

@@ -14,7 +14,7 @@ import { createServer, type Server } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KeyAlgorithm } from '../../src/custody/key-algorithm.js';
+import type { KeyAlgorithm } from '../../src/codec/key-algorithm.js';
 import { encodeCertificationRequest } from '../../src/codec/certificate-encoder.js';
 import { inspectCertificate } from '../../src/codec/certificate-inspection.js';
 import type { DistinguishedName } from '../../src/codec/distinguished-name.js';

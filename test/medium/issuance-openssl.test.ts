@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KeyAlgorithm } from '../../src/custody/key-algorithm.js';
+import type { KeyAlgorithm } from '../../src/codec/key-algorithm.js';
 import type { CertificateProfile } from '../../src/codec/certificate-encoder.js';
 import type { DistinguishedName } from '../../src/codec/distinguished-name.js';
 import { encodePem } from '../../src/codec/pem.js';

@@ -5,7 +5,7 @@ import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { KEY_ALGORITHMS, signatureSchemeFor } from '../../src/custody/key-algorithm.js';
+import { KEY_ALGORITHMS, signatureSchemeFor } from '../../src/codec/key-algorithm.js';
 import { LocalKeyCustody } from '../../src/custody/local-key-custody.js';
 import { CustodyError, CustodyKeyNotFound } from '../../src/shared/errors.js';
 

@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { KEY_ALGORITHMS, isRsa, signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
+import { KEY_ALGORITHMS, isRsa, signatureSchemeFor, type KeyAlgorithm } from '../../src/codec/key-algorithm.js';
 import { VaultSignClient } from '../../src/custody/vault-sign-client.js';
 import { VaultTransitCustody, type VaultTransitCustodyOptions } from '../../src/custody/vault-transit-custody.js';
 import { CustodyError, CustodyKeyNotFound, CustodyUnavailable } from '../../src/shared/errors.js';

@@ -9,7 +9,7 @@
  */
 import { createPublicKey, generateKeyPair, sign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
+import { signatureSchemeFor, type KeyAlgorithm } from '../../src/codec/key-algorithm.js';
 import { encodeCertificate, subjectKeyIdentifierOf, type CertificateProfile } from '../../src/codec/certificate-encoder.js';
 import { inspectCertificate } from '../../src/codec/certificate-inspection.js';
 import { encodeDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';

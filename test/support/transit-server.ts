@@ -20,8 +20,8 @@
  * (what Kubernetes' TokenReview would confirm), nothing is parsed out of them.
  *
  * Keys are generated with node:crypto and live in memory only. Test hooks
- * (seal, tokens, AppRole and Kubernetes roles, counters, latency) are public
- * members of `TransitServer`.
+ * (seal, tokens, AppRole and Kubernetes roles, counters, latency, injected
+ * errors) are public members of `TransitServer`.
  */
 import {
   constants as cryptoConstants,
@@ -105,6 +105,15 @@ export interface TestKubernetesRole {
   readonly tokenPeriodSeconds?: number;
   readonly policies?: readonly string[];
   readonly policyPaths?: readonly string[];
+}
+
+/** An error every matching request answers with, until the test clears it (`TransitServer.injectError`). */
+export interface InjectedVaultError {
+  /** Tested against the request path after `/v1/` (`transit/sign/ccm-…`); sys/health is never affected. */
+  readonly path: RegExp;
+  readonly status: number;
+  /** The one entry of Vault's `errors` array, sent as is: wrap it with `multierror()` for what a plain Go error looks like. */
+  readonly message: string;
 }
 
 export interface TransitServerStats {
@@ -1856,6 +1865,7 @@ export class TransitServer {
   private readonly sockets = new Set<Socket>();
   private port = 0;
   private isSealed = false;
+  private readonly injectedErrors: InjectedVaultError[] = [];
   private readonly tokens = new Map<string, TokenRecord>();
   /** Transit mounts by path without the trailing slash. */
   private readonly engines = new Map<string, TransitEngine>();
@@ -1931,6 +1941,20 @@ export class TransitServer {
 
   get sealed(): boolean {
     return this.isSealed;
+  }
+
+  /**
+   * From now on, requests whose path matches answer `status` with `message`
+   * in Vault's error envelope, before any token check or handler (the first
+   * matching injection wins), until `clearInjectedErrors()`. For a back end
+   * that fails with text of its own, which a test can then look for.
+   */
+  injectError(error: InjectedVaultError): void {
+    this.injectedErrors.push(error);
+  }
+
+  clearInjectedErrors(): void {
+    this.injectedErrors.length = 0;
   }
 
   addToken(token: string, options: TestTokenOptions = {}): void {
@@ -2058,6 +2082,8 @@ export class TransitServer {
 
     if (path === 'sys/health') return this.health(request, url, response);
     if (this.isSealed) return this.send(response, 503, { errors: [SEALED_MESSAGE] });
+    const injected = this.injectedErrors.find((error) => error.path.test(path));
+    if (injected) return this.send(response, injected.status, { errors: [injected.message] });
 
     let operation: Operation;
     let data: Record<string, unknown> = {};

@@ -3,42 +3,19 @@
  * every package under packages/ stays inside the package, names only the
  * packages its package.json depends on, and never NestJS, TypeORM, a
  * database driver or the service's code. Read from the sources with the
- * TypeScript compiler's own parser, so an import cannot hide from it.
+ * TypeScript compiler's own parser (test/support/import-graph.ts), so an
+ * import cannot hide from it.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import ts from 'typescript';
+import { sourceFiles, specifiersOf } from '../support/import-graph.js';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '../../..');
 const FORBIDDEN = [/^@nestjs\//, /^typeorm$/, /^better-sqlite3$/, /^pg$/, /^class-validator$/, /^class-transformer$/, /^reflect-metadata$/, /^node-vault$/, /^ccm$/];
 const BROKER_SIDE = ['event-consumer', 'broker-agent', 'mosquitto-agent', 'rabbitmq-agent', 'nats-agent'];
-
-async function sourceFiles(directory: string): Promise<string[]> {
-  const entries = await readdir(directory, { withFileTypes: true }).catch(() => []);
-  const files: string[] = [];
-  for (const entry of entries) {
-    const path = join(directory, entry.name);
-    if (entry.isDirectory()) files.push(...(await sourceFiles(path)));
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) files.push(path);
-  }
-  return files;
-}
-
-/** Every module specifier a file imports or re-exports, static or dynamic. */
-function specifiersOf(path: string, text: string): string[] {
-  const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
-  const found: string[] = [];
-  const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) found.push(node.moduleSpecifier.text);
-    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) found.push(node.arguments[0].text);
-    ts.forEachChild(node, visit);
-  };
-  visit(source);
-  return found;
-}
 
 function packageNameOf(specifier: string): string {
   return specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as x509 from '@peculiar/x509';
-import { KEY_ALGORITHMS, signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
+import { KEY_ALGORITHMS, signatureSchemeFor, type KeyAlgorithm } from '../../src/codec/key-algorithm.js';
 import { DomainError } from '../../src/shared/errors.js';
 import { encodeCertificate, encodeCertificationRequest, subjectKeyIdentifierOf, type CertificateRequest } from '../../src/codec/certificate-encoder.js';
 import { encodeDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';

@@ -21,7 +21,7 @@ import {
   id_ce_cRLReasons,
   id_ce_issuingDistributionPoint,
 } from '@peculiar/asn1-x509';
-import { signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
+import { signatureSchemeFor, type KeyAlgorithm } from '../../src/codec/key-algorithm.js';
 import { REVOCATION_REASONS, type RevocationReason } from '@ccm/event-consumer/contract';
 import { DomainError } from '../../src/shared/errors.js';
 import { encodeCertificate } from '../../src/codec/certificate-encoder.js';

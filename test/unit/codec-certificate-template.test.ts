@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import * as x509 from '@peculiar/x509';
-import { KEY_ALGORITHMS, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
+import { KEY_ALGORITHMS, type KeyAlgorithm } from '../../src/codec/key-algorithm.js';
 import { DomainError } from '../../src/shared/errors.js';
 import {
   encodeCertificate,

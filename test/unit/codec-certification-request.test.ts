@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { KEY_ALGORITHMS, signatureSchemeFor, type KeyAlgorithm } from '../../src/custody/key-algorithm.js';
+import { KEY_ALGORITHMS, signatureSchemeFor, type KeyAlgorithm } from '../../src/codec/key-algorithm.js';
 import { DomainError } from '../../src/shared/errors.js';
 import { encodeCertificationRequest } from '../../src/codec/certificate-encoder.js';
 import { MAXIMUM_CERTIFICATION_REQUEST_SIZE, parseCertificationRequest } from '../../src/codec/certification-request.js';

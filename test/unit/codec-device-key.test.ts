@@ -3,7 +3,7 @@ import { createECDH, createHash, createPrivateKey, createPublicKey, generateKeyP
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEVICE_KEY_ALGORITHMS, type DeviceKeyAlgorithm } from '../../src/custody/key-algorithm.js';
+import { DEVICE_KEY_ALGORITHMS, type DeviceKeyAlgorithm } from '../../src/codec/key-algorithm.js';
 import { encodeDeviceKeyPair, generateDeviceKey } from '../../src/codec/device-key.js';
 import { publicKeyHashOf, sha1FingerprintOf, sha256FingerprintOf } from '../../src/codec/fingerprint.js';
 import { keyAlgorithmOf, readPublicKeyInfo } from '../../src/codec/public-key.js';

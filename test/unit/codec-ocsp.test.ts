@@ -10,7 +10,7 @@ import { randomBytes, verify } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { signatureSchemeFor } from '../../src/custody/key-algorithm.js';
+import { signatureSchemeFor } from '../../src/codec/key-algorithm.js';
 import { REVOCATION_REASONS, type RevocationReason } from '@ccm/event-consumer/contract';
 import { DomainError } from '../../src/shared/errors.js';
 import { signatureAlgorithmOf, subjectKeyIdentifierOf } from '../../src/codec/certificate-encoder.js';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OutboxBacklog, type OutboxBacklogReading } from '../../src/events/outbox-backlog.js';
+import { OutboxBacklog, type OutboxBacklogReading } from '../../src/metrics/outbox-backlog.js';
 import { PrometheusMetrics } from '../../src/metrics/prometheus-metrics.js';
 import type { Clock } from '../../src/shared/clock.js';
 import { Exposition } from '../support/prometheus-exposition.js';

@@ -17,15 +17,7 @@
 import { DerFramingError } from '../codec/der.js';
 import { describePublicKey, readPublicKeyInfo, type PublicKeyDescription } from '../codec/public-key.js';
 import { serialNumberDefect } from '../codec/serial-number.js';
-
-export interface ExternalDeviceKeyPolicy {
-  /** false: any key the CA vouched for is accepted, as ccm did before it judged them. */
-  readonly enforce: boolean;
-  /** Least RSA modulus, in bits. */
-  readonly minimumRsaBits: number;
-  /** Least elliptic curve, in bits of its size (P-256: 256; Ed25519 counts as 256, Ed448 as 448). */
-  readonly minimumCurveBits: number;
-}
+import type { ExternalDeviceKeyPolicy } from '../config/configuration.js';
 
 /** What is wrong with a key: `algorithm` names it ("RSA-1024", "P-224", "DSA") for the caller and the audit trail. */
 export interface KeyPolicyViolation {

@@ -1,6 +1,7 @@
 /**
  * How far event delivery is behind: the outbox rows some subscriber has not
- * had yet. Read at scrape time for the metrics, never on a request path.
+ * had yet. Read at scrape time for the metrics, never on a request path: a
+ * port of the metrics, its only reader, which persistence implements.
  */
 
 export interface OutboxBacklogReading {

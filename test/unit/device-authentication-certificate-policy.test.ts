@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DerTag, encodeElement, encodeObjectIdentifier } from '../../src/codec/der.js';
 import { PublicKeyOid } from '../../src/codec/public-key.js';
-import { deviceKeyViolation, deviceSerialViolation, type ExternalDeviceKeyPolicy } from '../../src/trust/device-certificate-policy.js';
+import type { ExternalDeviceKeyPolicy } from '../../src/config/configuration.js';
+import { deviceKeyViolation, deviceSerialViolation } from '../../src/device-authentication/device-certificate-policy.js';
 
 const DEFAULTS: ExternalDeviceKeyPolicy = { enforce: true, minimumRsaBits: 2048, minimumCurveBits: 256 };
 

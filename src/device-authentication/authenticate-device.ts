@@ -19,10 +19,10 @@
  * as certificate-revoked, bound or not.
  *
  * A first sight also holds the certificate to what a tenant's CA may vouch
- * for (src/trust/device-certificate-policy.ts: key strength, RFC 5280
- * serial): ccm's own certificates were issued under that policy, and a
- * certificate bound once is judged no more, so the bar is met once, before
- * anything is recorded.
+ * for (device-certificate-policy.ts: key strength, RFC 5280 serial): ccm's
+ * own certificates were issued under that policy, and a certificate bound
+ * once is judged no more, so the bar is met once, before anything is
+ * recorded.
  *
  * Per call: one lookup reads the CAs of the issuer name together with what
  * each recorded under the serial (TrustedAuthorityRepository), so the state
@@ -39,7 +39,7 @@ import { AuthorityRepository, type Authority } from '../authorities/authority.js
 import { mapDeviceIdentity, type DeviceIdentity } from '../authorities/identity-rules.js';
 import { canonicalSerialNumber } from '../certificates/certificate-queries.js';
 import { CertificateRepository, type ClientCertificate } from '../certificates/client-certificate.js';
-import type { Configuration } from '../config/configuration.js';
+import type { Configuration, ExternalDeviceKeyPolicy } from '../config/configuration.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import { OutboxWakeup } from '../events/outbox-wakeup.js';
 import { inspectCertificate, readCertificateIdentity, verifyCertificateSignature, type CertificateIdentity, type InspectedCertificate } from '../codec/certificate-inspection.js';
@@ -52,14 +52,14 @@ import { AuthenticationMetrics, secondsSince, type AuthenticationDecision } from
 import { Clock } from '../shared/clock.js';
 import { AuthenticationRefused, DomainError, InvalidRequest, type AuthenticationRefusal, type RefusedCertificate } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
-import { deviceKeyViolation, deviceSerialViolation, type ExternalDeviceKeyPolicy } from '../trust/device-certificate-policy.js';
 import { DeviceRepository } from '../trust/device.js';
 import { dnsNameConstraintsOf, dnsNameOutsideConstraints, type DnsNameConstraints } from '../trust/dns-name-constraints.js';
 import { isTenantHeldAuthority, TrustedAuthorityRepository, type IssuerCandidate } from '../trust/trusted-authority.js';
-import { transitionOf } from './certificate-transition.js';
-import { applyTransition } from './change-certificate-state.js';
-import { certificateEvent } from './life-cycle-events.js';
-import { LifeCycleStore } from './life-cycle-store.js';
+import { transitionOf } from '../lifecycle/certificate-transition.js';
+import { applyTransition } from '../lifecycle/change-certificate-state.js';
+import { certificateEvent } from '../lifecycle/life-cycle-events.js';
+import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
+import { deviceKeyViolation, deviceSerialViolation } from './device-certificate-policy.js';
 
 export type AuthenticationCommand =
   | { readonly certificatePem: string }

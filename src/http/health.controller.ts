@@ -3,13 +3,14 @@
  * balancers: no API key (probes carry none), no rate limit, no audit entry
  * (neither has @RateLimit or @Audited), never cached. Answers are terminus'
  * JSON body (status, info, error, details): 200 when ready, 503 when not.
+ * The checks themselves are the health module's (src/health/).
  */
 import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
 import { ApiOkResponse, ApiOperation, ApiTags, type ApiResponseOptions } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { PublicRoute } from '../http/access.guard.js';
-import { ReadinessChecks } from './readiness-checks.js';
+import { ReadinessChecks } from '../health/readiness-checks.js';
+import { PublicRoute } from './access.guard.js';
 
 type SchemaObject = NonNullable<Extract<ApiResponseOptions, { schema?: unknown }>['schema']>;
 

@@ -2,7 +2,9 @@
  * Key algorithms ccm can hold in custody or generate for devices, and the one
  * signature scheme each is used with. Keeping the pairing in one table is what
  * lets the issuance code write a `signatureAlgorithm` that matches the bytes
- * custody returns (RFC 5280 §4.1.1.2 requires the two to agree).
+ * custody returns (RFC 5280 §4.1.1.2 requires the two to agree). Codec, not
+ * custody: the encoders write these identifiers, and configuration, custody
+ * and metrics all name keys by them.
  */
 
 export const KEY_ALGORITHMS = ['ecdsa-p256', 'ecdsa-p384', 'ed25519', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
