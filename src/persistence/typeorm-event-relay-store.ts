@@ -76,10 +76,21 @@ export class TypeormEventRelayStore extends EventRelayStore {
     try {
       return await work(runner.manager);
     } catch (error) {
-      // The connection may be broken (a database restart): give it back and take another on the next call.
+      // The connection may be broken (a database restart, a cut): give it back with the error, which makes
+      // pg-pool destroy it rather than hand it to the next caller, and take another on the next call.
       if (this.runner === runner) this.runner = null;
-      await runner.release().catch(() => undefined);
+      await releaseDiscarding(runner, error).catch(() => undefined);
       throw error;
     }
   }
+}
+
+/**
+ * PostgresQueryRunner's releasePostgresConnection(error) passes the error to
+ * pg-pool's release, so the connection is thrown away instead of reused; its
+ * plain release() cannot say so. The method is TypeORM's, not in its types.
+ */
+function releaseDiscarding(runner: QueryRunner, error: unknown): Promise<void> {
+  const postgres = runner as QueryRunner & { releasePostgresConnection?: (error: unknown) => Promise<void> };
+  return postgres.releasePostgresConnection ? postgres.releasePostgresConnection(error instanceof Error ? error : new Error(String(error))) : runner.release();
 }

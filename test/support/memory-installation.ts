@@ -7,7 +7,10 @@
  * devices and tenants send (PKCS #10 from a throwaway key) and the check
  * that a promise fails with a given domain error kind.
  */
+import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
 import type { Environment } from '@ccm/configuration';
 import { IssuingCertificateCache } from '../../src/authorities/authority-certificate.js';
 import type { Authority } from '../../src/authorities/authority.js';
@@ -51,7 +54,7 @@ export class MemoryInstallation {
   }
 
   /** An installation whose platform CA is active and which has one tenant with an active root CA. */
-  static async withTenant(env: Environment = {}, name = 'Acme'): Promise<MemoryInstallation & { readonly tenant: Tenant; readonly root: Authority }> {
+  static async withTenant(env: Environment = {}, name = 'Acme'): Promise<TenantInstallation> {
     const installation = new MemoryInstallation(env);
     await installation.platform.ensure();
     const { tenant, authority } = await installation.createTenant.execute({ name });
@@ -64,11 +67,26 @@ export class MemoryInstallation {
   }
 }
 
+/** An installation with one tenant and its active root CA. */
+export type TenantInstallation = MemoryInstallation & { readonly tenant: Tenant; readonly root: Authority };
+
 /** A PKCS #10 request in PEM for `subject`, signed by a fresh key of `algorithm` (or by `key`). */
 export async function certificationRequest(subject: DistinguishedName, key?: TestKey, algorithm: KeyAlgorithm = 'ecdsa-p256'): Promise<{ pem: string; key: TestKey }> {
   const requestKey = key ?? (await newTestKey(algorithm));
   const der = await encodeCertificationRequest(subject, requestKey.spki, requestKey.signer);
   return { pem: encodePem(der, 'CERTIFICATE REQUEST'), key: requestKey };
+}
+
+/**
+ * A PKCS #10 request in PEM for a subject ccm's own encoder refuses to write
+ * (an empty one, a CN over 64 characters), as a device's software may send:
+ * built by @peculiar/x509 from RFC 4514 text, signed by a fresh P-256 key.
+ */
+export async function foreignCertificationRequest(subject: string): Promise<string> {
+  const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
+  const request = await x509.Pkcs10CertificateRequestGenerator.create({ name: subject, keys, signingAlgorithm: algorithm });
+  return request.toString('pem');
 }
 
 /** The one certificate of a PEM, DER. */

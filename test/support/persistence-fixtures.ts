@@ -75,15 +75,20 @@ export interface AuthorityFixture {
   readonly registration?: DeviceRegistration | null;
   readonly issuerAuthorityId?: string | null;
   readonly revocationVersion?: number;
+  /** Default: a name of its own, "CN=Test CA <id>". */
+  readonly subject?: string;
+  /** Default: none; device authentication only trusts a CA with a certificate. */
+  readonly certificatePem?: string | null;
+  readonly createdAt?: Date;
 }
 
-/** A CA row (no key, no certificate: no adapter tested here reads them) and the domain object the ports take. */
-export async function insertAuthority(dataSource: DataSource, fixture: AuthorityFixture): Promise<Authority> {
+/** A CA as the ports take it (no key, and no certificate unless asked for), not yet stored. */
+export function authorityOf(fixture: AuthorityFixture): Authority {
   const id = newId();
   const kind = fixture.kind ?? 'tenant-root';
   const external = kind === 'external' || kind === 'intermediate';
-  const subject = `CN=Test CA ${id}`;
-  const authority: Authority = {
+  const subject = fixture.subject ?? `CN=Test CA ${id}`;
+  return {
     id,
     tenantId: fixture.tenantId,
     kind,
@@ -92,7 +97,7 @@ export async function insertAuthority(dataSource: DataSource, fixture: Authority
     keyAlgorithm: 'ecdsa-p256',
     subject,
     serialNumber: randomBytes(16).toString('hex'),
-    certificatePem: null,
+    certificatePem: fixture.certificatePem ?? null,
     issuerChainPem: null,
     fingerprintSha256: randomBytes(32).toString('hex'),
     notBefore: AT,
@@ -104,9 +109,15 @@ export async function insertAuthority(dataSource: DataSource, fixture: Authority
     identityRules: null,
     registration: fixture.registration ?? (external ? 'self' : null),
     name: external ? `ca-${id}` : null,
-    createdAt: AT,
-    updatedAt: AT,
+    createdAt: fixture.createdAt ?? AT,
+    updatedAt: fixture.createdAt ?? AT,
   };
+}
+
+/** A CA row written with the entity directly, and the domain object the ports take. */
+export async function insertAuthority(dataSource: DataSource, fixture: AuthorityFixture): Promise<Authority> {
+  const authority = authorityOf(fixture);
+  const { kind, subject } = authority;
   await dataSource.getRepository(AuthorityRow).insert(
     Object.assign(new AuthorityRow(), authority, { singleton: kind === 'platform' ? 'platform' : null, subjectKey: comparableSubject(subject), identityRules: null }),
   );
@@ -129,6 +140,9 @@ export interface CertificateFixture {
   readonly revokedAt?: Date | null;
   readonly revocationReason?: string | null;
   readonly crlShard?: number;
+  /** Default: AT. */
+  readonly createdAt?: Date;
+  /** Default: createdAt. */
   readonly updatedAt?: Date;
 }
 
@@ -159,8 +173,8 @@ export function certificateUnder(authority: Authority, fixture: CertificateFixtu
     revocationReason: fixture.revocationReason ?? null,
     suspendedAt: fixture.suspendedAt ?? null,
     crlShard: fixture.crlShard ?? 0,
-    createdAt: AT,
-    updatedAt: fixture.updatedAt ?? AT,
+    createdAt: fixture.createdAt ?? AT,
+    updatedAt: fixture.updatedAt ?? fixture.createdAt ?? AT,
   };
 }
 
