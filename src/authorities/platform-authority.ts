@@ -46,6 +46,7 @@ export class PlatformAuthority {
 
   /** Brings the platform CA into being, or waits for a peer replica that is doing so. Safe to run again after a crash. */
   async ensure(): Promise<Authority> {
+    // How long start-up waits is wall time, not the injected clock: a clock that tests hold still must not make start-up wait forever.
     const deadline = Date.now() + WAIT_FOR_PEER_MS;
     for (;;) {
       const existing = await this.authorities.findPlatform();

@@ -14,6 +14,7 @@ import type { Page } from '../shared/page.js';
  */
 export type CertificateState = 'pending' | 'failed' | 'inactive' | 'active' | 'suspended' | 'revoked';
 export const LISTED_STATES = ['inactive', 'active', 'suspended', 'revoked'] as const;
+export type ListedState = (typeof LISTED_STATES)[number];
 
 export interface ClientCertificate {
   readonly id: string;
@@ -47,7 +48,8 @@ export interface ClientCertificate {
 }
 
 export interface CertificateFilter {
-  readonly state?: CertificateState;
+  /** Only the life-cycle states: pending and failed records are the issuance's own bookkeeping. */
+  readonly state?: ListedState;
   readonly commonName?: string;
   readonly serialNumber?: string;
 }

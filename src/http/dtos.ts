@@ -7,7 +7,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import type { Authority } from '../authorities/authority.js';
-import { LISTED_STATES, type CertificateState, type ClientCertificate } from '../certificates/client-certificate.js';
+import { LISTED_STATES, type CertificateState, type ClientCertificate, type ListedState } from '../certificates/client-certificate.js';
 import type { IssuedClientCertificate } from '../certificates/issue-client-certificate.js';
 import type { SubjectAltNames } from '../codec/certificate-encoder.js';
 import { DEVICE_KEY_ALGORITHMS } from '../codec/key-algorithm.js';
@@ -166,7 +166,7 @@ export class CertificateListQuery extends PageQuery {
   @ApiPropertyOptional({ enum: LISTED_STATES })
   @IsOptional()
   @IsIn(LISTED_STATES)
-  state?: CertificateState;
+  state?: ListedState;
 
   @ApiPropertyOptional({ description: 'Exact common name.' })
   @IsOptional()

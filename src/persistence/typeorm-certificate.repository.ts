@@ -117,6 +117,8 @@ export class TypeormCertificateRepository extends CertificateRepository {
   }
 
   async list(tenantId: string, filter: CertificateFilter, after: string | null, limit: number): Promise<Page<ClientCertificate>> {
+    // The type keeps pending and failed out; this keeps them out of a caller that got round it.
+    if (filter.state !== undefined && !(LISTED_STATES as readonly string[]).includes(filter.state)) return { items: [], nextCursor: null };
     const where: FindOptionsWhere<CertificateRow> = { tenantId };
     where.state = filter.state ?? In([...LISTED_STATES]);
     if (filter.commonName !== undefined) where.commonName = filter.commonName;

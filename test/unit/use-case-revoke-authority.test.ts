@@ -11,8 +11,22 @@ import { IssueClientCertificate } from '../../src/certificates/issue-client-cert
 import { RevokeAuthority } from '../../src/lifecycle/revoke-authority.js';
 import { OcspSigningIdentities } from '../../src/revocation/ocsp-signing.js';
 import { IssueDelegatedAuthority } from '../../src/trust/issue-delegated-authority.js';
-import { CountingOutboxWakeup, RecordingIssuanceMetrics, RecordingRevocationListRefresher } from '../support/in-memory-ports.js';
+import type { CcmEvent, RevocationReason } from '@ccm/event-consumer/contract';
+import type { Authority } from '../../src/authorities/authority.js';
+import { CountingOutboxWakeup, MemoryLifeCycleStore, MemoryTables, RecordingIssuanceMetrics, RecordingRevocationListRefresher } from '../support/in-memory-ports.js';
 import { MemoryInstallation, certificationRequest, rejectsWith } from '../support/memory-installation.js';
+
+/** A store before whose every CA revocation a concurrent request revokes the CA first. */
+class OvertakenLifeCycleStore extends MemoryLifeCycleStore {
+  constructor(private readonly rows: MemoryTables) {
+    super(rows);
+  }
+
+  override async revokeAuthority(authority: Authority, reason: RevocationReason, at: Date, event: (revokedCertificates: number) => CcmEvent): Promise<{ revokedCertificates: number } | null> {
+    this.rows.putAuthority({ ...this.rows.authorities.get(authority.id)!, status: 'revoked' });
+    return super.revokeAuthority(authority, reason, at, event);
+  }
+}
 
 async function revoking() {
   const installation = await MemoryInstallation.withTenant({ CCM_OCSP_RESPONDER: 'delegated' });
@@ -116,4 +130,18 @@ describe('RevokeAuthority', () => {
       assert.equal(context.refresher.requests.length, refreshes);
     });
   }
+
+  it('refuses a revocation that lost its race with illegal-transition, announcing nothing', async () => {
+    const { installation, wakeup, refresher } = await revoking();
+    const { ports } = installation;
+    const revoke = new RevokeAuthority(ports.tenants, ports.authorities, new OvertakenLifeCycleStore(ports.tables), wakeup, refresher, installation.clock);
+
+    const error = await rejectsWith(revoke.execute({ kind: 'tenant-root', tenantId: installation.tenant.id }, 'keyCompromise'), 'illegal-transition');
+
+    assert.equal(error.details['state'], 'revoked');
+    assert.ok([...ports.tables.certificates.values()].every((c) => c.state === 'inactive'), 'its certificates untouched');
+    assert.deepEqual(ports.tables.events, []);
+    assert.equal(wakeup.notified, 0);
+    assert.deepEqual(refresher.requests, []);
+  });
 });
