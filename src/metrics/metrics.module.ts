@@ -4,10 +4,10 @@
  * listener. In a cluster worker (CCM_WORKERS > 1) the primary serves them
  * instead, aggregated over the workers (cluster-metrics.ts, main.ts).
  */
+import cluster from 'node:cluster';
 import { Global, Inject, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
-import { isWorkerProcess } from '../http-workers.js';
 import { Clock } from '../shared/clock.js';
 import { shareWithPrimary } from './cluster-metrics.js';
 import { formatHost, MetricsListener } from './metrics-listener.js';
@@ -41,7 +41,7 @@ export class MetricsModule implements OnApplicationBootstrap, OnApplicationShutd
   async onApplicationBootstrap(): Promise<void> {
     const settings = this.config.metrics;
     if (settings === null) return;
-    if (isWorkerProcess()) {
+    if (cluster.isWorker) {
       shareWithPrimary(this.metrics.registry);
       return;
     }

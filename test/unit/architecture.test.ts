@@ -137,6 +137,16 @@ function edgesInTheDomain(edges: readonly ImportEdge[]): string[] {
   return problems;
 }
 
+/** Entry points that start the whole application, and so its root: `ccm serve`, and the OpenAPI export, which builds the module graph to render it. */
+const STARTERS_OF_THE_ROOT = new Set(['src/cli/service-commands.ts', 'src/http/openapi-export.ts']);
+
+/** Imports of the composition root from below it: the root wires the folders, so a folder that needs it reaches round the graph. */
+function importsOfTheRoot(edges: readonly ImportEdge[]): string[] {
+  return edges
+    .filter((edge) => edge.target !== null && COMPOSITION_ROOT.has(edge.target) && !COMPOSITION_ROOT.has(edge.from) && !STARTERS_OF_THE_ROOT.has(edge.from))
+    .map(describeEdge);
+}
+
 /** A synthetic edge for the rules' own failing cases. */
 function edge(from: string, target: string, names: readonly string[] | '*' = ['X']): ImportEdge {
   return { from, specifier: target, target, names };
@@ -164,6 +174,10 @@ describe('the layout of src', () => {
 
   it('keeps HTTP and persistence out of the domain folders', async () => {
     assert.deepEqual(edgesInTheDomain(await graph), []);
+  });
+
+  it('lets only the composition root import the composition root', async () => {
+    assert.deepEqual(importsOfTheRoot(await graph), []);
   });
 });
 
@@ -196,6 +210,20 @@ describe('the layout rules, on graphs that break them', () => {
         edge('src/lifecycle/b.ts', 'src/shared/c.ts'),
       ]),
       [],
+    );
+  });
+
+  it('names a folder\'s file that imports the composition root, and lets the root and what starts it do so', () => {
+    assert.deepEqual(
+      importsOfTheRoot([
+        edge('src/metrics/metrics.module.ts', 'src/http-workers.ts'),
+        edge('src/main.ts', 'src/http-workers.ts'),
+        edge('src/main.ts', 'src/app.module.ts'),
+        edge('src/cli/service-commands.ts', 'src/main.ts'),
+        edge('src/cli/other-commands.ts', 'src/main.ts'),
+        edge('src/metrics/metrics.module.ts', 'src/metrics/metrics.ts'),
+      ]),
+      ['src/metrics/metrics.module.ts imports src/http-workers.ts', 'src/cli/other-commands.ts imports src/main.ts'],
     );
   });
 
