@@ -9,30 +9,34 @@ import { DataSource, In, MoreThan, type EntityManager } from 'typeorm';
 import type { CcmEvent } from '@ccm/event-consumer/contract';
 import { EventOutbox, type StoredEvent } from '../events/event-outbox.js';
 import { OutboxRow } from './entities.js';
+import { dialectOf, valueRows } from './sql-batches.js';
 
 /** An arbitrary constant naming ccm's outbox among PostgreSQL advisory locks. */
 const OUTBOX_LOCK = 0x63636d01;
 
-export async function appendToOutbox(manager: EntityManager, event: CcmEvent): Promise<void> {
-  if (manager.connection.options.type === 'postgres') {
-    // Lock and insert in one statement (the row is formed, and its position drawn, only once the lock is held): the
+export function appendToOutbox(manager: EntityManager, event: CcmEvent): Promise<void> {
+  return appendAllToOutbox(manager, [event]);
+}
+
+const OUTBOX_COLUMNS = ['id', 'type', 'tenant_id', 'authority_id', 'certificate_id', 'occurred_at', 'payload'] as const;
+
+/** The events in one statement, in this order of positions. */
+export async function appendAllToOutbox(manager: EntityManager, events: readonly CcmEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const dialect = dialectOf(manager.connection);
+  const parameters = events.flatMap((event) => [event.id, event.type, event.tenantId, event.authorityId, event.certificateId, new Date(event.time).toISOString(), JSON.stringify(event)]);
+  const rows = valueRows(dialect, events.length, OUTBOX_COLUMNS.length);
+  if (dialect === 'postgres') {
+    // Lock and insert in one statement (the rows are formed, and their positions drawn, only once the lock is held): the
     // lock serialises every transaction that announces an event until it commits, so each round trip held under it
-    // is paid once per event by all of them; in a burst of 100 suspensions of one CA that set the API's pace.
+    // is paid once per transaction by all of them; in a burst of 100 suspensions of one CA that set the API's pace.
     await manager.query(
-      'INSERT INTO outbox (id, type, tenant_id, authority_id, certificate_id, occurred_at, payload) SELECT $1, $2, $3, $4, $5, $6, $7 FROM (SELECT pg_advisory_xact_lock($8)) AS outbox_lock',
-      [event.id, event.type, event.tenantId, event.authorityId, event.certificateId, new Date(event.time).toISOString(), JSON.stringify(event), OUTBOX_LOCK],
+      `INSERT INTO outbox (${OUTBOX_COLUMNS.join(', ')}) SELECT v.* FROM (SELECT pg_advisory_xact_lock($${parameters.length + 1})) AS outbox_lock, (VALUES ${rows}) AS v (${OUTBOX_COLUMNS.join(', ')})`,
+      [...parameters, OUTBOX_LOCK],
     );
     return;
   }
-  await manager.insert(OutboxRow, {
-    id: event.id,
-    type: event.type,
-    tenantId: event.tenantId,
-    authorityId: event.authorityId,
-    certificateId: event.certificateId,
-    occurredAt: new Date(event.time),
-    payload: JSON.stringify(event),
-  });
+  await manager.query(`INSERT INTO outbox (${OUTBOX_COLUMNS.join(', ')}) VALUES ${rows}`, parameters);
 }
 
 @Injectable()

@@ -49,7 +49,7 @@ for (const kind of DATABASE_KINDS) {
     before(async () => {
       db = await openTestDatabase(kind);
       transitions = new RecordedTransitions();
-      store = new TypeormLifeCycleStore(db.transactions, transitions);
+      store = new TypeormLifeCycleStore(db.dataSource, db.transactions, transitions);
     });
     after(() => db.close());
 
@@ -145,6 +145,76 @@ for (const kind of DATABASE_KINDS) {
       assert.deepEqual([row.state, row.suspendedAt, row.updatedAt], ['inactive', null, AT]);
       assert.equal((await readAuthorityRow(db.dataSource, authority.id)).revocationVersion, 0);
       assert.deepEqual(await eventsOf({ certificateId: certificate.id }), []);
+    });
+
+    it('applies concurrent transitions of many certificates, each with its columns and its event, the CA\'s revocation version raised once per CRL change', async () => {
+      const authority = await tenantRoot();
+      const inactive = await Promise.all(Array.from({ length: 30 }, () => insertCertificate(db.dataSource, authority)));
+      const active = await Promise.all(Array.from({ length: 10 }, () => insertCertificate(db.dataSource, authority, { state: 'active', firstUsedAt: AT })));
+      const requests = [
+        ...inactive.slice(0, 20).map((certificate, i) => ({ certificate, transition: suspension('inactive', later(MINUTE + i)) })),
+        ...inactive.slice(20).map((certificate, i) => ({ certificate, transition: activation(later(2 * MINUTE + i)) })),
+        ...active.map((certificate, i) => ({ certificate, transition: revocation('active', later(3 * MINUTE + i)) })),
+      ];
+      const outcomes = await Promise.all(requests.map(({ certificate, transition }) => store.applyCertificateTransition(certificate, transition, eventOf(certificate, transition))));
+
+      for (const [i, { certificate, transition }] of requests.entries()) {
+        assert.equal(outcomes[i]?.id, certificate.id);
+        assert.equal(outcomes[i]?.state, transition.to);
+        const row = await readCertificateRow(db.dataSource, certificate.id);
+        assert.deepEqual(
+          [row.state, row.updatedAt, row.suspendedAt, row.firstUsedAt, row.revokedAt, row.revocationReason],
+          [
+            transition.to,
+            transition.at,
+            transition.to === 'suspended' ? transition.at : null,
+            transition.to === 'active' ? transition.at : certificate.firstUsedAt,
+            transition.to === 'revoked' ? transition.at : null,
+            transition.to === 'revoked' ? 'keyCompromise' : null,
+          ],
+        );
+        assert.deepEqual((await eventsOf({ certificateId: certificate.id })).map((event) => event.type), [transition.eventType]);
+      }
+      assert.equal((await readAuthorityRow(db.dataSource, authority.id)).revocationVersion, 30, '20 suspensions and 10 revocations; activations change no CRL');
+    });
+
+    it('applies a suspension and a revocation of one certificate sent at once in turn: the second meets the state the first left', async () => {
+      const authority = await tenantRoot();
+      const certificate = await insertCertificate(db.dataSource, authority);
+      // Two transitions ahead of them go out at once, on as many batches as may be in flight, so the pair shares the next one.
+      const ahead = await Promise.all([insertCertificate(db.dataSource, authority), insertCertificate(db.dataSource, authority)]);
+      const activate = activation(later(MINUTE));
+      const suspend = suspension('inactive', later(MINUTE));
+      const revoke = revocation('inactive', later(MINUTE));
+      const [, , suspended, revoked] = await Promise.all([
+        ...ahead.map((other) => store.applyCertificateTransition(other, activate, eventOf(other, activate))),
+        store.applyCertificateTransition(certificate, suspend, eventOf(certificate, suspend)),
+        store.applyCertificateTransition(certificate, revoke, eventOf(certificate, revoke)),
+      ]);
+      assert.equal(suspended?.state, 'suspended');
+      assert.equal(revoked, null, 'the revocation was decided for an inactive certificate');
+      assert.equal((await readCertificateRow(db.dataSource, certificate.id)).state, 'suspended');
+      assert.deepEqual((await eventsOf({ certificateId: certificate.id })).map((event) => event.type), ['certificate.suspended']);
+      assert.equal((await readAuthorityRow(db.dataSource, authority.id)).revocationVersion, 1);
+    });
+
+    it('fails only the transition whose event cannot be appended, and commits the others sent with it', async () => {
+      const authority = await tenantRoot();
+      const taken = await insertCertificate(db.dataSource, authority);
+      const first = activation(later(MINUTE));
+      const takenEvent = eventOf(taken, first);
+      await store.applyCertificateTransition(taken, first, takenEvent);
+      const certificates = await Promise.all(Array.from({ length: 4 }, () => insertCertificate(db.dataSource, authority)));
+      const suspend = suspension('inactive', later(2 * MINUTE));
+      const outcomes = await Promise.allSettled(
+        certificates.map((certificate, i) => store.applyCertificateTransition(certificate, suspend, i === 2 ? { ...eventOf(certificate, suspend), id: takenEvent.id } : eventOf(certificate, suspend))),
+      );
+      assert.deepEqual(outcomes.map((outcome) => outcome.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      for (const [i, certificate] of certificates.entries()) {
+        assert.equal((await readCertificateRow(db.dataSource, certificate.id)).state, i === 2 ? 'inactive' : 'suspended');
+        assert.equal((await eventsOf({ certificateId: certificate.id })).length, i === 2 ? 0 : 1);
+      }
+      assert.equal((await readAuthorityRow(db.dataSource, authority.id)).revocationVersion, 3);
     });
 
     it('revokes an active CA with every certificate not revoked yet, with one event counting them', async () => {
