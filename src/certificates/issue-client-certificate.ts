@@ -14,6 +14,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
+import { certificateUrn } from '@ccm/event-consumer/contract';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
@@ -150,7 +151,7 @@ export class IssueClientCertificate {
     const notAfter = new Date(Math.min(now.getTime() + ttlSeconds * 1000, issuer.notAfter.getTime()));
     const crlShard = crlShardOf(notAfter, this.config.revocation.crlShardDays);
     const id = newId();
-    const subjectAltNames = this.config.clientCertificates.idUri ? { uri: [`urn:uuid:${id}`] } : {};
+    const subjectAltNames = this.config.clientCertificates.idUri ? { uri: [certificateUrn(id)] } : {};
     const pending = (serialNumber: string): ClientCertificate => ({
       id,
       tenantId: tenant.id,
@@ -163,7 +164,6 @@ export class IssueClientCertificate {
       fingerprintSha1: null,
       subject: formatDistinguishedName(subject),
       commonName: commonNameOf(subject) ?? '',
-      // RFC 4122 §3 (kept by RFC 9562): a UUID's URN is urn:uuid: and its lowercase text form, which newId writes.
       subjectAltNames,
       notBefore,
       notAfter,

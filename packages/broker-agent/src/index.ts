@@ -14,3 +14,4 @@ export { BrokerAgent, type BrokerAgentDependencies } from './broker-agent.js';
 export { HealthServer } from './health-server.js';
 export { runAgentMain, type AdapterContext, type AgentMain } from './run-agent-main.js';
 export { EnvironmentReader, type Environment } from '@ccm/configuration';
+export { certificateUrn } from '@ccm/event-consumer/contract';

@@ -57,3 +57,14 @@ export interface CcmEvent {
 export function subscriberQueueName(subscriberId: string): string {
   return `ccm-events-${subscriberId}`;
 }
+
+/**
+ * The one URI subject alternative name of the client certificates ccm issues
+ * (unless CCM_CLIENT_CERTIFICATE_ID_URI=off): the RFC 4122 URN of the
+ * certificate's record id (RFC 9562 keeps the form), so a broker can map a
+ * certificate to a user by one exact lookup and tell two certificates of one
+ * subject apart. The id in its lowercase text form, as ccm writes ids.
+ */
+export function certificateUrn(certificateId: string): string {
+  return `urn:uuid:${certificateId.toLowerCase()}`;
+}

@@ -31,7 +31,7 @@
  * attributes DN-matches only subjects whose rendering is that same name.
  */
 
-import type { CertificateStatus } from '@ccm/broker-agent';
+import { certificateUrn, type CertificateStatus } from '@ccm/broker-agent';
 
 /** ccm's attribute names (and the dotted OIDs it prints for the others) → Go's names, for the attributes Go keeps. */
 const GO_TYPE_OF: ReadonlyMap<string, GoType> = new Map<string, GoType>([
@@ -213,7 +213,7 @@ export function versionHasKick(version: string): boolean {
  * ccm writes as the only SAN of the client certificates it issues.
  */
 export function certificateUrnOf(certificate: Pick<CertificateStatus, 'id'>): string {
-  return `urn:uuid:${certificate.id.toLowerCase()}`;
+  return certificateUrn(certificate.id);
 }
 
 /**

@@ -5,8 +5,9 @@
  * (test/medium/nats-adapter.test.ts connects with them).
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import { natsUserOf, natsUserOfSubject, parseRfc4514, versionHasKick } from '../src/index.js';
+import { certificateUrnOf, urnUserOf } from '../src/nats-identity.js';
 
 describe('natsUserOf (Go\'s rendering of the subject, which nats-server looks up)', () => {
   const vectors: ReadonlyArray<readonly [string, string, string]> = [
@@ -71,5 +72,20 @@ describe('versionHasKick', () => {
     assert.equal(versionHasKick('2.11.3-beta'), true);
     assert.equal(versionHasKick('3.0.0'), true);
     assert.equal(versionHasKick('garbage'), false);
+  });
+});
+
+describe('certificateUrnOf and urnUserOf (the URN ccm writes as the SAN of its client certificates)', () => {
+  const id = '01935C4E-7B1A-7C3E-9D2F-5A6B7C8D9E0F';
+  const status = { id, tenantId: 't', authorityId: 'a', serialNumber: '01', subject: 'CN=d', commonName: 'd', state: 'active' as const, notAfter: new Date(0) };
+
+  it('names a certificate by the RFC 4122 URN of its id, in lowercase as ccm writes it', () => {
+    assert.equal(certificateUrnOf({ id }), 'urn:uuid:01935c4e-7b1a-7c3e-9d2f-5a6b7c8d9e0f');
+  });
+
+  it('admits a certificate under its URN only when the certificate carries it', () => {
+    assert.equal(urnUserOf({ ...status, subjectAltNames: { uri: ['urn:uuid:01935c4e-7b1a-7c3e-9d2f-5a6b7c8d9e0f'] } }), 'urn:uuid:01935c4e-7b1a-7c3e-9d2f-5a6b7c8d9e0f');
+    assert.equal(urnUserOf({ ...status, subjectAltNames: { uri: ['urn:uuid:00000000-0000-0000-0000-000000000000'] } }), null);
+    assert.equal(urnUserOf(status), null, 'an older ccm that does not say');
   });
 });
