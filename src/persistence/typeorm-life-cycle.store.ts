@@ -35,6 +35,8 @@ interface RequestedTransition {
   readonly certificate: ClientCertificate;
   readonly transition: Transition;
   readonly event: CcmEvent;
+  /** What the transition sets besides the state (changesOf), worked out once. */
+  readonly changes: Partial<CertificateRow>;
 }
 
 /** The columns a transition sets besides its state, as the entity's property names. */
@@ -61,7 +63,7 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
   }
 
   async applyCertificateTransition(certificate: ClientCertificate, transition: Transition, event: CcmEvent): Promise<ClientCertificate | null> {
-    const changed = await this.batches.submit({ certificate, transition, event });
+    const changed = await this.batches.submit({ certificate, transition, event, changes: changesOf(transition) });
     // Counted once committed: a transition that lost its race, or rolled back, changed nothing.
     if (changed) this.metrics.transitioned(transition.from, transition.to, 1);
     return changed;
@@ -93,27 +95,33 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
     return outcomes;
   }
 
-  /** A round that fails is tried again one transition at a time, so that only the transition at fault fails (its own error). */
+  /**
+   * A round that fails is tried again one transition at a time, so that only
+   * the transition at fault fails (its own error). One after another: all at
+   * once they would take a pooled connection each only to queue for the CA's
+   * row lock.
+   */
   private async applyRoundAlone(requests: readonly RequestedTransition[]): Promise<(ClientCertificate | null | Error)[]> {
     try {
       return await this.transactions.run((manager) => this.applyRound(manager, requests));
     } catch (error) {
       if (requests.length === 1) throw error;
-      return Promise.all(
-        requests.map((request) =>
-          this.transactions.run((manager) => this.applyRound(manager, [request])).then(
-            ([changed]) => changed!,
-            (failure: unknown) => (failure instanceof Error ? failure : new Error(String(failure))),
-          ),
-        ),
-      );
+      const outcomes: (ClientCertificate | null | Error)[] = [];
+      for (const request of requests) {
+        try {
+          outcomes.push((await this.transactions.run((manager) => this.applyRound(manager, [request])))[0]!);
+        } catch (failure) {
+          outcomes.push(failure instanceof Error ? failure : new Error(String(failure)));
+        }
+      }
+      return outcomes;
     }
   }
 
   /** Transitions of distinct certificates in one transaction; each one's record when it applied, null when the certificate had left its `from` state. */
   private async applyRound(manager: EntityManager, requests: readonly RequestedTransition[]): Promise<(ClientCertificate | null)[]> {
     const applied = new Set<string>();
-    for (const group of groupBy(requests, (request) => Object.keys(changesOf(request.transition)).sort().join(','))) {
+    for (const group of groupBy(requests, (request) => Object.keys(request.changes).sort().join(','))) {
       for (const id of await updateIfInState(manager, group)) applied.add(id);
     }
     const winners = requests.filter((request) => applied.has(request.certificate.id));
@@ -132,7 +140,7 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
     await appendAllToOutbox(manager, winners.map((request) => request.event));
     return requests.map((request) => {
       const row = rows.get(request.certificate.id);
-      return applied.has(request.certificate.id) && row ? toClientCertificate(row) : null;
+      return row ? toClientCertificate(row) : null;
     });
   }
 
@@ -193,11 +201,11 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
  */
 async function updateIfInState(manager: EntityManager, requests: readonly RequestedTransition[]): Promise<string[]> {
   const metadata = manager.connection.getMetadata(CertificateRow);
-  const properties = Object.keys(changesOf(requests[0]!.transition)) as (keyof CertificateRow)[];
+  const properties = Object.keys(requests[0]!.changes) as (keyof CertificateRow)[];
   const columns = properties.map((property) => metadata.findColumnWithPropertyName(property)!);
   // Each value as the column's transformer stores it (ISO text for timestamps), so the rows read back as TypeORM wrote them.
   const stored = (request: RequestedTransition, index: number): unknown => {
-    const value = changesOf(request.transition)[properties[index]!];
+    const value = request.changes[properties[index]!];
     const transformer = columns[index]!.transformer;
     return value === null || value === undefined || !transformer || Array.isArray(transformer) ? (value ?? null) : transformer.to(value);
   };
