@@ -10,7 +10,11 @@
  *
  *   npm run build && node dist/bench/suspend-to-disconnect.js [--broker=mosquitto|rabbitmq|nats] [--devices=1000] [--suspend=100]
  *       [--reconnect-ms=1000] [--api-concurrency=100] [--api-client=process|in-process] [--agent-concurrency=N]
- *       [--database=postgres|sqlite] [--custody=local|vault] [--agent-log=FILE]
+ *       [--database=postgres|sqlite] [--custody=local|vault] [--events=queue|feed] [--agent-log=FILE]
+ *
+ * `--events` is how the agent learns of the suspensions: `queue` (default),
+ * the subscriber's BullMQ queue on Redis filled by ccm's outbox relay;
+ * `feed`, ccm's HTTP feed read by long polling (ccm then runs without Redis).
  *
  * The devices live in a child process of their own (the same script, in
  * fleet mode), so their TLS handshakes do not starve ccm's event loop in
@@ -31,6 +35,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import mqtt, { type MqttClient } from 'mqtt';
 import { connect as connectNats, type NatsConnection } from 'nats';
@@ -39,6 +44,8 @@ import { TestInstallation, type CcmUnderTest, type CustodyKind, type DatabaseKin
 import { parseBrokerKind, startBenchBroker, type BrokerKind, type DeviceProtocol } from './support/bench-brokers.js';
 
 interface Options {
+  /** How the agent learns of events: the BullMQ queue, or the HTTP feed by long polling. */
+  readonly events: 'queue' | 'feed';
   readonly broker: BrokerKind;
   readonly devices: number;
   readonly suspend: number;
@@ -71,7 +78,9 @@ function parseOptions(argv: readonly string[]): Options {
   const database = (named.get('database') ?? 'postgres') as DatabaseKind;
   const custody = (named.get('custody') ?? 'local') as CustodyKind;
   if (!['postgres', 'sqlite'].includes(database) || !['local', 'vault'].includes(custody)) throw new Error('--database is postgres or sqlite, --custody local or vault');
-  return { broker: parseBrokerKind(named.get('broker')), devices, suspend, reconnectMs: integer('reconnect-ms', 1000, 0), apiConcurrency: integer('api-concurrency', 100, 1), apiClient, agentConcurrency: named.has('agent-concurrency') ? integer('agent-concurrency', 16, 1) : null, agentLog: named.get('agent-log') ?? null, database, custody, redisUrl: process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
+  const events = named.get('events') ?? 'queue';
+  if (events !== 'queue' && events !== 'feed') throw new Error('--events is queue or feed');
+  return { events, broker: parseBrokerKind(named.get('broker')), devices, suspend, reconnectMs: integer('reconnect-ms', 1000, 0), apiConcurrency: integer('api-concurrency', 100, 1), apiClient, agentConcurrency: named.has('agent-concurrency') ? integer('agent-concurrency', 16, 1) : null, agentLog: named.get('agent-log') ?? null, database, custody, redisUrl: process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes on one machine. */
@@ -349,12 +358,12 @@ function sleep(ms: number): Promise<void> {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const run = randomUUID().slice(0, 8);
-  console.log(`suspend-to-disconnect on ${options.broker}: ${options.devices} live mutual-TLS sessions, ${options.suspend} suspended in one burst (API concurrency ${options.apiConcurrency}, sent from ${options.apiClient === 'process' ? 'a process of its own' : "ccm's process"}), devices reconnect every ${options.reconnectMs} ms; ccm on ${options.database} + ${options.custody} custody`);
+  console.log(`suspend-to-disconnect on ${options.broker}: ${options.devices} live mutual-TLS sessions, ${options.suspend} suspended in one burst (API concurrency ${options.apiConcurrency}, sent from ${options.apiClient === 'process' ? 'a process of its own' : "ccm's process"}), devices reconnect every ${options.reconnectMs} ms; ccm on ${options.database} + ${options.custody} custody; events by ${options.events === 'queue' ? 'the BullMQ queue' : 'the HTTP feed (long polling)'}`);
 
   const installation = await TestInstallation.create(
     { database: options.database, custody: options.custody },
     // The fleet is issued as fast as ccm can; the default per-credential issuance limit would answer 429 past 200.
-    { CCM_REDIS_URL: options.redisUrl, CCM_RATE_LIMIT_ISSUANCE_PER_SECOND: '1000000', CCM_RATE_LIMIT_ISSUANCE_BURST: '1000000' },
+    { ...(options.events === 'queue' ? { CCM_REDIS_URL: options.redisUrl } : {}), CCM_RATE_LIMIT_ISSUANCE_PER_SECOND: '1000000', CCM_RATE_LIMIT_ISSUANCE_BURST: '1000000' },
   );
   const cleanups: Array<() => Promise<unknown>> = [() => installation.destroy()];
   try {
@@ -377,13 +386,19 @@ async function main(): Promise<void> {
     );
     console.log(`issued ${devices.length} certificates in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
-    const subscriber = await post<{ id: string }>(ccm, '/v1/event-subscribers', { name: `bench-${options.broker}-${run}`, tenantIds: [tenantId] });
-    if (subscriber.status !== 201) throw new Error(`subscriber: ${JSON.stringify(subscriber.body)}`);
-    cleanups.push(async () => {
-      const queue = new Queue(subscriberQueueName(subscriber.body.id), { connection: { url: options.redisUrl } });
-      await queue.obliterate({ force: true }).catch(() => undefined);
-      await queue.close();
-    });
+    let eventSource: Record<string, string>;
+    if (options.events === 'queue') {
+      const subscriber = await post<{ id: string }>(ccm, '/v1/event-subscribers', { name: `bench-${options.broker}-${run}`, tenantIds: [tenantId] });
+      if (subscriber.status !== 201) throw new Error(`subscriber: ${JSON.stringify(subscriber.body)}`);
+      cleanups.push(async () => {
+        const queue = new Queue(subscriberQueueName(subscriber.body.id), { connection: { url: options.redisUrl } });
+        await queue.obliterate({ force: true }).catch(() => undefined);
+        await queue.close();
+      });
+      eventSource = { CCM_AGENT_REDIS_URL: options.redisUrl, CCM_AGENT_SUBSCRIBER_ID: subscriber.body.id };
+    } else {
+      eventSource = { CCM_AGENT_CURSOR_FILE: join(installation.workDirectory, `agent-${run}.cursor`) };
+    }
 
     started = performance.now();
     const broker = await startBenchBroker(options.broker, { caChainPem: await get(ccm, `/v1/tenants/${tenantId}/ca-chain`), crlPem: await get(ccm, `/v1/tenants/${tenantId}/crl?format=pem`) });
@@ -395,8 +410,7 @@ async function main(): Promise<void> {
       CCM_AGENT_CCM_URL: ccm.url,
       CCM_AGENT_CCM_AUTHORIZATION: `Bearer ${await ccm.createApiKey('broker')}`,
       CCM_AGENT_TENANT_IDS: tenantId,
-      CCM_AGENT_REDIS_URL: options.redisUrl,
-      CCM_AGENT_SUBSCRIBER_ID: subscriber.body.id,
+      ...eventSource,
       CCM_AGENT_LOG_LEVEL: 'debug',
       ...(options.agentConcurrency ? { CCM_AGENT_EVENT_CONCURRENCY: String(options.agentConcurrency) } : {}),
       // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": profiles the agent, which runs as its own process.
@@ -454,7 +468,8 @@ async function main(): Promise<void> {
     const shutOutCalls = agent.lines.filter((line) => line['msg'] === 'broker call done' && line['operation'] === 'shutOut');
     // Per suspended device, answered → closed split at the agent's log (same machine, millisecond clock): ccm's relay
     // after the answer (negative: queued before the answer arrived), the queue, and the agent's kick until the close.
-    const deliveredAt = new Map(agent.lines.filter((line) => line['msg'] === 'event delivered').map((line) => [String(line['eventId']), { taken: Date.parse(String(line['time'])), queueWaitMs: Number(line['queueWaitMs']) }]));
+    // The feed has no queue: its whole delivery counts as the first part (commit → page received), the wait as 0.
+    const deliveredAt = new Map(agent.lines.filter((line) => line['msg'] === 'event delivered').map((line) => [String(line['eventId']), { taken: Date.parse(String(line['time'])), queueWaitMs: Number(line['queueWaitMs'] ?? 0) }]));
     const suspensionEventOf = new Map(agent.lines.filter((line) => line['msg'] === 'event enforced' && suspension(line)).map((line) => [String(line['certificateId']), String(line['eventId'])]));
     const split = targets.flatMap((d) => {
       const closed = closedAfterSuspension(report, d);
@@ -467,9 +482,14 @@ async function main(): Promise<void> {
     console.log(`API burst: ${targets.length} suspensions answered in ${(burstAnswered - burstStart).toFixed(0)} ms; the last suspended session closed ${(lastClose - burstStart).toFixed(0)} ms after the burst began`);
     console.log(`suspend answered → connection closed: ${summary(latencies)}${latencies.some((ms) => ms < 0) ? `; ${latencies.filter((ms) => ms < 0).length} closed before the answer arrived` : ''}`);
     console.log(`  suspend sent → answered: ${summary(targets.map((d) => d.suspendAnsweredAt! - d.suspendSentAt!))}; suspend sent → connection closed: ${summary(fromSent)}`);
-    console.log(`  event committed → put on the subscriber's queue by ccm's relay: ${summary(logged('event delivered', 'relayLagMs'))}`);
-    console.log(`  queued → taken by the agent's worker: ${summary(logged('event delivered', 'queueWaitMs'))}`);
-    console.log(`  answered → closed, split per device: answered → queued (ccm's relay after the answer) ${summary(split.map((x) => x.relay))}; queued → taken ${summary(split.map((x) => x.queue))}; taken by the agent → closed (its kick) ${summary(split.map((x) => x.agent))}`);
+    if (options.events === 'queue') {
+      console.log(`  event committed → put on the subscriber's queue by ccm's relay: ${summary(logged('event delivered', 'relayLagMs'))}`);
+      console.log(`  queued → taken by the agent's worker: ${summary(logged('event delivered', 'queueWaitMs'))}`);
+      console.log(`  answered → closed, split per device: answered → queued (ccm's relay after the answer) ${summary(split.map((x) => x.relay))}; queued → taken ${summary(split.map((x) => x.queue))}; taken by the agent → closed (its kick) ${summary(split.map((x) => x.agent))}`);
+    } else {
+      console.log(`  event committed → received by the agent in a feed page: ${summary(logged('event delivered', 'feedLagMs'))}`);
+      console.log(`  answered → closed, split per device: answered → received (negative: before the answer arrived) ${summary(split.map((x) => x.relay))}; received by the agent → closed (its kick) ${summary(split.map((x) => x.agent))}`);
+    }
     console.log(`  event committed → enforced by the agent (certificate read, broker call done): ${summary(logged('event enforced', 'eventLagMs', suspension))}`);
     console.log(`  the agent's enforcement per event (after the certificate read: the broker round it joined, incl. waiting for the round in flight): ${summary(logged('event enforced', 'enforceMs', suspension))}`);
     console.log(`  agent → ccm: GET crl ${summary(requests(/\/crl$/))}; GET certificate ${summary(requests(/\/certificates\/[0-9a-f-]+$/))}`);

@@ -11,6 +11,7 @@
  * the person who just started ccm, not a log shipper.
  */
 import { createApplication } from './app.js';
+import { EventFeed } from './events/event-subscriptions.js';
 import { ConfigurationError, parseConfiguration, type Configuration } from './config/configuration.js';
 import { announceListening, isWorkerProcess, superviseWorkers } from './http-workers.js';
 import { clusterExposition } from './metrics/cluster-metrics.js';
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
     return;
   }
   const app = await createApplication(configuration, { log: started });
-  const orderlyStop = new OrderlyStop(app, configuration.http.shutdownGraceMs);
+  const orderlyStop = new OrderlyStop(app, configuration.http.shutdownGraceMs, () => app.get(EventFeed).stopWaiting());
   orderlyStop.exitOnSignals();
   await app.listen({ host: configuration.http.host, port: configuration.http.port });
   if (isWorkerProcess()) {

@@ -5,7 +5,8 @@
  * 1. The listener closes: new connections are refused (a load balancer or
  *    Kubernetes sends them to another replica) and idle keep-alive
  *    connections are closed.
- * 2. Requests already in flight run to completion, for up to the grace
+ * 2. Feed reads waiting for an event answer at once. Requests already in
+ *    flight run to completion, for up to the grace
  *    period. Every answer sent meanwhile carries `Connection: close`, so its
  *    connection ends with it and the client's next request goes elsewhere;
  *    connections still busy at the deadline are cut.
@@ -41,6 +42,8 @@ export class OrderlyStop {
   constructor(
     private readonly app: NestFastifyApplication,
     private readonly graceMs: number,
+    /** Called as the drain begins: what holds requests open on purpose (feed reads waiting for an event) lets them go. */
+    private readonly onDrain: () => void = () => undefined,
   ) {
     app
       .getHttpAdapter()
@@ -82,6 +85,7 @@ export class OrderlyStop {
     const startedAt = Date.now();
     const server = this.app.getHttpServer() as Server;
     this.draining = true;
+    this.onDrain();
     // The listener closes before anything else here is awaited: no connection arrives after the signal has been handled.
     const closed = this.closeHttpServer(server);
     const open = await new Promise<number>((resolve) => server.getConnections((error, count) => resolve(error ? 0 : count)));

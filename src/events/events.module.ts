@@ -8,6 +8,7 @@ import type { Configuration } from '../config/configuration.js';
 import { EventMetrics } from '../metrics/metrics.js';
 import { Clock } from '../shared/clock.js';
 import { BullmqEventPublisher } from './bullmq-event-publisher.js';
+import { EventOutbox } from './event-outbox.js';
 import { EventRelayStore } from './event-relay-store.js';
 import { EventFeed, EventSubscriptions } from './event-subscriptions.js';
 import { OutboxRelay } from './outbox-relay.js';
@@ -18,7 +19,11 @@ import { OutboxWakeup } from './outbox-wakeup.js';
   providers: [
     { provide: OutboxWakeup, useValue: new OutboxWakeup() },
     EventSubscriptions,
-    EventFeed,
+    {
+      provide: EventFeed,
+      inject: [EventOutbox, OutboxWakeup, CONFIGURATION],
+      useFactory: (outbox: EventOutbox, wakeup: OutboxWakeup, config: Configuration) => new EventFeed(outbox, wakeup, config.events.relayPollMs),
+    },
     {
       provide: OutboxRelay,
       inject: [CONFIGURATION, EventRelayStore, OutboxWakeup, Clock, EventMetrics],

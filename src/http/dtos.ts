@@ -413,12 +413,28 @@ export class PositionPageQuery {
   limit?: number;
 }
 
+/** The longest a feed read may wait for an event: below the idle timeouts of common proxies (60 s). */
+export const MAX_FEED_WAIT_MS = 30_000;
+
 export class EventFeedQuery extends PositionPageQuery {
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Only this tenant\'s events.' })
   @IsOptional()
   @Matches(UUID_PATTERN, { message: 'tenantId must be a tenant id' })
   tenantId?: string;
+
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: MAX_FEED_WAIT_MS,
+    default: 0,
+    description: 'Long polling: when no event follows `after`, wait up to this many milliseconds for one to be committed before answering an empty page. The page is answered as soon as there is an event, so a reader that asks again at once learns of each event within milliseconds of its commit.',
+  })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(MAX_FEED_WAIT_MS)
+  waitMs?: number;
 }
 
 export class RevocationListQuery {

@@ -1,5 +1,6 @@
 /** HTTP edge of events: subscriber registration and the event feed. */
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { EventFeed, EventSubscriptions } from '../events/event-subscriptions.js';
 import { CreateEventSubscriberRequest, EventFeedQuery, EventPage, EventSubscriberResponse, eventResponse, eventSubscriberResponse } from './dtos.js';
@@ -51,10 +52,18 @@ export class EventsController {
 
   @Get('events')
   @Access('admin', 'broker', 'tenant')
-  @ApiOperation({ summary: 'The event feed, oldest first, for installations without Redis or for catching up: poll with after=nextCursor.' })
+  @ApiOperation({ summary: 'The event feed, oldest first, for installations without Redis or for catching up: read on with after=nextCursor; with waitMs, an empty page waits for the next event (long polling).' })
   @ApiOkResponse({ type: EventPage })
-  async events(@CurrentActor() actor: Actor, @Query() query: EventFeedQuery): Promise<EventPage> {
-    const page = await this.feed.read(query.after ?? null, query.limit ?? 100, visibleTenantFilter(actor, query.tenantId));
+  async events(@CurrentActor() actor: Actor, @Query() query: EventFeedQuery, @Req() request: FastifyRequest): Promise<EventPage> {
+    // A reader that hangs up while waiting frees its wait at once.
+    const gone = new AbortController();
+    const hangUp = (): void => gone.abort();
+    // The socket, not the request: a request emits 'close' once its (empty) body is read.
+    const socket = request.raw.socket;
+    socket.once('close', hangUp);
+    const page = await this.feed
+      .read(query.after ?? null, query.limit ?? 100, visibleTenantFilter(actor, query.tenantId), query.waitMs ?? 0, gone.signal)
+      .finally(() => socket.off('close', hangUp));
     return { items: page.items.map(eventResponse), nextCursor: page.nextCursor };
   }
 }

@@ -14,6 +14,7 @@ import { EnrollmentCredentialRepository } from '../enrollment/enrollment-credent
 import { EventOutbox } from '../events/event-outbox.js';
 import { EventRelayStore } from '../events/event-relay-store.js';
 import { EventSubscriberRepository } from '../events/event-subscriber.js';
+import { OutboxWakeup } from '../events/outbox-wakeup.js';
 import { DatabaseProbe } from '../health/database-probe.js';
 import { LifeCycleStore } from '../lifecycle/life-cycle-store.js';
 import { OutboxBacklog } from '../metrics/outbox-backlog.js';
@@ -22,6 +23,7 @@ import { TenantRepository } from '../tenants/tenant.js';
 import { DeviceRepository } from '../trust/device.js';
 import { TrustedAuthorityRepository } from '../trust/trusted-authority.js';
 import { openDatabase } from './data-source.js';
+import { PostgresOutboxNotifications } from './postgres-outbox-notifications.js';
 import { DatabaseTransactions, Transactions } from './transactions.js';
 import { TypeormApiCredentialRepository } from './typeorm-api-credential.repository.js';
 import { TypeormAuditTrail } from './typeorm-audit-trail.js';
@@ -62,6 +64,11 @@ import { TypeormTrustedAuthorityRepository } from './typeorm-trusted-authority.r
     { provide: AuditTrail, useClass: TypeormAuditTrail },
     { provide: DatabaseProbe, useClass: TypeormDatabaseProbe },
     { provide: AbandonedIssuanceStore, useClass: TypeormAbandonedIssuanceStore },
+    {
+      provide: PostgresOutboxNotifications,
+      inject: [CONFIGURATION, OutboxWakeup],
+      useFactory: (config: Configuration, wakeup: OutboxWakeup) => (config.database.kind === 'postgres' ? new PostgresOutboxNotifications(config.database.url, wakeup) : null),
+    },
   ],
   exports: [DataSource, Transactions, TenantRepository, AuthorityRepository, CertificateRepository, LifeCycleStore, EventOutbox, EventSubscriberRepository, EventRelayStore, OutboxBacklog, RevocationListStore, EnrollmentCredentialRepository, ApiCredentialRepository, AuditTrail, TrustedAuthorityRepository, DeviceRepository, DatabaseProbe, AbandonedIssuanceStore],
 })

@@ -71,6 +71,7 @@ export async function claimingAuthorityName<T>(write: () => Promise<T>): Promise
 @Injectable()
 export class TypeormAuthorityRepository extends AuthorityRepository {
   private activeRoot: { readonly query: PreparedQuery; readonly columns: EntityColumns<AuthorityRow> } | null = null;
+  private byId: { readonly query: PreparedQuery; readonly columns: EntityColumns<AuthorityRow> } | null = null;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -84,9 +85,14 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
     return row ? toAuthority(row) : null;
   }
 
+  // On every transition of a certificate (its event names the issuer): prepared, as findActiveTenantRoot.
   async findById(id: string): Promise<Authority | null> {
-    const row = await this.dataSource.getRepository(AuthorityRow).findOneBy({ id });
-    return row ? toAuthority(row) : null;
+    const lookup = (this.byId ??= ((columns) => ({ columns, query: new PreparedQuery(this.dataSource, `SELECT ${columns.select} FROM authorities a WHERE a.id = $1`) }))(
+      new EntityColumns(this.dataSource, AuthorityRow, 'a'),
+    ));
+    const [row] = await lookup.query.rows([id]);
+    const authority = row ? lookup.columns.read(row) : null;
+    return authority ? toAuthority(authority) : null;
   }
 
   async findTenantRoot(tenantId: string): Promise<Authority | null> {

@@ -39,7 +39,7 @@ describe('ccm → Redis → RabbitMQ agent → RabbitMQ MQTT: suspend, reactivat
   const clients: MqttClient[] = [];
   const run = randomUUID().slice(0, 8);
 
-  /** 'connected', or 'refused:' and the reason (CONNACK "Not authorized" for a limited user, "Bad username or password" for a deleted one). */
+  /** 'connected', or 'refused:' and the reason (CONNACK "Bad username or password": a suspended or revoked device's user is deleted). */
   const outcomeOf = async (device: Issued): Promise<string> => {
     const tried = await node.tryConnect(device.certificatePem, device.privateKeyPem);
     return tried.outcome === 'connected' ? 'connected' : `refused:${tried.reason.replace(/^Connection refused: /, '')}`;
@@ -102,7 +102,7 @@ describe('ccm → Redis → RabbitMQ agent → RabbitMQ MQTT: suspend, reactivat
     const latency = (await closedAt) - suspended.at;
     console.log(`# suspend API returned → MQTT connection closed: ${latency.toFixed(1)} ms`);
     assert.ok(latency < 10_000);
-    assert.equal(await outcomeOf(sensor), 'refused:Not authorized');
+    assert.equal(await outcomeOf(sensor), 'refused:Bad username or password');
     const enforced = await agent!.waitFor((line) => line['msg'] === 'event enforced' && line['eventType'] === 'certificate.suspended');
     console.log(`# agent: event committed → enforced: ${String(enforced['eventLagMs'])} ms`);
     assert.equal(bystanderClosed, false);
@@ -146,7 +146,7 @@ describe('ccm → Redis → RabbitMQ agent → RabbitMQ MQTT: suspend, reactivat
     agent = await AgentProcess.start('rabbitmq-agent', agentEnv);
     await Promise.all(suspendedDevices.map((device) => open.get(device)!.closed));
     console.log(`# SIGKILL with ${closedBeforeKill} of ${suspendedDevices.length} suspended devices out; restart (process start + reconciliation) → all out: ${(performance.now() - restarted).toFixed(0)} ms`);
-    for (const device of suspendedDevices) assert.equal(await outcomeOf(device), 'refused:Not authorized', device.subject);
+    for (const device of suspendedDevices) assert.equal(await outcomeOf(device), 'refused:Bad username or password', device.subject);
     for (const device of keptDevices) {
       assert.ok(open.get(device)!.client.connected, `${device.subject} was not suspended and stays connected`);
       assert.equal(await outcomeOf(device), 'connected');

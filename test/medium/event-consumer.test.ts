@@ -283,15 +283,23 @@ async function waitForState(queue: Queue, jobId: string, wanted: string, timeout
   return state;
 }
 
-/** A stand-in for ccm's GET /v1/events: positions 1..n, `after` exclusive, `limit` honoured. */
+/**
+ * A stand-in for ccm's GET /v1/events: positions 1..n, `after` exclusive,
+ * `limit` honoured. With `longPoll`, it honours `waitMs` as ccm does (an
+ * empty page waits for add()); without, it answers at once, as a ccm that
+ * does not wait would.
+ */
 class FakeEventFeed {
   readonly events: Array<CcmEvent & { position: string }> = [];
   readonly requests: URL[] = [];
   failNext = 0;
+  longPoll = false;
   private server: Server | null = null;
+  private readonly waiting = new Set<() => void>();
 
   add(event: CcmEvent): void {
     this.events.push({ ...event, position: String(this.events.length + 1) });
+    for (const wake of [...this.waiting]) wake();
   }
 
   async start(): Promise<string> {
@@ -306,8 +314,26 @@ class FakeEventFeed {
       const after = Number(url.searchParams.get('after') ?? '0');
       const limit = Number(url.searchParams.get('limit') ?? '100');
       const tenantId = url.searchParams.get('tenantId');
-      const items = this.events.filter((e) => Number(e.position) > after && (!tenantId || e.tenantId === tenantId)).slice(0, limit);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items, nextCursor: items.length === limit ? items.at(-1)!.position : null }));
+      const page = () => this.events.filter((e) => Number(e.position) > after && (!tenantId || e.tenantId === tenantId)).slice(0, limit);
+      const answer = (): void => {
+        const items = page();
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items, nextCursor: items.length === limit ? items.at(-1)!.position : null }));
+      };
+      const waitMs = Number(url.searchParams.get('waitMs') ?? '0');
+      if (!this.longPoll || waitMs === 0 || page().length > 0) return answer();
+      const done = (): void => {
+        if (page().length === 0 && Date.now() < deadline) return;
+        clearTimeout(timer);
+        this.waiting.delete(done);
+        answer();
+      };
+      const deadline = Date.now() + waitMs;
+      const timer = setTimeout(done, waitMs);
+      this.waiting.add(done);
+      req.socket.once('close', () => {
+        clearTimeout(timer);
+        this.waiting.delete(done);
+      });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     const address = this.server.address();
@@ -316,6 +342,7 @@ class FakeEventFeed {
   }
 
   async close(): Promise<void> {
+    this.server?.closeAllConnections();
     await new Promise((resolve) => this.server?.close(resolve));
   }
 }
@@ -452,6 +479,100 @@ describe('HttpEventFeedConsumer', () => {
     await consumer.close();
     assert.equal(maxInFlight, 4);
     assert.equal((await readFile(cursorFile, 'utf8')).trim(), '10');
+  });
+
+  test('with concurrency, the feed is read on while an event is in hand, up to the concurrency; the cursor stops before the unfinished one', async () => {
+    const { feed, url, cursorFile } = await setUp();
+    for (let i = 0; i < 6; i++) feed.add(sampleEvent());
+    const first = feed.events[0]!.id;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const seen: string[] = [];
+    const consumer = new HttpEventFeedConsumer({
+      baseUrl: url,
+      cursorStore: new FileCursorStore(cursorFile),
+      pageSize: 2,
+      concurrency: 4,
+      pollIntervalMs: 20,
+      handler: async (event) => {
+        if (event.id === first) await released;
+        seen.push(event.id);
+      },
+    });
+    consumers.push(consumer);
+    await consumer.start();
+    await until(() => seen.length === 3);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Events 2 to 4 came in the next pages and were handled while 1 was in hand; 5 and 6 wait: four are in hand.
+    assert.deepEqual(seen, feed.events.slice(1, 4).map((e) => e.id));
+    assert.equal(await readFile(cursorFile, 'utf8').catch(() => null), null, 'no cursor saved past an unfinished event');
+    release();
+    await until(() => seen.length === 6);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await consumer.close();
+    assert.deepEqual(new Set(seen), new Set(feed.events.map((e) => e.id)));
+    assert.equal((await readFile(cursorFile, 'utf8')).trim(), '6');
+  });
+
+  test('closed while an event is in hand, the saved cursor is before it: a restart gets it again', async () => {
+    const { feed, url, cursorFile } = await setUp();
+    for (let i = 0; i < 4; i++) feed.add(sampleEvent());
+    const stuck = feed.events[1]!.id;
+    const seen: string[] = [];
+    const failing = new HttpEventFeedConsumer({
+      baseUrl: url,
+      cursorStore: new FileCursorStore(cursorFile),
+      concurrency: 8,
+      pollIntervalMs: 20,
+      retryBaseMs: 20,
+      handler: async (event) => {
+        if (event.id === stuck) throw new Error('broker down');
+        seen.push(event.id);
+      },
+    });
+    await failing.start();
+    await until(() => seen.length === 3);
+    await failing.close();
+    assert.equal((await readFile(cursorFile, 'utf8')).trim(), '1');
+    const again: string[] = [];
+    const second = new HttpEventFeedConsumer({ baseUrl: url, cursorStore: new FileCursorStore(cursorFile), concurrency: 8, pollIntervalMs: 20, handler: async (e) => void again.push(e.id) });
+    consumers.push(second);
+    await second.start();
+    await until(() => again.length === 3);
+    await second.close();
+    assert.deepEqual(again, feed.events.slice(1).map((e) => e.id));
+  });
+
+  test('long polling: an event added while a read waits is handled at once, not at the next poll', async () => {
+    const { feed, url, cursorFile } = await setUp();
+    feed.longPoll = true;
+    const seen: string[] = [];
+    const consumer = new HttpEventFeedConsumer({ baseUrl: url, cursorStore: new FileCursorStore(cursorFile), concurrency: 4, waitMs: 20_000, pollIntervalMs: 60_000, handler: async (e) => void seen.push(e.id) });
+    consumers.push(consumer);
+    await consumer.start();
+    await until(() => feed.requests.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const event = sampleEvent();
+    const addedAt = performance.now();
+    feed.add(event);
+    await until(() => seen.length === 1);
+    const tookMs = performance.now() - addedAt;
+    feed.add(sampleEvent());
+    await until(() => seen.length === 2);
+    await consumer.close();
+    assert.equal(seen[0], event.id);
+    assert.ok(tookMs < 5000, `handled ${Math.round(tookMs)} ms after it was added (the poll interval is 60 s)`);
+    assert.ok(feed.requests.every((request) => request.searchParams.get('waitMs') === '20000'));
+  });
+
+  test('a feed that answers at once although asked to wait is polled at the interval, not in a tight loop', async () => {
+    const { feed, url, cursorFile } = await setUp();
+    const consumer = new HttpEventFeedConsumer({ baseUrl: url, cursorStore: new FileCursorStore(cursorFile), waitMs: 20_000, pollIntervalMs: 100, handler: async () => undefined });
+    consumers.push(consumer);
+    await consumer.start();
+    await new Promise((resolve) => setTimeout(resolve, 550));
+    await consumer.close();
+    assert.ok(feed.requests.length >= 3 && feed.requests.length <= 8, `${feed.requests.length} requests in 550 ms`);
   });
 
   test('the tenant filter is passed to the feed', async () => {

@@ -21,7 +21,8 @@ export const COMMON_AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'CCM_AGENT_REDIS_URL', default: null, description: 'Redis URL of ccm\'s event queues (redis://host:6379/0). When set, events are read from the subscriber\'s BullMQ queue; when unset, from ccm\'s HTTP feed GET /v1/events.' },
   { name: 'CCM_AGENT_SUBSCRIBER_ID', default: null, description: 'The id returned by POST /v1/event-subscribers for this broker. Required with CCM_AGENT_REDIS_URL.' },
   { name: 'CCM_AGENT_CURSOR_FILE', default: null, description: 'HTTP feed only: file keeping the position of the last event handled, so a restart resumes there. Required without CCM_AGENT_REDIS_URL.' },
-  { name: 'CCM_AGENT_POLL_INTERVAL_MS', default: '1000', description: 'HTTP feed only: wait between polls once the feed is drained, in milliseconds.' },
+  { name: 'CCM_AGENT_FEED_WAIT_MS', default: '20000', description: 'HTTP feed only: how long ccm holds a feed request open waiting for the next event (long polling), in milliseconds, at most 30000; an event is handled within a round trip of its commit. 0 polls every CCM_AGENT_POLL_INTERVAL_MS instead.' },
+  { name: 'CCM_AGENT_POLL_INTERVAL_MS', default: '1000', description: 'HTTP feed only: wait between polls once the feed is drained, in milliseconds, when CCM_AGENT_FEED_WAIT_MS is 0 (or ccm answers without waiting).' },
   { name: 'CCM_AGENT_EVENT_CONCURRENCY', default: '256', description: 'Events handled at once. Safe above 1: the agent acts on each certificate\'s current state, one certificate\'s events one at a time, and batches the broker calls of events in flight together. Keep it above the largest burst you expect.' },
   { name: 'CCM_AGENT_HTTP_TIMEOUT_MS', default: '5000', description: 'Timeout of one request to ccm, in milliseconds.' },
   { name: 'CCM_AGENT_RECONCILE_SECONDS', default: '300', description: 'How often the agent reads every certificate of the served tenants from ccm and enforces their state on the broker (also at start, and when the broker or the event source comes back after an outage).' },
@@ -33,7 +34,7 @@ export const COMMON_AGENT_VARIABLES: readonly AgentVariable[] = [
 
 export type EventSourceConfiguration =
   | { readonly kind: 'redis'; readonly redisUrl: string; readonly subscriberId: string }
-  | { readonly kind: 'http-feed'; readonly cursorFile: string; readonly pollIntervalMs: number };
+  | { readonly kind: 'http-feed'; readonly cursorFile: string; readonly waitMs: number; readonly pollIntervalMs: number };
 
 export interface AgentConfiguration {
   readonly ccm: { readonly url: string; readonly authorization: string | null; readonly timeoutMs: number };
@@ -80,6 +81,7 @@ export function parseAgentConfiguration<S>(env: Environment, parseAdapter: (read
     events = {
       kind: 'http-feed',
       cursorFile: read.required('CCM_AGENT_CURSOR_FILE', 'when CCM_AGENT_REDIS_URL is unset (the HTTP feed position is kept there)'),
+      waitMs: read.integer('CCM_AGENT_FEED_WAIT_MS', 20_000, 0, 30_000),
       pollIntervalMs: read.integer('CCM_AGENT_POLL_INTERVAL_MS', 1000, 50, 3_600_000),
     };
   }

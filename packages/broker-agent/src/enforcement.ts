@@ -46,6 +46,7 @@ export class Enforcement {
   private readonly inFlight = new Set<string>();
   private rounds = 0;
   private timerArmed = false;
+  private pumpScheduled = false;
   private closed = false;
   /** The verdict last carried out per identity (for the metrics gauge). */
   private readonly applied = new Map<string, Verdict>();
@@ -72,7 +73,7 @@ export class Enforcement {
       );
     }
     if (promises.length === 0) return Promise.resolve();
-    this.pump();
+    this.pumpSoon();
     return Promise.all(promises).then(() => undefined);
   }
 
@@ -92,6 +93,22 @@ export class Enforcement {
     const error = new Error('the agent is stopping');
     for (const entry of this.pending.values()) for (const waiter of entry.waiters) waiter.reject(error);
     this.pending.clear();
+  }
+
+  /**
+   * Pumps once the events in hand have all asked: the handlers of one feed
+   * page or one batch of queue jobs run within one turn of the event loop,
+   * and starting a round at each one's ask gave a burst one round per event
+   * until roundsAtOnce were under way (NATS: 16 single-device calls, each
+   * waiting for its reload, before the 84 that came with them; bench).
+   */
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   /**

@@ -180,6 +180,34 @@ describe('BrokerAgent', () => {
     });
   });
 
+  it('from the feed, a keep-out in commit order needs no read from ccm; a retry older than what was handled since reads the state', async () => {
+    const directory = new FakeDirectory();
+    const c = certificate('sensor', 'active');
+    const other = certificate('other', 'active');
+    directory.put(c, other);
+    const broker = new FakeBroker();
+    await withAgent(directory, broker, async (agent) => {
+      const reads = directory.reads;
+      directory.setState(c.id, 'suspended');
+      await agent.handle(event('certificate.suspended', c), '10');
+      assert.equal(broker.state.get('sensor'), 'out');
+      assert.equal(directory.reads, reads, 'no read for an in-order keep-out');
+      // Reactivated at 11 (let-in reads ccm), then the suspension of 10 handled again (a retry): older, so ccm decides.
+      directory.setState(c.id, 'active');
+      await agent.handle(event('certificate.reactivated', c), '11');
+      assert.equal(broker.state.get('sensor'), 'allowed');
+      assert.equal(directory.reads, reads + 1, 'a let-in reads ccm');
+      await agent.handle(event('certificate.suspended', c), '10');
+      assert.equal(broker.state.get('sensor'), 'allowed', 'the stale suspension does not keep the device out');
+      assert.equal(directory.reads, reads + 2, 'an event older than one handled reads ccm');
+      // Another certificate's positions are its own.
+      directory.setState(other.id, 'revoked');
+      await agent.handle(event('certificate.revoked', other), '5');
+      assert.equal(broker.state.get('other'), 'ended');
+      assert.equal(directory.reads, reads + 2);
+    });
+  });
+
   it('keeps a device out before ccm answers the read, and lets one in only once ccm has answered', async () => {
     const directory = new FakeDirectory();
     const c = certificate('sensor', 'active');

@@ -28,6 +28,13 @@ export interface CcmEventDelivery {
   readonly queue: string;
   /** When the event was put on the queue (ccm's relay), if known: with the event's time, it says where delivery time went. */
   readonly queuedAt?: Date;
+  /**
+   * The HTTP feed only: the event's outbox position. Positions follow commit
+   * order, so of two events of one certificate the one with the higher
+   * position says its newer state, whatever order they are handled in (a
+   * retry comes after later events).
+   */
+  readonly position?: string;
 }
 
 export type CcmEventHandler = (event: CcmEvent, delivery: CcmEventDelivery) => Promise<void>;

@@ -1,13 +1,19 @@
 /**
  * HttpEventFeedConsumer: the same events as CcmEventConsumer for installs
- * without Redis, read by polling ccm's `GET /v1/events?after=<cursor>`. The
- * cursor (the position of the last event handled) lives in a CursorStore, so
- * a restart resumes where it stopped. A handler that throws is retried in
+ * without Redis, read from ccm's `GET /v1/events?after=<cursor>`. It long
+ * polls (`waitMs`): ccm holds a request whose page would be empty until an
+ * event commits, so an event is handled within a round trip of its commit,
+ * and a burst arrives in pages rather than one delivery per event. The
+ * cursor (the position of the last event handled) lives in a CursorStore,
+ * so a restart resumes where it stopped. A handler that throws is retried in
  * place with exponential backoff, and the cursor never moves past an event
  * that was not handled (at least once). By default events are handled one
- * at a time in feed order; with `concurrency` above 1 the events of a page
- * are handled up to that many at once and the cursor moves when the whole
- * page is done, for handlers that do not depend on order.
+ * at a time in feed order. With `concurrency` above 1, up to that many are
+ * handled at once, in the order they were read: the next page is read while
+ * the last one is handled, and the cursor moves over every event handled so
+ * far without a gap. That is for handlers that do not depend on order
+ * between events (a handler that must keep one key's events in order
+ * serialises them itself, as the broker agents do per certificate).
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -73,7 +79,13 @@ export interface HttpEventFeedOptions {
   readonly cursorStore: CursorStore;
   /** Only this tenant's events (the feed's tenantId filter); all tenants when absent. */
   readonly tenantId?: string;
-  /** Wait between polls once the feed is drained, in milliseconds. */
+  /**
+   * Long polling: how long ccm may hold a request open waiting for the next
+   * event, in milliseconds (its `waitMs`; 0 to poll). Default 20000. The
+   * request's own timeout is this plus `requestTimeoutMs`.
+   */
+  readonly waitMs?: number;
+  /** Wait between polls once the feed is drained, in milliseconds (when `waitMs` is 0, or ccm answered an empty page early). */
   readonly pollIntervalMs?: number;
   /** Events per request. */
   readonly pageSize?: number;
@@ -92,6 +104,8 @@ export interface HttpEventFeedOptions {
 interface FeedPage {
   readonly items: ReadonlyArray<Record<string, unknown> & { position: string }>;
   readonly nextCursor: string | null;
+  /** The request asked ccm to wait and was answered after at least half of that wait. */
+  readonly waited: boolean;
 }
 
 export class HttpEventFeedConsumer {
@@ -114,48 +128,101 @@ export class HttpEventFeedConsumer {
   }
 
   private async run(initialCursor: string | null): Promise<void> {
+    if ((this.options.concurrency ?? 1) > 1) return this.runConcurrently(initialCursor, this.options.concurrency!);
     let cursor = initialCursor;
-    let pollFailures = 0;
-    const interval = this.options.pollIntervalMs ?? 1000;
     const pageSize = this.options.pageSize ?? 100;
     while (!this.stop.signal.aborted) {
-      let page: FeedPage;
-      try {
-        page = await this.fetchPage(cursor, pageSize);
-        pollFailures = 0;
-      } catch (error) {
+      const page = await this.nextPage(cursor, pageSize);
+      if (!page) return;
+      for (const item of page.items) {
         if (this.stop.signal.aborted) return;
-        pollFailures += 1;
-        this.options.observer?.pollFailed?.(error as Error);
-        await this.sleep(this.backoff(pollFailures));
-        continue;
-      }
-      const concurrency = this.options.concurrency ?? 1;
-      if (concurrency <= 1) {
-        for (const item of page.items) {
-          if (this.stop.signal.aborted) return;
-          const handled = await this.handleInOrder(item);
-          if (!handled) return; // stopped while retrying: the cursor stays before this event
-          cursor = item.position;
-          await this.options.cursorStore.save(cursor);
-        }
-      } else if (page.items.length > 0) {
-        let next = 0;
-        let complete = true;
-        await Promise.all(
-          Array.from({ length: Math.min(concurrency, page.items.length) }, async () => {
-            while (next < page.items.length && !this.stop.signal.aborted) {
-              if (!(await this.handleInOrder(page.items[next++]!))) complete = false;
-            }
-          }),
-        );
-        if (!complete || this.stop.signal.aborted) return; // the page is handled again after a restart
-        cursor = page.items.at(-1)!.position;
+        const handled = await this.handleInOrder(item);
+        if (!handled) return; // stopped while retrying: the cursor stays before this event
+        cursor = item.position;
         await this.options.cursorStore.save(cursor);
       }
-      // A full page means more is waiting; otherwise the feed is drained for now.
-      if (page.items.length < pageSize) await this.sleep(interval);
+      await this.afterPage(page, pageSize);
     }
+  }
+
+  /**
+   * Reads on while earlier events are still being handled, up to
+   * `concurrency` events in hand. The saved cursor is the last event of the
+   * handled prefix: an event still in hand (or retrying) holds it back, so
+   * after a restart that event and those after it come again.
+   */
+  private async runConcurrently(initialCursor: string | null, concurrency: number): Promise<void> {
+    const pageSize = this.options.pageSize ?? 100;
+    let readCursor = initialCursor;
+    /** Events read and not yet passed by the saved cursor, in feed order. */
+    const inHand: Array<{ readonly position: string; done: boolean }> = [];
+    const running = new Set<Promise<void>>();
+    let saving: Promise<void> = Promise.resolve();
+    let saveFailure: unknown = null;
+    const advance = (): void => {
+      let cursor: string | null = null;
+      while (inHand[0]?.done) cursor = inHand.shift()!.position;
+      if (cursor === null) return;
+      const save = cursor;
+      saving = saving.then(() => this.options.cursorStore.save(save)).catch((error: unknown) => void (saveFailure = error));
+    };
+    try {
+      while (!this.stop.signal.aborted) {
+        while (inHand.length >= concurrency && running.size > 0 && !this.stop.signal.aborted) await Promise.race(running);
+        if (saveFailure) throw saveFailure;
+        const page = await this.nextPage(readCursor, Math.min(pageSize, concurrency - inHand.length));
+        if (!page) break;
+        for (const item of page.items) {
+          const entry = { position: item.position, done: false };
+          inHand.push(entry);
+          const handling = this.handleInOrder(item).then((handled) => {
+            running.delete(handling);
+            // Not handled: stopped while retrying; the entry stays undone and holds the cursor back.
+            if (handled) {
+              entry.done = true;
+              advance();
+            }
+          });
+          running.add(handling);
+          readCursor = item.position;
+        }
+        await this.afterPage(page, pageSize);
+      }
+    } finally {
+      await Promise.all(running);
+      await saving;
+    }
+    if (saveFailure) throw saveFailure;
+  }
+
+  /** The next page, reading again after failures with backoff; null once stopped. */
+  private async nextPage(cursor: string | null, limit: number): Promise<FeedPage | null> {
+    for (let failures = 0; !this.stop.signal.aborted; ) {
+      try {
+        return await this.fetchPage(cursor, limit);
+      } catch (error) {
+        if (this.stop.signal.aborted) return null;
+        failures += 1;
+        this.options.observer?.pollFailed?.(error as Error);
+        await this.sleep(this.backoff(failures));
+      }
+    }
+    return null;
+  }
+
+  /**
+   * A short page means the feed is drained for now. Long polling reads
+   * again at once (ccm waits for the next event); plain polling, or a ccm
+   * that answered an empty page without waiting, waits the interval first.
+   */
+  private async afterPage(page: FeedPage, limit: number): Promise<void> {
+    if (page.items.length >= limit) return;
+    if (this.waitMs() > 0 && (page.items.length > 0 || page.waited)) return;
+    await this.sleep(this.options.pollIntervalMs ?? 1000);
+  }
+
+  private waitMs(): number {
+    return this.options.waitMs ?? 20_000;
   }
 
   /** Handles one item, retrying until it succeeds; false if stopped first. Invalid items count as handled (skipped). */
@@ -171,7 +238,7 @@ export class HttpEventFeedConsumer {
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.options.handler(event, { attempt, maxAttempts: Number.POSITIVE_INFINITY, queue: 'http-feed' });
+        await this.options.handler(event, { attempt, maxAttempts: Number.POSITIVE_INFINITY, queue: 'http-feed', position: String(position) });
         return true;
       } catch (error) {
         const wait = this.backoff(attempt);
@@ -187,7 +254,10 @@ export class HttpEventFeedConsumer {
     if (cursor !== null) url.searchParams.set('after', cursor);
     url.searchParams.set('limit', String(limit));
     if (this.options.tenantId) url.searchParams.set('tenantId', this.options.tenantId);
-    const timeout = AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000);
+    const waitMs = this.waitMs();
+    if (waitMs > 0) url.searchParams.set('waitMs', String(waitMs));
+    const started = performance.now();
+    const timeout = AbortSignal.timeout(waitMs + (this.options.requestTimeoutMs ?? 10_000));
     const response = await fetch(url, { headers: { accept: 'application/json', ...this.options.headers }, signal: AbortSignal.any([timeout, this.stop.signal]) });
     if (!response.ok) throw new Error(`GET ${url.pathname}${url.search} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
     const body = (await response.json()) as Partial<FeedPage>;
@@ -195,7 +265,9 @@ export class HttpEventFeedConsumer {
     for (const item of body.items) {
       if (typeof item !== 'object' || item === null || (typeof item.position !== 'string' && typeof item.position !== 'number')) throw new Error('an event in the feed has no position');
     }
-    return { items: body.items.map((item) => ({ ...item, position: String(item.position) })), nextCursor: body.nextCursor ?? null };
+    // An empty page answered well before the wait was up comes from a ccm that does not wait (or is stopping): poll instead of spinning.
+    const waited = waitMs > 0 && performance.now() - started >= waitMs / 2;
+    return { items: body.items.map((item) => ({ ...item, position: String(item.position) })), nextCursor: body.nextCursor ?? null, waited };
   }
 
   private backoff(attempt: number): number {

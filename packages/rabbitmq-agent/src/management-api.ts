@@ -113,15 +113,6 @@ export class ManagementApi {
     await this.send('DELETE', `/user-limits/${encodeURIComponent(user)}/max-connections`, undefined, [404]);
   }
 
-  /** How many connections the user has now (connection tracking, not statistics: no lag). */
-  async connectionCountOf(user: string): Promise<number> {
-    const path = `/connections/username/${encodeURIComponent(user)}`;
-    const body = await this.json<unknown>('GET', path, undefined, [404]);
-    if (body === null) return 0;
-    if (!Array.isArray(body)) throw this.badAnswer('GET', path, 'not a list');
-    return body.length;
-  }
-
   /** Closes every connection of the user on every node (connection tracking, not statistics: immediate). */
   async closeConnectionsOf(user: string, reason: string): Promise<void> {
     await this.send('DELETE', `/connections/username/${encodeURIComponent(user)}`, undefined, [404], { 'x-reason': reason });

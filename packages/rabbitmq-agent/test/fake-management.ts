@@ -29,6 +29,8 @@ export class FakeManagementApi {
   readonly permissions = new Map<string, Map<string, { configure: string; write: string; read: string }>>();
   /** Users of live MQTT connections (one each). */
   readonly connections: string[] = [];
+  /** Whether deleting a user drops its connections, as RabbitMQ's connection tracking does (false: one outlives it). */
+  dropConnectionsOfDeletedUsers = true;
   /** Answer every request matching this with a status (e.g. 500), or never. */
   failWith: { status: number | 'hang'; matching: (request: RecordedRequest) => boolean } | null = null;
   private readonly hanging: ServerResponse[] = [];
@@ -155,7 +157,7 @@ export class FakeManagementApi {
   private deleteUser(name: string): void {
     this.users.delete(name);
     for (const permissions of this.permissions.values()) permissions.delete(name);
-    this.dropConnections(name);
+    if (this.dropConnectionsOfDeletedUsers) this.dropConnections(name);
   }
 
   private dropConnections(user: string): void {

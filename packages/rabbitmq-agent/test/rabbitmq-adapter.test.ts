@@ -66,36 +66,32 @@ test('start refuses a management user without the administrator tag', async (t) 
   await assert.rejects(adapter.start(), (error: unknown) => error instanceof RabbitMqPermissionError && /administrator/.test(error.message));
 });
 
-test('no write for devices already as asked (in force, shut out, gone), and no request at all the second time', async (t) => {
+test('no write for devices already as asked (in force, gone), and no request at all the second time', async (t) => {
   const { fake, adapter } = await setUp(t);
   fake.addUser('CN=in-force', ['ccm-device'], null, DEFAULT_DEVICE_PERMISSIONS);
-  fake.addUser('CN=shut-out', ['ccm-device'], 0, DEFAULT_DEVICE_PERMISSIONS);
   await adapter.start();
   fake.clearRequests();
   const once = async (): Promise<void> => {
     await adapter.letBackIn([device('CN=in-force')]);
-    await adapter.shutOut([device('CN=shut-out')]);
+    await adapter.shutOut([device('CN=suspended-before')]);
     await adapter.endForGood([device('CN=never-existed')]);
   };
-  await once();
-  // A user found shut out at start: its live connections are asked of connection tracking once (the bulk listing lags).
-  assert.deepEqual(fake.requests.map((request) => `${request.method} ${request.path}`), ['GET /connections/username/CN=shut-out']);
-  fake.clearRequests();
-  await once();
-  assert.deepEqual(fake.requests, []);
+  for (let round = 0; round < 2; round++) {
+    await once();
+    assert.deepEqual(fake.requests, []);
+  }
 });
-
-test('a device shut out before start whose session survived (an agent killed between limit and close) is found by connection tracking and closed', async (t) => {
+test('a device an earlier agent version shut out (max-connections 0) is deleted by the next shutOut, which ends a session that survived', async (t) => {
   const { fake, adapter } = await setUp(t);
   fake.addUser('CN=survivor', ['ccm-device'], 0, DEFAULT_DEVICE_PERMISSIONS);
   fake.connections.push('CN=survivor');
   await adapter.start();
   fake.clearRequests();
   await adapter.shutOut([device('CN=survivor')]);
-  assert.deepEqual(fake.requests.map((request) => `${request.method} ${request.path}`), ['GET /connections/username/CN=survivor', 'DELETE /connections/username/CN=survivor']);
+  assert.deepEqual(fake.writes(), ['POST /users/bulk-delete']);
   assert.deepEqual(fake.connections, []);
+  assert.equal(fake.users.size, 0);
 });
-
 test('letBackIn of a new device: looks the name up, creates the user without password with the marker tag, sets permissions; the second call sends nothing', async (t) => {
   const { fake, adapter } = await setUp(t);
   await adapter.start();
@@ -147,45 +143,77 @@ test('letBackIn of many new devices: one user listing, then definitions imports 
   assert.deepEqual(fake.requests, []);
 });
 
-test('shutOut: max-connections 0 first, then the connections closed; again: nothing', async (t) => {
+test('shutOut: the users deleted in one bulk request (RabbitMQ closes their connections, and a reconnect finds no user); again: nothing', async (t) => {
   const { fake, adapter } = await setUp(t);
-  fake.addUser('CN=suspended', ['ccm-device'], null, DEFAULT_DEVICE_PERMISSIONS);
-  fake.connections.push('CN=suspended');
+  for (const name of ['CN=suspended-1', 'CN=suspended-2', 'CN=bystander']) {
+    fake.addUser(name, ['ccm-device'], null, DEFAULT_DEVICE_PERMISSIONS);
+    fake.connections.push(name);
+  }
   await adapter.start();
+  await adapter.listSessions();
   fake.clearRequests();
-  await adapter.shutOut([device('CN=suspended')]);
-  assert.deepEqual(fake.writes(), ['PUT /user-limits/CN=suspended/max-connections', 'DELETE /connections/username/CN=suspended']);
-  assert.deepEqual(fake.requests[0]!.body, { value: 0 });
-  assert.deepEqual(fake.connections, []);
+  await adapter.shutOut([device('CN=suspended-1'), device('CN=suspended-2')]);
+  assert.deepEqual(fake.writes(), ['POST /users/bulk-delete']);
+  assert.deepEqual(fake.requests[0]!.body, { users: ['CN=suspended-1', 'CN=suspended-2'] });
+  assert.deepEqual(fake.connections, ['CN=bystander']);
+  assert.deepEqual([...fake.users.keys()], ['CN=bystander']);
   fake.clearRequests();
-  await adapter.shutOut([device('CN=suspended')]);
+  await adapter.shutOut([device('CN=suspended-1'), device('CN=suspended-2')]);
   assert.deepEqual(fake.requests, []);
 });
 
-test('shutOut of a device already limited but still connected (a close lost to a crash) closes its connections only', async (t) => {
+test('letBackIn after shutOut creates the user again, with its permissions', async (t) => {
   const { fake, adapter } = await setUp(t);
-  fake.addUser('CN=lingering', ['ccm-device'], 0, DEFAULT_DEVICE_PERMISSIONS);
-  fake.addUser('CN=quiet', ['ccm-device'], 0, DEFAULT_DEVICE_PERMISSIONS);
+  fake.addUser('CN=held', ['ccm-device'], null, DEFAULT_DEVICE_PERMISSIONS);
+  await adapter.start();
+  await adapter.shutOut([device('CN=held')]);
+  fake.clearRequests();
+  await adapter.letBackIn([device('CN=held')]);
+  assert.deepEqual(fake.writes(), ['PUT /users/CN=held', 'PUT /permissions///CN=held']);
+  assert.deepEqual(fake.users.get('CN=held'), { tags: ['ccm-device'], maxConnections: null });
+  assert.deepEqual(fake.permissions.get('/')?.get('CN=held'), DEFAULT_DEVICE_PERMISSIONS);
+});
+
+test('a session that outlives its deleted user is found after the statistics interval and closed', async (t) => {
+  const { fake, adapter, log } = await setUp(t, { leftoverCheckMs: 50 });
+  fake.addUser('CN=stubborn', ['ccm-device'], null, DEFAULT_DEVICE_PERMISSIONS);
+  fake.addUser('CN=bystander', ['ccm-device'], null, DEFAULT_DEVICE_PERMISSIONS);
+  fake.connections.push('CN=stubborn', 'CN=bystander');
+  fake.dropConnectionsOfDeletedUsers = false;
+  await adapter.start();
+  await adapter.shutOut([device('CN=stubborn')]);
+  assert.deepEqual(fake.connections, ['CN=stubborn', 'CN=bystander']);
+  const deadline = Date.now() + 3000;
+  while (fake.connections.includes('CN=stubborn') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(fake.connections, ['CN=bystander']);
+  assert.ok(fake.writes().includes('DELETE /connections/username/CN=stubborn'));
+  assert.ok(log.lines.some((line) => line.message === 'sessions outlived their deleted users; closing them'));
+});
+test('shutOut of a device whose user is gone but that was live at the last listing closes its connections only', async (t) => {
+  const { fake, adapter } = await setUp(t);
   fake.connections.push('CN=lingering');
   await adapter.start();
   assert.deepEqual([...(await adapter.listSessions())!], ['CN=lingering']);
   fake.clearRequests();
   await adapter.shutOut([device('CN=lingering'), device('CN=quiet')]);
   assert.deepEqual(fake.writes(), ['DELETE /connections/username/CN=lingering']);
+  assert.deepEqual(fake.connections, []);
 });
-
-test('a close that failed after the limit was set is retried by the next shutOut, without setting the limit again', async (t) => {
+test('a close that failed is retried by the next shutOut', async (t) => {
   const { fake, adapter } = await setUp(t);
-  fake.addUser('CN=flaky', ['ccm-device'], null, DEFAULT_DEVICE_PERMISSIONS);
+  fake.connections.push('CN=flaky');
   await adapter.start();
+  await adapter.listSessions();
   fake.failWith = { status: 503, matching: (request) => request.method === 'DELETE' && request.path.startsWith('/connections/') };
   await assert.rejects(adapter.shutOut([device('CN=flaky')]), RabbitMqRequestError);
   fake.failWith = null;
   fake.clearRequests();
   await adapter.shutOut([device('CN=flaky')]);
   assert.deepEqual(fake.writes(), ['DELETE /connections/username/CN=flaky']);
+  fake.clearRequests();
+  await adapter.shutOut([device('CN=flaky')]);
+  assert.deepEqual(fake.requests, []);
 });
-
 test('endForGood deletes the users in one bulk request (RabbitMQ closes their connections)', async (t) => {
   const { fake, adapter } = await setUp(t);
   fake.addUser('CN=revoked-1', ['ccm-device'], null, DEFAULT_DEVICE_PERMISSIONS);
@@ -239,19 +267,20 @@ test('a 500 makes the call throw an error naming the request', async (t) => {
   const { fake, adapter } = await setUp(t);
   fake.addUser('CN=x', ['ccm-device'], null, DEFAULT_DEVICE_PERMISSIONS);
   await adapter.start();
-  fake.failWith = { status: 500, matching: (request) => request.method === 'PUT' };
+  fake.failWith = { status: 500, matching: (request) => request.method === 'POST' };
   await assert.rejects(adapter.shutOut([device('CN=x')]), (error: unknown) => {
     assert.ok(error instanceof RabbitMqRequestError);
     assert.equal(error.status, 500);
     assert.equal(error.failure, 'status');
-    assert.match(error.message, /PUT \/user-limits\/CN%3Dx\/max-connections answered 500/);
+    assert.match(error.message, /POST \/users\/bulk-delete answered 500/);
     return true;
   });
-  // Nothing recorded as done: the retry sets the limit.
+  // Nothing recorded as done: the retry deletes the user.
   fake.failWith = null;
   fake.clearRequests();
   await adapter.shutOut([device('CN=x')]);
-  assert.deepEqual(fake.writes(), ['PUT /user-limits/CN=x/max-connections', 'DELETE /connections/username/CN=x']);
+  assert.deepEqual(fake.writes(), ['POST /users/bulk-delete']);
+  assert.equal(fake.users.size, 0);
 });
 
 test('a node that never answers makes the call throw a timeout within the request timeout', async (t) => {
