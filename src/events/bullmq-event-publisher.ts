@@ -1,11 +1,12 @@
 /**
  * EventPublisher on BullMQ (Redis through ioredis). The event id is the job
  * id, so publishing the same event again (a replay after a crash between
- * publish and the delivery-position update) adds nothing.
+ * publish and the delivery-position update) adds nothing. The job data is
+ * the event with its outbox position, as the HTTP feed serves it.
  */
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { CcmEvent } from '@ccm/event-consumer/contract';
+import type { StoredEvent } from './event-outbox.js';
 import { EventPublisher } from './event-publisher.js';
 
 export const EVENT_JOB_OPTIONS: JobsOptions = {
@@ -32,9 +33,9 @@ export class BullmqEventPublisher extends EventPublisher {
     this.connection.on('error', () => undefined); // reported by the relay when a publish fails
   }
 
-  async publish(queue: string, events: readonly CcmEvent[]): Promise<void> {
+  async publish(queue: string, events: readonly StoredEvent[]): Promise<void> {
     if (this.connection.status !== 'ready') throw new Error(`Redis is not connected (${this.connection.status})`);
-    await this.queueNamed(queue).addBulk(events.map((event) => ({ name: event.type, data: event, opts: { ...EVENT_JOB_OPTIONS, jobId: event.id } })));
+    await this.queueNamed(queue).addBulk(events.map(({ event, position }) => ({ name: event.type, data: { ...event, position: String(position) }, opts: { ...EVENT_JOB_OPTIONS, jobId: event.id } })));
   }
 
   async close(): Promise<void> {

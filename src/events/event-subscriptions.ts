@@ -47,6 +47,13 @@ export class EventSubscriptions {
  * the wait is over, so an agent on the feed learns of a suspension as soon
  * as it is committed, with one request for a whole burst and no Redis.
  */
+/**
+ * Readers waiting at once, at most. Each holds a socket and a listener; past
+ * this a read answers at once, as without waitMs (its reader polls), rather
+ * than letting a caller that opens reads without end hold more.
+ */
+export const MAX_WAITING_READERS = 1000;
+
 export class EventFeed implements OnModuleDestroy {
   /** Aborted when the service begins to stop: waiting readers are answered at once, so the drain is not held up. */
   private readonly stopping = new AbortController();
@@ -72,7 +79,8 @@ export class EventFeed implements OnModuleDestroy {
     for (;;) {
       const remaining = deadline - performance.now();
       // Armed before the read: a commit between the read and the wait still wakes it.
-      const commit = remaining > 0 && !stop.aborted ? this.wakeup.nextCommit(Math.min(remaining, this.rereadMs), stop) : null;
+      const mayWait = remaining > 0 && !stop.aborted && this.wakeup.readersWaiting < MAX_WAITING_READERS;
+      const commit = mayWait ? this.wakeup.nextCommit(Math.min(remaining, this.rereadMs), stop) : null;
       const items = await this.outbox.readAfter(after, limit, tenantId);
       if (items.length > 0 || !commit) {
         commit?.cancel();

@@ -99,7 +99,7 @@ export class OutboxRelay {
       if (batch.length === 0) return;
       const wanted = subscriber.tenantIds ? batch.filter((stored) => subscriber.tenantIds!.includes(stored.event.tenantId)) : batch;
       if (wanted.length > 0) {
-        await this.publisher.publish(queueOf(subscriber), wanted.map((stored) => stored.event));
+        await this.publisher.publish(queueOf(subscriber), wanted);
         this.metrics.published(wanted.length);
       }
       const next = batch[batch.length - 1]!.position;

@@ -51,8 +51,8 @@ export class OutboxWakeup {
   nextCommit(timeoutMs: number, signal?: AbortSignal): { readonly woken: Promise<boolean>; cancel(): void } {
     let finish: (woken: boolean) => void = () => undefined;
     const woken = new Promise<boolean>((resolve) => (finish = resolve));
+    // Not unref'd: a read waiting to be answered is work in hand (the stop answers it first: EventFeed.stopWaiting).
     const timer = setTimeout(() => settle(false), Math.max(0, timeoutMs));
-    timer.unref();
     const onCommit = (): void => settle(true);
     const onAbort = (): void => settle(false);
     const settle = (result: boolean): void => {
@@ -67,7 +67,7 @@ export class OutboxWakeup {
     return { woken, cancel: () => settle(false) };
   }
 
-  /** Feed readers waiting now (for the metrics and the tests). */
+  /** Feed readers waiting now: the feed caps them (MAX_WAITING_READERS). */
   get readersWaiting(): number {
     return this.listeners.size;
   }

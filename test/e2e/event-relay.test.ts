@@ -90,6 +90,8 @@ describe('event relay to BullMQ on Redis (PostgreSQL)', () => {
     assert.deepEqual(everything.received.map((e) => e.id), feed.map((e) => e.id));
     assert.deepEqual(onlyA.received.map((e) => e.id), feed.filter((e) => e.tenantId === tenantA).map((e) => e.id));
     for (const event of everything.received) assertValidEvent(event);
+    // Each job carries the event's outbox position, as the feed serves it: consumers order one certificate's events by it.
+    assert.deepEqual(everything.received.map((e) => (e as CcmEvent & { position?: string }).position), feed.map((e) => (e as { position: string }).position));
   });
 
   test('with Redis unreachable the API keeps working; when it returns every event arrives once, in order', async () => {
@@ -124,7 +126,7 @@ describe('event relay to BullMQ on Redis (PostgreSQL)', () => {
     const publisher = new BullmqEventPublisher(`redis://${REDIS.host}:${REDIS.port}`);
     const queue = new Queue(queueName, { connection: REDIS });
     try {
-      const events = (await allEvents(ccm)).slice(0, 5) as unknown as CcmEvent[];
+      const events = ((await allEvents(ccm)).slice(0, 5) as unknown as Array<CcmEvent & { position: string }>).map(({ position, ...event }) => ({ position: Number(position), event: event as CcmEvent }));
       await waitFor(async () => (await publisher.publish(queueName, events).then(() => true, () => false)));
       await publisher.publish(queueName, events);
       await publisher.publish(queueName, events.slice(2));

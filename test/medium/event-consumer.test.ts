@@ -107,23 +107,26 @@ describe('CcmEventConsumer on BullMQ', () => {
     }
   });
 
-  test('an event published by ccm\'s publisher reaches the handler and is acknowledged', async () => {
+  test('an event published by ccm\'s publisher reaches the handler, with its outbox position, and is acknowledged', async () => {
     const subscriberId = randomUUID();
     const queue = queueFor(subscriberId);
     const received: CcmEvent[] = [];
-    await startConsumer(subscriberId, async (event) => {
-      received.push(event);
-    });
+    const positions: Array<string | undefined> = [];
+    const consumer = new CcmEventConsumer({ redis: REDIS_URL, subscriberId, handler: async (event, delivery) => void (received.push(event), positions.push(delivery.position)) });
+    consumers.push(consumer);
+    await consumer.start();
     const event = sampleEvent();
     const publisher = new BullmqEventPublisher(REDIS_URL);
     try {
       await until(() => (publisher as unknown as { connection: { status: string } }).connection.status === 'ready');
-      await publisher.publish(subscriberQueueName(subscriberId), [event]);
+      await publisher.publish(subscriberQueueName(subscriberId), [{ position: 4711, event }]);
     } finally {
       await publisher.close();
     }
     await until(() => received.length === 1);
+    // The handler gets the contract's fields only; the position comes with the delivery.
     assert.deepEqual(received[0], event);
+    assert.deepEqual(positions, ['4711']);
     assert.equal(await waitForState(queue, event.id, 'completed'), 'completed');
   });
 

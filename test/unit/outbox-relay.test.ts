@@ -53,11 +53,11 @@ class GatedPublisher extends EventPublisher {
   gate: Promise<void> | null = null;
   failing = false;
 
-  async publish(_queue: string, events: readonly CcmEvent[]): Promise<void> {
+  async publish(_queue: string, events: readonly StoredEvent[]): Promise<void> {
     this.attempts += 1;
     if (this.failing) throw new Error('broker unreachable');
     if (this.gate) await this.gate;
-    this.published.push(...events.map((event) => event.id));
+    this.published.push(...events.map((stored) => stored.event.id));
   }
 
   async close(): Promise<void> {

@@ -59,7 +59,7 @@ export class BrokerAgent {
   private readonly enforcement: Enforcement;
   private readonly tenants: ReadonlySet<string>;
   private readonly perCertificate = new Map<string, Promise<void>>();
-  /** Per certificate, the feed position of the newest event handled (feed only). */
+  /** Per certificate, the outbox position of the newest event handled that had one. */
   private readonly newestPosition = new Map<string, bigint>();
   private readonly timers: NodeJS.Timeout[] = [];
   private events: EventSource | null = null;
@@ -187,8 +187,8 @@ export class BrokerAgent {
           const newest = this.newestPosition.get(event.certificateId!);
           const inOrder = position !== null && (newest === undefined || position > newest);
           if (position !== null && inOrder) this.newestPosition.set(event.certificateId!, position);
-          // From the feed, in commit order, a keep-out of a certificate the index knows is its state as of that
-          // position: nothing newer has been handled, and anything newer comes later. It needs no read from ccm,
+          // With its outbox position (feed and queue), a keep-out of a certificate the index knows, newer than any of
+          // its events handled so far, is its state as of that position; anything newer comes later. It needs no read from ccm,
           // which in a burst is one request per event against a ccm busy answering the burst. Letting in, an
           // unknown certificate and an event older than one already handled (a retry) still read the state.
           const known = this.index.known(event.certificateId!);

@@ -29,10 +29,11 @@ export interface CcmEventDelivery {
   /** When the event was put on the queue (ccm's relay), if known: with the event's time, it says where delivery time went. */
   readonly queuedAt?: Date;
   /**
-   * The HTTP feed only: the event's outbox position. Positions follow commit
-   * order, so of two events of one certificate the one with the higher
-   * position says its newer state, whatever order they are handled in (a
-   * retry comes after later events).
+   * The event's outbox position (the HTTP feed's, and the job data's from
+   * ccm's relay; absent from jobs published before positions were). Positions
+   * follow commit order, so of two events of one certificate the one with
+   * the higher position says its newer state, whatever order they are
+   * handled in (a retry comes after later events).
    */
   readonly position?: string;
 }
@@ -144,7 +145,8 @@ export class CcmEventConsumer {
 
 function deliveryOf(job: Job, queue: string): CcmEventDelivery {
   // attemptsMade counts finished attempts; during processing the current one is attemptsMade + 1.
-  return { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1, queue, queuedAt: new Date(job.timestamp) };
+  const position = (job.data as { position?: unknown }).position;
+  return { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1, queue, queuedAt: new Date(job.timestamp), ...(typeof position === 'string' && /^\d{1,19}$/.test(position) ? { position } : {}) };
 }
 
 function safely(callback: () => void): void {
