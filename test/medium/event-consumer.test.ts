@@ -575,7 +575,7 @@ describe('HttpEventFeedConsumer', () => {
     await consumer.start();
     await new Promise((resolve) => setTimeout(resolve, 550));
     await consumer.close();
-    assert.ok(feed.requests.length >= 3 && feed.requests.length <= 8, `${feed.requests.length} requests in 550 ms`);
+    assert.ok(feed.requests.length >= 2 && feed.requests.length <= 10, `${feed.requests.length} requests in 550 ms (a tight loop makes hundreds)`);
   });
 
   test('the tenant filter is passed to the feed', async () => {
