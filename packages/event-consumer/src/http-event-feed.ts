@@ -158,31 +158,44 @@ export class HttpEventFeedConsumer {
     const inHand: Array<{ readonly position: string; done: boolean }> = [];
     const running = new Set<Promise<void>>();
     let saving: Promise<void> = Promise.resolve();
-    let saveFailure: unknown = null;
+    /**
+     * A cursor save that failed, or a handler that threw other than by failing
+     * its event (a bug): everything in hand stops (as on close) and run()
+     * rejects with it; the cursor stays before whatever was not handled.
+     */
+    let failure: unknown = null;
+    const fail = (error: unknown): void => {
+      failure ??= error;
+      this.stop.abort();
+    };
     const advance = (): void => {
       let cursor: string | null = null;
       while (inHand[0]?.done) cursor = inHand.shift()!.position;
       if (cursor === null) return;
       const save = cursor;
-      saving = saving.then(() => this.options.cursorStore.save(save)).catch((error: unknown) => void (saveFailure = error));
+      saving = saving.then(() => this.options.cursorStore.save(save)).catch(fail);
     };
     try {
-      while (!this.stop.signal.aborted) {
+      while (!this.stop.signal.aborted && failure === null) {
         while (inHand.length >= concurrency && running.size > 0 && !this.stop.signal.aborted) await Promise.race(running);
-        if (saveFailure) throw saveFailure;
+        // Still full with nothing running: only after a stop or a failure, which end the loop.
+        if (inHand.length >= concurrency || failure !== null) break;
         const page = await this.nextPage(readCursor, Math.min(pageSize, concurrency - inHand.length));
         if (!page) break;
         for (const item of page.items) {
           const entry = { position: item.position, done: false };
           inHand.push(entry);
-          const handling = this.handleInOrder(item).then((handled) => {
-            running.delete(handling);
-            // Not handled: stopped while retrying; the entry stays undone and holds the cursor back.
-            if (handled) {
-              entry.done = true;
-              advance();
-            }
-          });
+          const handling: Promise<void> = this.handleInOrder(item)
+            .then(
+              (handled) => {
+                // Not handled: stopped while retrying; the entry stays undone and holds the cursor back.
+                if (!handled) return;
+                entry.done = true;
+                advance();
+              },
+              fail,
+            )
+            .finally(() => running.delete(handling));
           running.add(handling);
           readCursor = item.position;
         }
@@ -192,7 +205,7 @@ export class HttpEventFeedConsumer {
       await Promise.all(running);
       await saving;
     }
-    if (saveFailure) throw saveFailure;
+    if (failure !== null) throw failure;
   }
 
   /** The next page, reading again after failures with backoff; null once stopped. */
