@@ -70,13 +70,16 @@ export class OutboxRelay {
   private async run(): Promise<void> {
     let backoffMs = 0;
     while (this.running) {
+      // Armed before the pass: a commit during it (or stop()) starts the next pass at once.
+      const commit = this.wakeup.nextCommit(this.pollMs);
       try {
         await this.drain();
         if (this.failing) this.logger.log('event delivery resumed');
         this.failing = false;
         backoffMs = 0;
-        await this.wakeup.wait(this.pollMs);
+        await commit.woken;
       } catch (error) {
+        commit.cancel();
         if (!this.failing) this.logger.warn(`event delivery paused, events wait in the outbox: ${error instanceof Error ? error.message : String(error)}`);
         this.failing = true;
         backoffMs = Math.min(Math.max(backoffMs * 2, 100), MAX_BACKOFF_MS);

@@ -6,53 +6,25 @@
  * LISTEN/NOTIFY); elsewhere both find them by polling.
  */
 export class OutboxWakeup {
-  private waiters: (() => void)[] = [];
-  private pending = false;
   private readonly listeners = new Set<() => void>();
 
   notify(): void {
-    this.pending = true;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
     for (const listener of [...this.listeners]) listener();
   }
 
   /**
-   * The relay's wait: resolves on the next notify() or after `timeoutMs`,
-   * whichever comes first; at once if one came since the last wait. One
-   * caller only (the pending flag is its own).
-   */
-  wait(timeoutMs: number): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      timer.unref();
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        self.waiters = self.waiters.filter((w) => w !== done);
-        self.pending = false;
-        resolve();
-      }
-      this.waiters.push(done);
-    });
-  }
-
-  /**
-   * For any number of readers: a promise of the first notify() after this
-   * call (not one before it, so a reader arms it before it reads and cannot
-   * miss a commit that lands between its read and its wait), or of the
-   * timeout, or of `signal` aborting. `true` when a commit woke it.
+   * For any number of waiters (the relay, feed reads): a promise of the
+   * first notify() after this call, not one before it, so a waiter arms it
+   * before it reads and cannot miss a commit that lands between its read and
+   * its wait; or of the timeout, or of `signal` aborting. `true` when a
+   * commit woke it. The timer does not keep the process alive: what waits
+   * is a relay that stop() wakes, or a read whose socket does.
    */
   nextCommit(timeoutMs: number, signal?: AbortSignal): { readonly woken: Promise<boolean>; cancel(): void } {
     let finish: (woken: boolean) => void = () => undefined;
     const woken = new Promise<boolean>((resolve) => (finish = resolve));
-    // Not unref'd: a read waiting to be answered is work in hand (the stop answers it first: EventFeed.stopWaiting).
     const timer = setTimeout(() => settle(false), Math.max(0, timeoutMs));
+    timer.unref();
     const onCommit = (): void => settle(true);
     const onAbort = (): void => settle(false);
     const settle = (result: boolean): void => {
@@ -67,7 +39,7 @@ export class OutboxWakeup {
     return { woken, cancel: () => settle(false) };
   }
 
-  /** Feed readers waiting now: the feed caps them (MAX_WAITING_READERS). */
+  /** Waiting now, the relay included: the feed caps its readers by it (MAX_WAITING_READERS). */
   get readersWaiting(): number {
     return this.listeners.size;
   }

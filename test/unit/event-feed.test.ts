@@ -6,7 +6,7 @@
  * past MAX_WAITING_READERS a read does not wait.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { CcmEvent } from '@ccm/event-consumer/contract';
 import { EventOutbox, type StoredEvent } from '../../src/events/event-outbox.js';
 import { EventFeed, MAX_WAITING_READERS } from '../../src/events/event-subscriptions.js';
@@ -41,6 +41,13 @@ function setUp(rereadMs = 60_000): { outbox: MemoryOutbox; wakeup: OutboxWakeup;
 const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('EventFeed', () => {
+  // In ccm a waiting read's socket keeps the process alive; here nothing else would while a read waits.
+  let alive: NodeJS.Timeout;
+  before(() => {
+    alive = setInterval(() => undefined, 1000);
+  });
+  after(() => clearInterval(alive));
+
   it('a read with nothing after its cursor waits, and the next commit answers it', async () => {
     const { outbox, wakeup, feed } = setUp();
     const waiting = feed.read('0', 100, undefined, 20_000);
