@@ -16,6 +16,8 @@ export const AUDIT_ACTIONS = [
   'certificate.revoke',
   'certificate.renew',
   'authority.revoke',
+  'authority.roll-over',
+  'authority.retire',
   'authority.create-external',
   'authority.create-intermediate',
   'authority.remove',

@@ -28,7 +28,7 @@ import { IssuingCertificateCache } from './authority-certificate.js';
 import { AuthorityRepository, type Authority, type AuthorityKind, type AuthorityStatus } from './authority.js';
 
 /** The statuses in which a CA holds its name in the database's unique index: being signed, or in force. */
-export const LIVE_NAME_STATUSES = ['pending', 'active'] as const satisfies readonly AuthorityStatus[];
+export const LIVE_NAME_STATUSES = ['pending', 'active', 'retiring'] as const satisfies readonly AuthorityStatus[];
 
 export interface NameClaim {
   readonly subject: DistinguishedName;
@@ -59,9 +59,12 @@ export class AuthorityNameTaken extends DomainError {
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const OU = '2.5.4.11';
 const CN = '2.5.4.3';
-/** The comparable forms of the names ccm generates: "OU=<tenant id>, CN=… root CA", "OU=<CA id>, CN=OCSP responder <id>", and older responders' "CN=OCSP responder <CA id>". */
+/**
+ * The comparable forms of the names ccm generates: "OU=<tenant id>, CN=… root CA" (and "… root CA G<n>" for the
+ * roots that replaced it), "OU=<CA id>, CN=OCSP responder <id>", and older responders' "CN=OCSP responder <CA id>".
+ */
 const CCM_NAME_SHAPES = [
-  new RegExp(`^\\[\\["${OU}","${UUID}"\\],\\["${CN}",".* root ca"\\]\\]$`),
+  new RegExp(`^\\[\\["${OU}","${UUID}"\\],\\["${CN}",".* root ca(?: g[0-9]+)?"\\]\\]$`),
   new RegExp(`^\\[\\["${OU}","${UUID}"\\],\\["${CN}","ocsp responder ${UUID}"\\]\\]$`),
   new RegExp(`^\\[\\["${CN}","ocsp responder ${UUID}"\\]\\]$`),
 ];

@@ -6,6 +6,7 @@
  * delegated intermediates, src/trust/): certificate only, no custody key.
  */
 import type { KeyAlgorithm } from '../codec/key-algorithm.js';
+import { DomainError } from '../shared/errors.js';
 import type { IdentityRules } from './identity-rules.js';
 
 /**
@@ -17,10 +18,22 @@ export type AuthorityKind = 'platform' | 'tenant-root' | 'ocsp-responder' | 'ext
 /** How devices under an external or delegated CA become known: on their first connection, or only when registered beforehand. */
 export type DeviceRegistration = 'self' | 'preregistered';
 /**
- * pending: key created, certificate not yet in place (being signed, or awaiting an operator's import); revoked: terminal, issues nothing more;
- * failed: a delegated CA whose signing failed, so no certificate exists (the record stays, as for client certificates).
+ * pending: key created, certificate not yet in place (being signed, or awaiting an operator's import);
+ * active: in force, and for a tenant root the one that signs new certificates;
+ * retiring: a tenant root that another replaced (rolled over): it signs no new certificates, but what it issued stays
+ * valid, and it still signs their CRLs and OCSP answers, until the last of them expires;
+ * retired: a retiring root whose certificates have all expired: out of every trust bundle, signs nothing more;
+ * revoked: terminal, issues nothing more, and what it issued is revoked with it;
+ * failed: a CA whose signing failed, so no certificate exists (the record stays, as for client certificates).
  */
-export type AuthorityStatus = 'pending' | 'active' | 'revoked' | 'failed';
+export type AuthorityStatus = 'pending' | 'active' | 'retiring' | 'retired' | 'revoked' | 'failed';
+
+/** The statuses of a CA whose certificates are in force: the ones trust bundles carry and brokers trust. */
+export const IN_FORCE_STATUSES = ['active', 'retiring'] as const satisfies readonly AuthorityStatus[];
+
+export function isInForce(authority: Pick<Authority, 'status'>): boolean {
+  return (IN_FORCE_STATUSES as readonly string[]).includes(authority.status);
+}
 
 export interface Authority {
   readonly id: string;
@@ -70,12 +83,25 @@ export interface AuthorityCertificate {
   readonly notAfter: Date;
 }
 
+/** Another root CA of the tenant is being issued (a rollover, or the tenant's creation, in progress): one at a time. */
+export class TenantRootInProgress extends DomainError {
+  constructor() {
+    super('conflict', 'another root CA of this tenant is being issued right now (a concurrent rollover); ask again once it has finished', { reason: 'root-in-progress' });
+  }
+}
+
 export abstract class AuthorityRepository {
   abstract findPlatform(): Promise<Authority | null>;
   abstract findById(id: string): Promise<Authority | null>;
   abstract findActiveTenantRoot(tenantId: string): Promise<Authority | null>;
-  /** The tenant's root CA whatever its status (a revoked CA still publishes its CRL). */
+  /**
+   * The tenant's current root CA: the active one, else the newest that is
+   * retiring, retired or revoked (a revoked CA still publishes its CRL), else
+   * a pending or failed one.
+   */
   abstract findTenantRoot(tenantId: string): Promise<Authority | null>;
+  /** Every root CA the tenant has had, failed ones left out: the active one first, then newest first. */
+  abstract findTenantRoots(tenantId: string): Promise<Authority[]>;
   /** Inserts the pending platform CA row; false when another process already has one (the unique singleton index); AuthorityNameTaken when another CA has its name. */
   abstract insertPlatformIfAbsent(authority: Authority): Promise<boolean>;
   /**
@@ -92,7 +118,10 @@ export abstract class AuthorityRepository {
    * replica died signing); false when a peer's fresh serial is there or the CA is no longer pending.
    */
   abstract leasePlatformSerial(id: string, serialNumber: string, at: Date, staleBefore: Date): Promise<boolean>;
-  /** Records a CA certificate (tenant root, OCSP responder) about to be signed, in its own transaction; AuthorityNameTaken when another CA in force has its name. */
+  /**
+   * Records a CA certificate (tenant root, OCSP responder) about to be signed, in its own transaction; AuthorityNameTaken when another CA in force has its name,
+   * TenantRootInProgress for a tenant root while another of the tenant's is being signed.
+   */
   abstract insertPending(authority: Authority): Promise<void>;
   /** A pending authority whose signing failed: no certificate of it exists, and it frees its name. */
   abstract markFailed(id: string, at: Date): Promise<void>;

@@ -49,6 +49,16 @@ export interface IssueCertificateBody {
   readonly csr?: string;
 }
 
+export interface RolloverAnswer {
+  readonly rootAuthority: AuthorityAnswer;
+  readonly previousAuthority: AuthorityAnswer;
+}
+
+export interface AuthorityRevocationAnswer {
+  readonly authority: AuthorityAnswer;
+  readonly revokedCertificates: number;
+}
+
 interface Page<T> {
   readonly items: T[];
   readonly nextCursor: string | null;
@@ -80,6 +90,14 @@ export class CcmApiClient {
       after = page.nextCursor;
     } while (after !== null);
     return tenants;
+  }
+
+  rollOverTenantRoot(tenantId: string, validityDays: number | undefined): Promise<RolloverAnswer> {
+    return this.request('POST', `v1/tenants/${segment(tenantId)}/ca/rollover`, validityDays !== undefined ? { validityDays } : {});
+  }
+
+  retireTenantRoot(tenantId: string, authorityId: string, reason: string | undefined): Promise<AuthorityRevocationAnswer> {
+    return this.request('POST', `v1/tenants/${segment(tenantId)}/ca/${segment(authorityId)}/retire`, reason !== undefined ? { reason } : {});
   }
 
   issueCertificate(tenantId: string, body: IssueCertificateBody): Promise<IssuedCertificateAnswer> {

@@ -1,5 +1,6 @@
-/** `ccm tenant create|list`: tenants through the REST API (administrator key). */
-import { connect, CONNECTION_OPTIONS, CONNECTION_USAGE, defineCommand, json, positiveInteger, required, type CommandGroup } from './command.js';
+/** `ccm tenant create|list|roll-over|retire-ca`: tenants and their root CAs through the REST API (administrator key). */
+import { REVOKE_REASONS } from '@ccm/event-consumer/contract';
+import { connect, oneOf, CONNECTION_OPTIONS, CONNECTION_USAGE, defineCommand, json, positiveInteger, required, type CommandGroup } from './command.js';
 
 const create = defineCommand({
   name: 'create',
@@ -47,4 +48,63 @@ ${CONNECTION_USAGE}
   },
 });
 
-export const TENANT_COMMANDS: CommandGroup = { name: 'tenant', summary: 'create and list tenants', commands: [create, list] };
+const rollOver = defineCommand({
+  name: 'roll-over',
+  summary: 'give a tenant a new root CA; the old one keeps what it issued valid until it expires',
+  usage: `Usage: ccm tenant roll-over --tenant TENANT_ID [--validity-days DAYS] [--json]
+
+Rolls the tenant's root CA over: ccm creates a new key in custody, has the
+platform CA certify it, and signs every new certificate of the tenant with it
+from now on. The old root is retiring: the certificates it issued stay valid,
+with their CRL and OCSP, and it stays in the tenant's trust bundle until the
+last of them expires. Fetch the trust bundle again (GET .../ca-chain) and give
+it to brokers before devices get certificates of the new root.
+Prints the new root's id, or with --json both roots as JSON.
+Needs an administrator API key.
+
+Options:
+  --tenant TENANT_ID      the tenant
+  --validity-days DAYS    validity of the new root (default: the installation's)
+  --json                  print the whole answer as JSON
+
+${CONNECTION_USAGE}
+`,
+  options: { tenant: { type: 'string' }, 'validity-days': { type: 'string' }, json: { type: 'boolean' }, ...CONNECTION_OPTIONS },
+  async run(values, { env, out }) {
+    const tenantId = required(values.tenant, '--tenant');
+    const validityDays = positiveInteger(values['validity-days'], '--validity-days');
+    const rollover = await (await connect(values, env)).rollOverTenantRoot(tenantId, validityDays);
+    out(values.json ? json(rollover) : `${rollover.rootAuthority.id}\n`);
+  },
+});
+
+const retireCa = defineCommand({
+  name: 'retire-ca',
+  summary: 'retire a rolled-over root CA early, revoking what it issued',
+  usage: `Usage: ccm tenant retire-ca --tenant TENANT_ID --authority AUTHORITY_ID [--reason REASON] [--json]
+
+Retires a root CA that a rollover replaced before its certificates expire:
+it and every certificate it issued are revoked now (one authority.revoked
+event, so broker agents drop those devices), and it leaves the trust bundle.
+The tenant's active root cannot be retired. Prints the number of certificates
+revoked, or with --json the whole answer. Needs an administrator API key.
+
+Options:
+  --tenant TENANT_ID      the tenant
+  --authority ID          the retiring root CA (see GET /v1/tenants/{id}/authorities)
+  --reason REASON         RFC 5280 reason (default superseded): ${REVOKE_REASONS.join(', ')}
+  --json                  print the whole answer as JSON
+
+${CONNECTION_USAGE}
+`,
+  options: { tenant: { type: 'string' }, authority: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' }, ...CONNECTION_OPTIONS },
+  async run(values, { env, out }) {
+    const tenantId = required(values.tenant, '--tenant');
+    const authorityId = required(values.authority, '--authority');
+    const reason = oneOf(values.reason, '--reason', REVOKE_REASONS);
+    const retired = await (await connect(values, env)).retireTenantRoot(tenantId, authorityId, reason);
+    out(values.json ? json(retired) : `${retired.revokedCertificates}\n`);
+  },
+});
+
+export const TENANT_COMMANDS: CommandGroup = { name: 'tenant', summary: 'create and list tenants, roll their root CAs over', commands: [create, list, rollOver, retireCa] };

@@ -17,6 +17,7 @@ import { queueOf, type EventSubscriber } from '../events/event-subscriber.js';
 import type { EnrollmentCredential } from '../enrollment/enrollment-credential.js';
 import type { AuthenticatedDevice } from '../device-authentication/authenticate-device.js';
 import type { RenewedClientCertificate } from '../lifecycle/renew-client-certificate.js';
+import type { TenantRootRollover } from '../lifecycle/roll-over-tenant-root.js';
 import type { AuthorityRevocation } from '../lifecycle/revoke-authority.js';
 import type { Tenant } from '../tenants/tenant.js';
 import { IsOmittable, IsSubjectText } from './request-validation.js';
@@ -53,7 +54,7 @@ export class CreateTenantRequest {
 export class AuthorityResponse {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ enum: ['platform', 'tenant-root', 'ocsp-responder', 'intermediate', 'external'] }) kind!: string;
-  @ApiProperty({ enum: ['pending', 'active', 'revoked', 'failed'] }) status!: string;
+  @ApiProperty({ enum: ['pending', 'active', 'retiring', 'retired', 'revoked', 'failed'], description: 'retiring: a tenant root that a rollover replaced; what it issued stays valid until it expires, then it is retired.' }) status!: string;
   @ApiProperty({ example: 'CN=ccm platform CA' }) subject!: string;
   @ApiProperty({ example: 'ecdsa-p256' }) keyAlgorithm!: string;
   @ApiProperty({ nullable: true, type: String, description: 'Lowercase hex.' }) serialNumber!: string | null;
@@ -297,6 +298,34 @@ export class RevokeRequest {
   @IsOptional()
   @IsIn(REVOKE_REASONS)
   reason?: RevocationReason;
+}
+
+export class RetireRequest {
+  @ApiPropertyOptional({ enum: REVOKE_REASONS, default: 'superseded', description: 'RFC 5280 CRLReason given to the certificates of the retiring root, revoked now.' })
+  @IsOptional()
+  @IsIn(REVOKE_REASONS)
+  reason?: RevocationReason;
+}
+
+/** As CCM_TENANT_CA_VALIDITY_DAYS allows. */
+const MAX_CA_VALIDITY_DAYS = 36500;
+
+export class RolloverRequest {
+  @ApiPropertyOptional({ description: 'Validity of the new root in days (default CCM_TENANT_CA_VALIDITY_DAYS); never past the platform CA\'s.', minimum: 1, maximum: MAX_CA_VALIDITY_DAYS })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_CA_VALIDITY_DAYS)
+  validityDays?: number;
+}
+
+export class RolloverResponse {
+  @ApiProperty({ type: AuthorityResponse, description: 'The new tenant root CA, active: it signs every certificate of the tenant from now on.' }) rootAuthority!: AuthorityResponse;
+  @ApiProperty({ type: AuthorityResponse, description: 'The root it replaced, retiring: what it issued stays valid, and in the trust bundle, until the last of it expires.' }) previousAuthority!: AuthorityResponse;
+}
+
+export function rolloverResponse(rollover: TenantRootRollover): RolloverResponse {
+  return { rootAuthority: authorityResponse(rollover.authority), previousAuthority: authorityResponse(rollover.previous) };
 }
 
 export class AuthorityRevocationResponse {

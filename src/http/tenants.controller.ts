@@ -2,6 +2,7 @@
 import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { RevokeAuthority } from '../lifecycle/revoke-authority.js';
+import { RollOverTenantRoot } from '../lifecycle/roll-over-tenant-root.js';
 import { CreateTenant } from '../tenants/create-tenant.js';
 import { TenantQueries } from '../tenants/tenant-queries.js';
 import {
@@ -9,7 +10,11 @@ import {
   authorityRevocationResponse,
   CreateTenantRequest,
   PageQuery,
+  RetireRequest,
   RevokeRequest,
+  RolloverRequest,
+  RolloverResponse,
+  rolloverResponse,
   TenantPage,
   TenantResponse,
   tenantResponse,
@@ -26,6 +31,7 @@ export class TenantsController {
     private readonly createTenant: CreateTenant,
     private readonly queries: TenantQueries,
     private readonly revokeAuthority: RevokeAuthority,
+    private readonly rollOver: RollOverTenantRoot,
   ) {}
 
   @Post()
@@ -60,7 +66,10 @@ export class TenantsController {
   @Get(':tenantId/ca-chain')
   @Access('admin', 'tenant', 'broker')
   @Header('content-type', 'application/pem-certificate-chain')
-  @ApiOperation({ summary: 'Trust bundle in PEM: the tenant root CA, then the platform CA. Use it as the CA file of brokers and devices.' })
+  @ApiOperation({
+    summary:
+      'Trust bundle in PEM: the tenant root CA, then the platform CA. Use it as the CA file of brokers and devices. After a rollover it holds every root in force: the active one\'s chain, then each retiring root, until that root is retired.',
+  })
   @ApiProduces('application/pem-certificate-chain')
   @ApiOkResponse({ schema: { type: 'string' } })
   chain(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string): Promise<string> {
@@ -78,5 +87,41 @@ export class TenantsController {
   @ApiOkResponse({ type: AuthorityRevocationResponse })
   async revokeCa(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Body() body: RevokeRequest): Promise<AuthorityRevocationResponse> {
     return authorityRevocationResponse(await this.revokeAuthority.execute({ kind: 'tenant-root', tenantId }, body.reason ?? 'unspecified'));
+  }
+
+  @Post(':tenantId/ca/rollover')
+  @Access('admin')
+  @Audited('authority.roll-over', {
+    target: 'authority',
+    fromResponse: (rollover: RolloverResponse) => ({ targetId: rollover.rootAuthority.id, details: { previousAuthorityId: rollover.previousAuthority.id, subject: rollover.rootAuthority.subject, serialNumber: rollover.rootAuthority.serialNumber } }),
+  })
+  @HttpCode(201)
+  @ApiOperation({
+    summary:
+      'Roll the tenant root CA over: a new key in custody, certified by the platform CA, signs the tenant\'s certificates from now on; the old root is retiring: what it issued stays valid (CRL, OCSP, trust bundle) until the last of it expires. Emits authority.rolled-over. 409 while another rollover of the tenant is in progress.',
+  })
+  @ApiCreatedResponse({ type: RolloverResponse })
+  async rollOverCa(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Body() body: RolloverRequest): Promise<RolloverResponse> {
+    return rolloverResponse(await this.rollOver.execute({ tenantId, ...(body.validityDays !== undefined ? { validityDays: body.validityDays } : {}) }));
+  }
+
+  @Post(':tenantId/ca/:authorityId/retire')
+  @Access('admin')
+  @Audited('authority.retire', {
+    target: 'authority',
+    fromResponse: (revocation: AuthorityRevocationResponse) => ({ targetId: revocation.authority.id, details: { revocationReason: revocation.authority.revocationReason, revokedCertificates: revocation.revokedCertificates } }),
+  })
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Retire a retiring tenant root early: it and every certificate it issued are revoked now instead of being left to expire, and it leaves the trust bundle. Emits one authority.revoked event. Only for a root that a rollover replaced (409 for the active one).',
+  })
+  @ApiOkResponse({ type: AuthorityRevocationResponse })
+  async retireCa(
+    @Param('tenantId', new ParseIdPipe('tenant')) tenantId: string,
+    @Param('authorityId', new ParseIdPipe('tenant CA')) authorityId: string,
+    @Body() body: RetireRequest,
+  ): Promise<AuthorityRevocationResponse> {
+    return authorityRevocationResponse(await this.revokeAuthority.execute({ kind: 'retiring-root', tenantId, authorityId }, body.reason ?? 'superseded'));
   }
 }

@@ -25,10 +25,29 @@ export function certificateEvent(certificate: ClientCertificate, issuer: Authori
 
 /** `issuerSubject`: the DN of the revoked CA's issuer (for an external CA, whatever its certificate names: ccm has no record of it). */
 export function authorityRevokedEvent(authority: Authority, issuerSubject: string, reason: RevocationReason, at: Date, revokedCertificates: number): CcmEvent {
+  return { ...authorityEvent(authority, issuerSubject, at), type: 'authority.revoked', reason, state: 'revoked', revokedCertificates };
+}
+
+/** The CN of a subject as ccm prints it (RFC 4514, most specific first). */
+function commonNameOfSubject(subject: string): string {
+  const match = /(?:^|,)CN=((?:\\.|[^,\\])*)/.exec(subject);
+  return match ? match[1]!.replace(/\\(.)/g, '$1') : subject;
+}
+
+/** A tenant root rollover took effect: `next` signs from now on, `previous` is retiring. `issuerSubject`: the platform CA's DN. */
+export function authorityRolledOverEvent(next: Authority, previous: Authority, issuerSubject: string, at: Date): CcmEvent {
+  return { ...authorityEvent(next, issuerSubject, at), type: 'authority.rolled-over', reason: null, state: 'active', previousAuthorityId: previous.id };
+}
+
+/** A retiring root's last certificate expired: it is out of every trust bundle from now on. */
+export function authorityRetiredEvent(authority: Authority, issuerSubject: string, at: Date): CcmEvent {
+  return { ...authorityEvent(authority, issuerSubject, at), type: 'authority.retired', reason: null, state: 'retired' };
+}
+
+function authorityEvent(authority: Authority, issuerSubject: string, at: Date): Omit<CcmEvent, 'type' | 'reason' | 'state'> {
   return {
     schemaVersion: EVENT_SCHEMA_VERSION,
     id: newId(),
-    type: 'authority.revoked',
     time: at.toISOString(),
     tenantId: authority.tenantId!,
     authorityId: authority.id,
@@ -37,14 +56,5 @@ export function authorityRevokedEvent(authority: Authority, issuerSubject: strin
     fingerprintSha256: authority.fingerprintSha256 ?? '',
     commonName: commonNameOfSubject(authority.subject),
     issuer: issuerSubject,
-    reason,
-    state: 'revoked',
-    revokedCertificates,
   };
-}
-
-/** The CN of a subject as ccm prints it (RFC 4514, most specific first). */
-function commonNameOfSubject(subject: string): string {
-  const match = /(?:^|,)CN=((?:\\.|[^,\\])*)/.exec(subject);
-  return match ? match[1]!.replace(/\\(.)/g, '$1') : subject;
 }

@@ -1,5 +1,6 @@
 /**
- * Certificate life cycle use cases: state changes, renewal, CA revocation.
+ * Certificate life cycle use cases: state changes, renewal, CA revocation,
+ * tenant root rollover and the retirement of the roots it replaced.
  * CRL refreshes go through the RevocationListRefresher port, which the
  * revocation module implements and the composition root makes reachable
  * (app.module.ts), so that this module does not import revocation's.
@@ -9,11 +10,13 @@ import { AuthoritiesModule } from '../authorities/authorities.module.js';
 import { CertificatesModule } from '../certificates/certificates.module.js';
 import { ChangeCertificateState } from './change-certificate-state.js';
 import { RenewClientCertificate } from './renew-client-certificate.js';
+import { RetireTenantRoots } from './retire-tenant-roots.js';
 import { RevokeAuthority } from './revoke-authority.js';
+import { RollOverTenantRoot } from './roll-over-tenant-root.js';
 
 @Module({
   imports: [AuthoritiesModule, CertificatesModule],
-  providers: [ChangeCertificateState, RevokeAuthority, RenewClientCertificate],
-  exports: [ChangeCertificateState, RevokeAuthority, RenewClientCertificate],
+  providers: [ChangeCertificateState, RevokeAuthority, RenewClientCertificate, RollOverTenantRoot, RetireTenantRoots],
+  exports: [ChangeCertificateState, RevokeAuthority, RenewClientCertificate, RollOverTenantRoot, RetireTenantRoots],
 })
 export class LifeCycleModule {}

@@ -14,7 +14,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import type { RevocationReason } from '@ccm/event-consumer/contract';
-import { AuthorityRepository, type Authority, type AuthorityKind } from '../authorities/authority.js';
+import { AuthorityRepository, isInForce, type Authority, type AuthorityKind } from '../authorities/authority.js';
 import { inspectCertificate } from '../codec/certificate-inspection.js';
 import { formatDistinguishedName } from '../codec/distinguished-name.js';
 import { decodePem } from '../codec/pem.js';
@@ -29,6 +29,8 @@ import { RevocationListRefresher } from './revocation-list-refresher.js';
 export type AuthorityToRevoke =
   /** The tenant's root CA (POST /v1/tenants/{tenantId}/ca/revoke). */
   | { readonly kind: 'tenant-root'; readonly tenantId: string }
+  /** A root the tenant rolled over from, retired early (POST /v1/tenants/{tenantId}/ca/{authorityId}/retire): what it issued is revoked now rather than left to expire. */
+  | { readonly kind: 'retiring-root'; readonly tenantId: string; readonly authorityId: string }
   /** One of the tenant's external CAs or delegated intermediates (DELETE or POST …/authorities/{authorityId}/revoke). */
   | { readonly kind: 'tenant-held'; readonly tenantId: string; readonly authorityId: string };
 
@@ -50,6 +52,7 @@ interface Revocation {
 
 const REVOCATIONS: Record<AuthorityToRevoke['kind'], Revocation> = {
   'tenant-root': { called: 'tenant CA', refreshesRevocationList: true },
+  'retiring-root': { called: 'retiring tenant CA', refreshesRevocationList: true },
   'tenant-held': { called: 'CA', refreshesRevocationList: false },
 };
 
@@ -69,8 +72,9 @@ export class RevokeAuthority {
 
   async execute(target: AuthorityToRevoke, reason: RevocationReason): Promise<AuthorityRevocation> {
     const revocation = REVOCATIONS[target.kind];
-    const authority = target.kind === 'tenant-root' ? await this.tenantRoot(target.tenantId) : await this.tenantHeld(target.tenantId, target.authorityId);
-    if (authority.status !== 'active') throw new DomainError('illegal-transition', `cannot revoke a ${revocation.called} that is ${authority.status}`, { state: authority.status, action: 'revoke' });
+    const authority =
+      target.kind === 'tenant-root' ? await this.tenantRoot(target.tenantId) : target.kind === 'retiring-root' ? await this.retiringRoot(target.tenantId, target.authorityId) : await this.tenantHeld(target.tenantId, target.authorityId);
+    if (!isInForce(authority)) throw new DomainError('illegal-transition', `cannot revoke a ${revocation.called} that is ${authority.status}`, { state: authority.status, action: 'revoke' });
     const issuerSubject = await this.issuerSubjectOf(authority);
     const at = this.clock.now();
     const result = await this.store.revokeAuthority(authority, reason, at, (count) => authorityRevokedEvent(authority, issuerSubject, reason, at, count));
@@ -84,6 +88,17 @@ export class RevokeAuthority {
     if (!(await this.tenants.findById(tenantId))) throw new NotFound('tenant');
     const authority = await this.authorities.findTenantRoot(tenantId);
     if (!authority) throw new NotFound('tenant CA');
+    return authority;
+  }
+
+  private async retiringRoot(tenantId: string, authorityId: string): Promise<Authority> {
+    if (!(await this.tenants.findById(tenantId))) throw new NotFound('tenant');
+    const authority = await this.authorities.findById(authorityId);
+    if (!authority || authority.tenantId !== tenantId || authority.kind !== 'tenant-root') throw new NotFound('tenant CA');
+    if (authority.status === 'active') {
+      throw new DomainError('illegal-transition', 'this is the tenant\'s active root CA: roll it over first (POST /v1/tenants/{tenantId}/ca/rollover), or revoke it (POST /v1/tenants/{tenantId}/ca/revoke)', { state: 'active', action: 'retire' });
+    }
+    if (authority.status !== 'retiring') throw new DomainError('illegal-transition', `cannot retire a tenant CA that is ${authority.status}`, { state: authority.status, action: 'retire' });
     return authority;
   }
 

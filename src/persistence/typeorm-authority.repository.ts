@@ -1,7 +1,7 @@
 /** AuthorityRepository on TypeORM. */
 import { Injectable } from '@nestjs/common';
 import { DataSource, Not } from 'typeorm';
-import { AuthorityRepository, type Authority, type AuthorityCertificate, type DeviceRegistration } from '../authorities/authority.js';
+import { AuthorityRepository, TenantRootInProgress, type Authority, type AuthorityCertificate, type DeviceRegistration } from '../authorities/authority.js';
 import type { IdentityRules } from '../authorities/identity-rules.js';
 import { AuthorityNameTaken } from '../authorities/authority-names.js';
 import type { KeyAlgorithm } from '../codec/key-algorithm.js';
@@ -68,6 +68,16 @@ export async function claimingAuthorityName<T>(write: () => Promise<T>): Promise
   }
 }
 
+/** Runs a write that records a tenant root; the index that lets a tenant have one root being signed at a time refusing it is TenantRootInProgress. */
+export async function claimingTenantRoot<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isUniqueViolationOf(error, 'uq_authorities_tenant_root_status', ['authorities.tenant_id', 'authorities.status'])) throw new TenantRootInProgress();
+    throw error;
+  }
+}
+
 @Injectable()
 export class TypeormAuthorityRepository extends AuthorityRepository {
   private activeRoot: { readonly query: PreparedQuery; readonly columns: EntityColumns<AuthorityRow> } | null = null;
@@ -96,8 +106,24 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
   }
 
   async findTenantRoot(tenantId: string): Promise<Authority | null> {
-    const row = await this.dataSource.getRepository(AuthorityRow).findOne({ where: { tenantId, kind: 'tenant-root' }, order: { createdAt: 'DESC' } });
+    const [row] = await this.tenantRoots(tenantId, true).limit(1).getMany();
     return row ? toAuthority(row) : null;
+  }
+
+  async findTenantRoots(tenantId: string): Promise<Authority[]> {
+    return (await this.tenantRoots(tenantId, false).getMany()).map(toAuthority);
+  }
+
+  /** A tenant's roots, the active one first, then those whose certificates exist (newest first), then bookkeeping (pending, failed: only with `withUnsigned`). */
+  private tenantRoots(tenantId: string, withUnsigned: boolean) {
+    const query = this.dataSource
+      .getRepository(AuthorityRow)
+      .createQueryBuilder('a')
+      .where("a.tenant_id = :tenantId AND a.kind = 'tenant-root'", { tenantId })
+      .orderBy("CASE a.status WHEN 'active' THEN 0 WHEN 'pending' THEN 2 WHEN 'failed' THEN 3 ELSE 1 END", 'ASC')
+      .addOrderBy('a.created_at', 'DESC')
+      .addOrderBy('a.id', 'DESC');
+    return withUnsigned ? query : query.andWhere("a.status NOT IN ('pending', 'failed')");
   }
 
   // On every issuance: a prepared statement, since TypeORM's query building cost more than the lookup itself.
@@ -134,7 +160,7 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
   }
 
   async insertPending(authority: Authority): Promise<void> {
-    await claimingAuthorityName(() => this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(authority))));
+    await claimingTenantRoot(() => claimingAuthorityName(() => this.transactions.run((manager) => manager.insert(AuthorityRow, toAuthorityRow(authority)))));
   }
 
   async markFailed(id: string, at: Date): Promise<void> {

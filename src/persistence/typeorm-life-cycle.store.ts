@@ -4,7 +4,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { DataSource, In, IsNull, LessThan, Not, Or, type EntityManager } from 'typeorm';
-import type { Authority } from '../authorities/authority.js';
+import { IN_FORCE_STATUSES, type Authority, type AuthorityCertificate } from '../authorities/authority.js';
 import type { ClientCertificate } from '../certificates/client-certificate.js';
 import type { CcmEvent, RevocationReason } from '@ccm/event-consumer/contract';
 import type { Transition } from '../lifecycle/certificate-transition.js';
@@ -16,6 +16,8 @@ import { dialectOf, valueRows } from './sql-batches.js';
 import { appendAllToOutbox, appendToOutbox } from './typeorm-outbox.js';
 import { Transactions } from './transactions.js';
 import { toClientCertificate } from './typeorm-certificate.repository.js';
+import { claimingAuthorityName, toAuthority } from './typeorm-authority.repository.js';
+import { comparableSubject } from '../codec/name-comparison.js';
 
 /**
  * Concurrent transitions share one transaction (group commit). Each
@@ -54,7 +56,7 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
   private readonly batches: Coalescer<RequestedTransition, ClientCertificate | null>;
 
   constructor(
-    dataSource: DataSource,
+    private readonly dataSource: DataSource,
     private readonly transactions: Transactions,
     private readonly metrics: CertificateTransitionMetrics,
   ) {
@@ -153,7 +155,7 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
 
   private revokeAuthorityAndIssued(authority: Authority, reason: RevocationReason, at: Date, event: (revokedCertificates: number) => CcmEvent): Promise<{ revokedCertificates: number } | null> {
     return this.transactions.run(async (manager: EntityManager) => {
-      const claimed = await manager.update(AuthorityRow, { id: authority.id, status: 'active' }, { status: 'revoked', revokedAt: at, revocationReason: reason, updatedAt: at });
+      const claimed = await manager.update(AuthorityRow, { id: authority.id, status: In([...IN_FORCE_STATUSES]) }, { status: 'revoked', revokedAt: at, revocationReason: reason, updatedAt: at });
       if ((claimed.affected ?? 0) !== 1) return null;
       // The delegated intermediates it certified fall with it (a pending one too: its signing must not complete into a usable CA).
       const delegated = await manager.find(AuthorityRow, { select: { id: true }, where: { issuerAuthorityId: authority.id, kind: 'intermediate', status: In(['pending', 'active']) } });
@@ -176,12 +178,55 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
     });
   }
 
+  async rollOverTenantRoot(previous: Authority, next: Authority, certificate: AuthorityCertificate, at: Date, event: CcmEvent): Promise<boolean> {
+    return claimingAuthorityName(() =>
+      this.transactions.run(async (manager: EntityManager) => {
+        // The old root first: the index allows one active root per tenant, and this update is also the claim that it still is.
+        const retiring = await manager.update(AuthorityRow, { id: previous.id, kind: 'tenant-root', status: 'active' }, { status: 'retiring', updatedAt: at });
+        if ((retiring.affected ?? 0) !== 1) return false;
+        const activated = await manager.update(AuthorityRow, { id: next.id, status: 'pending' }, { ...certificate, subjectKey: comparableSubject(certificate.subject), status: 'active', updatedAt: at });
+        // Nothing of the first update may commit without the second: the transaction rolls back on the throw.
+        if ((activated.affected ?? 0) !== 1) throw new RolloverAbandoned();
+        await appendToOutbox(manager, event);
+        return true;
+      }),
+    ).catch((error: unknown) => {
+      if (error instanceof RolloverAbandoned) return false;
+      throw error;
+    });
+  }
+
+  async retiringRootsExpiredBy(now: Date): Promise<Authority[]> {
+    const at = now.toISOString();
+    const rows = await this.dataSource
+      .getRepository(AuthorityRow)
+      .createQueryBuilder('a')
+      .where("a.kind = 'tenant-root' AND a.status = 'retiring'")
+      // Pending and failed rows are no certificates; a revoked one still has a notAfter, but nothing trusts it any more.
+      .andWhere("NOT EXISTS (SELECT 1 FROM certificates c WHERE c.authority_id = a.id AND c.state NOT IN ('pending', 'failed', 'revoked') AND c.not_after > :at)", { at })
+      .andWhere("NOT EXISTS (SELECT 1 FROM authorities i WHERE i.issuer_authority_id = a.id AND i.kind = 'intermediate' AND i.status IN ('pending', 'active') AND i.not_after > :at)", { at })
+      .getMany();
+    return rows.map(toAuthority);
+  }
+
+  async retire(authority: Authority, at: Date, event: CcmEvent): Promise<boolean> {
+    return this.transactions.run(async (manager: EntityManager) => {
+      const retired = await manager.update(AuthorityRow, { id: authority.id, status: 'retiring' }, { status: 'retired', updatedAt: at });
+      if ((retired.affected ?? 0) !== 1) return false;
+      await appendToOutbox(manager, event);
+      return true;
+    });
+  }
+
   async recordUse(certificateId: string, at: Date, unlessUsedSince: Date): Promise<void> {
     await this.transactions.run((manager) =>
       manager.update(CertificateRow, { id: certificateId, state: Not('revoked'), lastUsedAt: Or(IsNull(), LessThan(unlessUsedSince)) }, { lastUsedAt: at }),
     );
   }
 }
+
+/** The new root was no longer pending when its rollover was to take effect (marked failed as abandoned): nothing changes. */
+class RolloverAbandoned extends Error {}
 
 function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
   const groups = new Map<string, T[]>();

@@ -1,7 +1,7 @@
 /** TrustedAuthorityRepository on TypeORM. */
 import { Injectable } from '@nestjs/common';
 import { DataSource, In, Not } from 'typeorm';
-import type { Authority } from '../authorities/authority.js';
+import { isInForce, type Authority } from '../authorities/authority.js';
 import { DEVICE_ISSUING_KINDS, TrustedAuthorityRepository, type IssuerCandidate } from '../trust/trusted-authority.js';
 import { AuthorityRow, CertificateRow } from './entities.js';
 import { Coalescer } from '../shared/coalescer.js';
@@ -76,7 +76,8 @@ export class TypeormTrustedAuthorityRepository extends TrustedAuthorityRepositor
     const kinds = DEVICE_ISSUING_KINDS.map((kind) => `'${kind}'`).join(', ');
     // pending and failed rows are bookkeeping of an issuance, not certificates anyone holds (as CertificateRepository's finds).
     const recorded = `c.authority_id = a.id AND c.state NOT IN ('pending', 'failed')`;
-    const trusted = `a.kind IN (${kinds}) AND a.status IN ('active', 'revoked') AND a.certificate_pem IS NOT NULL`;
+    // Retiring roots' certificates are in force; retired and revoked CAs are found so that the refusal can say why.
+    const trusted = `a.kind IN (${kinds}) AND a.status IN ('active', 'retiring', 'retired', 'revoked') AND a.certificate_pem IS NOT NULL`;
     if (this.dataSource.options.type !== 'postgres') {
       const single = new PreparedQuery(
         this.dataSource,
@@ -113,5 +114,5 @@ function candidate(authority: AuthorityRow, certificate: CertificateRow | null):
 
 /** findBySubject's order: the CAs in force first (a CA removed and uploaded again is found as the one in force), newest first within each. */
 function activeFirst(candidates: IssuerCandidate[]): IssuerCandidate[] {
-  return [...candidates.filter((c) => c.authority.status === 'active'), ...candidates.filter((c) => c.authority.status !== 'active')];
+  return [...candidates.filter((c) => isInForce(c.authority)), ...candidates.filter((c) => !isInForce(c.authority))];
 }

@@ -12,16 +12,13 @@ import type { Configuration } from '../config/configuration.js';
 import { certificateRecordOf, IssuingCertificateCache } from '../authorities/authority-certificate.js';
 import { AuthorityRepository, type Authority } from '../authorities/authority.js';
 import { PlatformAuthority } from '../authorities/platform-authority.js';
+import { pendingTenantRoot, planTenantRoot } from '../authorities/tenant-root.js';
 import { CertificateAuthority } from '../ca/certificate-authority.js';
-import { formatDistinguishedName, type DistinguishedName } from '../codec/distinguished-name.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError, InvalidRequest } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
 import { TenantRepository, type Tenant } from './tenant.js';
 
-/** A tenant root may certify one level of delegated intermediate CAs below it (RFC 5280 §4.2.1.9). */
-const TENANT_ROOT_PATH_LENGTH = 1;
-const CA_BACKDATE_MS = 5 * 60 * 1000;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$/;
 
 export interface CreateTenantCommand {
@@ -57,61 +54,20 @@ export class CreateTenant {
     const unfinished = await this.unfinishedTenantNamed(name, maxTtlSeconds);
     const tenant: Tenant = unfinished ?? { id: newId(), name, maxTtlSeconds, createdAt: now };
     // Unique by construction (the new tenant's id) and of a shape no tenant may choose (AuthorityNames); the unique index on CA names stands behind it.
-    const subject: DistinguishedName = [
-      { attribute: 'OU', value: tenant.id },
-      { attribute: 'CN', value: `${tenant.name.slice(0, 56)} root CA` },
-    ];
+    const plan = planTenantRoot(tenant, 1, issuer, this.config.tenantCa, now);
     const authorityId = newId();
-    const keyName = `tenant-${tenant.id}-root-1`;
-    const algorithm = this.config.tenantCa.keyAlgorithm;
-    const notBefore = new Date(Math.max(now.getTime() - CA_BACKDATE_MS, issuer.notBefore.getTime()));
-    const notAfter = new Date(Math.min(now.getTime() + this.config.tenantCa.validityDays * 86_400_000, issuer.notAfter.getTime()));
-    const pending = (serialNumber: string): Authority => ({
-      id: authorityId,
-      tenantId: tenant.id,
-      kind: 'tenant-root',
-      status: 'pending',
-      revokedAt: null,
-      revocationReason: null,
-      revocationVersion: 0,
-      identityRules: null,
-      registration: null,
-      name: null,
-      custodyKeyName: keyName,
-      keyAlgorithm: algorithm,
-      subject: formatDistinguishedName(subject),
-      serialNumber,
-      certificatePem: null,
-      issuerChainPem: null,
-      fingerprintSha256: null,
-      notBefore,
-      notAfter,
-      issuerAuthorityId: platform.id,
-      createdAt: now,
-      updatedAt: now,
-    });
+    const pending = (serialNumber: string): Authority => pendingTenantRoot(authorityId, tenant.id, plan, serialNumber, platform.id, now);
 
-    const { recorded: authority } = await this.ca.issue(
-      {
-        purpose: 'ca',
-        issuer,
-        subject,
-        subjectKey: { custodyKeyName: keyName, keyAlgorithm: algorithm },
-        notBefore,
-        notAfter,
-        profile: { kind: 'ca', pathLenConstraint: TENANT_ROOT_PATH_LENGTH },
+    const { recorded: authority } = await this.ca.issue(plan.order, {
+      pending: (serialNumber) => (unfinished ? this.authorities.insertPending(pending(serialNumber)) : this.tenants.create(tenant, pending(serialNumber))),
+      issued: async (der) => {
+        const certificate = certificateRecordOf(der, null);
+        const activatedAt = this.clock.now();
+        if (!(await this.authorities.activate(authorityId, certificate, activatedAt))) throw new Error(`tenant root CA ${authorityId} left pending before its certificate was recorded`);
+        return { ...pending(certificate.serialNumber), ...certificate, status: 'active' as const, updatedAt: activatedAt };
       },
-      {
-        pending: (serialNumber) => (unfinished ? this.authorities.insertPending(pending(serialNumber)) : this.tenants.create(tenant, pending(serialNumber))),
-        issued: async (der) => {
-          const certificate = certificateRecordOf(der, null);
-          const activatedAt = this.clock.now();
-          if (!(await this.authorities.activate(authorityId, certificate, activatedAt))) throw new Error(`tenant root CA ${authorityId} left pending before its certificate was recorded`);
-          return { ...pending(certificate.serialNumber), ...certificate, status: 'active' as const, updatedAt: activatedAt };
-        },
-        failed: () => this.authorities.markFailed(authorityId, this.clock.now()),
-      },
-    );
+      failed: () => this.authorities.markFailed(authorityId, this.clock.now()),
+    });
     return { tenant, authority };
   }
 

@@ -46,6 +46,8 @@ const MATRIX: Record<string, MatrixEntry> = {
   'GET /v1/tenants/{tenantId}': { roles: ['admin', 'tenant', 'broker'] },
   'GET /v1/tenants/{tenantId}/ca-chain': { roles: ['admin', 'tenant', 'broker'] },
   'POST /v1/tenants/{tenantId}/ca/revoke': { roles: ['admin'], body: INVALID },
+  'POST /v1/tenants/{tenantId}/ca/rollover': { roles: ['admin'], body: INVALID },
+  'POST /v1/tenants/{tenantId}/ca/{authorityId}/retire': { roles: ['admin'], body: INVALID },
   'GET /v1/tenants/{tenantId}/crl': { roles: ['admin', 'tenant', 'broker'] },
   'POST /v1/tenants/{tenantId}/certificates': { roles: ['admin', 'tenant'], body: INVALID },
   'GET /v1/tenants/{tenantId}/certificates': { roles: ['admin', 'tenant', 'broker'] },

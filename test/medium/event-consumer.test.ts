@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Queue, type JobsOptions } from 'bullmq';
+import { assertValidEvent } from '../support/event-schema.js';
 import { CcmEventConsumer, FileCursorStore, HttpEventFeedConsumer, InvalidCcmEventError, parseCcmEvent, UnsupportedSchemaVersionError, type CcmEvent } from '@ccm/event-consumer';
 import { BullmqEventPublisher } from '../../src/events/bullmq-event-publisher.js';
 import { subscriberQueueName } from '@ccm/event-consumer/contract';
@@ -64,6 +65,26 @@ describe('event validation', () => {
     const event = parseCcmEvent(sampleEvent({ type: 'authority.revoked', certificateId: null, reason: 'keyCompromise', state: 'revoked', revokedCertificates: 3 }));
     assert.equal(event.certificateId, null);
     assert.equal(event.revokedCertificates, 3);
+  });
+
+  test('rollover events: rolled-over names the root it replaced, retired leaves the CA retired; both agree with the JSON Schema', () => {
+    const previousAuthorityId = randomUUID();
+    const rolledOver = sampleEvent({ type: 'authority.rolled-over', certificateId: null, reason: null, state: 'active', previousAuthorityId });
+    assert.equal(parseCcmEvent(rolledOver).previousAuthorityId, previousAuthorityId);
+    assertValidEvent(rolledOver);
+    const retired = sampleEvent({ type: 'authority.retired', certificateId: null, reason: null, state: 'retired' });
+    assert.equal(parseCcmEvent(retired).state, 'retired');
+    assertValidEvent(retired);
+    // What the library refuses, the schema refuses too.
+    for (const [bad, problem] of [
+      [{ ...rolledOver, previousAuthorityId: undefined }, /previousAuthorityId must be a UUID/],
+      [{ ...rolledOver, certificateId: randomUUID() }, /certificateId must be null on authority.rolled-over/],
+      [{ ...retired, state: 'revoked' }, /state must be retired on authority.retired/],
+      [sampleEvent({ type: 'certificate.revoked', reason: 'superseded', state: 'retired' }), /state retired is only for authority.retired/],
+    ] as const) {
+      assert.throws(() => parseCcmEvent(bad), problem);
+      assert.throws(() => assertValidEvent(bad), /does not match the v1 schema/);
+    }
   });
 
   test('a newer schemaVersion is refused as unsupported', () => {

@@ -21,7 +21,7 @@
  * the tables to see everything recorded, pending and failed rows included.
  */
 import type { CcmEvent, RevocationReason } from '@ccm/event-consumer/contract';
-import { AuthorityRepository, type Authority, type AuthorityCertificate } from '../../src/authorities/authority.js';
+import { AuthorityRepository, isInForce, TenantRootInProgress, type Authority, type AuthorityCertificate } from '../../src/authorities/authority.js';
 import { AuthorityNameTaken, LIVE_NAME_STATUSES } from '../../src/authorities/authority-names.js';
 import type { IdentityRules } from '../../src/authorities/identity-rules.js';
 import { CertificateRepository, LISTED_STATES, type CertificateFilter, type ClientCertificate } from '../../src/certificates/client-certificate.js';
@@ -147,7 +147,18 @@ export class MemoryAuthorityRepository extends AuthorityRepository {
   }
 
   async findTenantRoot(tenantId: string): Promise<Authority | null> {
-    return newestFirst(this.all().filter((a) => a.tenantId === tenantId && a.kind === 'tenant-root'))[0] ?? null;
+    return this.roots(tenantId)[0] ?? null;
+  }
+
+  async findTenantRoots(tenantId: string): Promise<Authority[]> {
+    return this.roots(tenantId).filter((a) => a.status !== 'pending' && a.status !== 'failed');
+  }
+
+  /** As the SQL repository orders them: active, then those with certificates, then pending, then failed; newest first within each. */
+  private roots(tenantId: string): Authority[] {
+    const rank = (a: Authority) => (a.status === 'active' ? 0 : a.status === 'pending' ? 2 : a.status === 'failed' ? 3 : 1);
+    const newest = newestFirst(this.all().filter((a) => a.tenantId === tenantId && a.kind === 'tenant-root'));
+    return newest.map((a, index) => ({ a, index })).sort((x, y) => rank(x.a) - rank(y.a) || x.index - y.index).map(({ a }) => a);
   }
 
   async insertPlatformIfAbsent(authority: Authority): Promise<boolean> {
@@ -177,6 +188,8 @@ export class MemoryAuthorityRepository extends AuthorityRepository {
   async insertPending(authority: Authority): Promise<void> {
     insertNew(this.tables.authorities, authority.id);
     this.tables.assertNameFree(authority.subject, authority.kind, authority.status, null);
+    // uq_authorities_tenant_root_status: one root of a tenant being signed at a time.
+    if (authority.kind === 'tenant-root' && this.all().some((a) => a.tenantId === authority.tenantId && a.kind === 'tenant-root' && a.status === 'pending')) throw new TenantRootInProgress();
     this.tables.putAuthority(authority);
   }
 
@@ -343,7 +356,8 @@ export class MemoryLifeCycleStore extends LifeCycleStore {
   }
 
   async revokeAuthority(authority: Authority, reason: RevocationReason, at: Date, event: (revokedCertificates: number) => CcmEvent): Promise<{ revokedCertificates: number } | null> {
-    if (this.tables.authorities.get(authority.id)?.status !== 'active') return null;
+    const current = this.tables.authorities.get(authority.id);
+    if (!current || !isInForce(current)) return null;
     const revoked = { status: 'revoked' as const, revokedAt: at, revocationReason: reason, updatedAt: at };
     this.tables.putAuthority({ ...this.tables.authorities.get(authority.id)!, ...revoked });
     // The delegated intermediates it certified fall with it, a pending one too.
@@ -360,6 +374,34 @@ export class MemoryLifeCycleStore extends LifeCycleStore {
     if (authority.kind === 'intermediate' && authority.issuerAuthorityId !== null) this.bumpRevocationVersion(authority.issuerAuthorityId);
     this.tables.events.push(event(revokedCertificates));
     return { revokedCertificates };
+  }
+
+  async rollOverTenantRoot(previous: Authority, next: Authority, certificate: AuthorityCertificate, at: Date, event: CcmEvent): Promise<boolean> {
+    const old = this.tables.authorities.get(previous.id);
+    const pending = this.tables.authorities.get(next.id);
+    if (old?.status !== 'active' || old.kind !== 'tenant-root' || pending?.status !== 'pending') return false;
+    this.tables.putAuthority({ ...old, status: 'retiring', updatedAt: at });
+    this.tables.putAuthority({ ...pending, ...certificate, status: 'active', updatedAt: at });
+    this.tables.events.push(event);
+    return true;
+  }
+
+  async retiringRootsExpiredBy(now: Date): Promise<Authority[]> {
+    return [...this.tables.authorities.values()].filter(
+      (root) =>
+        root.kind === 'tenant-root' &&
+        root.status === 'retiring' &&
+        ![...this.tables.certificates.values()].some((c) => c.authorityId === root.id && !['pending', 'failed', 'revoked'].includes(c.state) && c.notAfter > now) &&
+        ![...this.tables.authorities.values()].some((i) => i.issuerAuthorityId === root.id && i.kind === 'intermediate' && (i.status === 'pending' || i.status === 'active') && (i.notAfter ?? now) > now),
+    );
+  }
+
+  async retire(authority: Authority, at: Date, event: CcmEvent): Promise<boolean> {
+    const current = this.tables.authorities.get(authority.id);
+    if (current?.status !== 'retiring') return false;
+    this.tables.putAuthority({ ...current, status: 'retired', updatedAt: at });
+    this.tables.events.push(event);
+    return true;
   }
 
   async recordUse(certificateId: string, at: Date, unlessUsedSince: Date): Promise<void> {

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { authorityNameCollisions, isNameOfCcmShape, type NamedAuthority } from '../../src/authorities/authority-names.js';
+import { planTenantRoot, tenantRootSubject } from '../../src/authorities/tenant-root.js';
 import { formatDistinguishedName, type DistinguishedName } from '../../src/codec/distinguished-name.js';
 import { comparableName, comparableSubject, comparableValue, parseRfc4514Name, sameName } from '../../src/codec/name-comparison.js';
 import { DomainError } from '../../src/shared/errors.js';
@@ -106,7 +107,24 @@ describe('names ccm keeps for its own CAs', () => {
     assert.ok(isNameOfCcmShape(cn(`OCSP Responder ${uuid}`)));
   });
 
+  it('every generation of a tenant root, as tenantRootSubject names them, within RFC 5280\'s 64 characters of CN', () => {
+    const longName = 'n'.repeat(128);
+    for (const generation of [1, 2, 9, 10, 1234]) {
+      for (const name of ['acme', longName]) {
+        const subject = tenantRootSubject({ id: uuid, name }, generation);
+        assert.ok(isNameOfCcmShape(subject), `${name} G${generation}`);
+        const commonName = subject.find((attribute) => attribute.attribute === 'CN')!.value;
+        assert.ok(commonName.length <= 64, commonName);
+        assert.match(commonName, generation === 1 ? / root CA$/ : new RegExp(` root CA G${generation}$`));
+      }
+    }
+    assert.notEqual(comparableName(tenantRootSubject({ id: uuid, name: 'acme' }, 2)), comparableName(tenantRootSubject({ id: uuid, name: 'acme' }, 1)));
+    assert.throws(() => planTenantRoot({ id: uuid, name: 'acme' }, 0, undefined as never, { keyAlgorithm: 'ecdsa-p256', validityDays: 1 }, new Date()), /positive integer/);
+  });
+
   it('not names of other shapes', () => {
+    assert.ok(!isNameOfCcmShape(cn('acme root CA G', { attribute: 'OU', value: uuid })));
+    assert.ok(!isNameOfCcmShape(cn('acme root CA G2x', { attribute: 'OU', value: uuid })));
     assert.ok(!isNameOfCcmShape(cn('acme root CA')));
     assert.ok(!isNameOfCcmShape(cn('acme root CA', { attribute: 'OU', value: 'engineering' })));
     assert.ok(!isNameOfCcmShape(cn('acme intermediate', { attribute: 'OU', value: uuid })));

@@ -180,6 +180,18 @@ export class BrokerAgent {
       // First use changes no verdict (inactive and active are both in force).
       case 'certificate.activated':
         return 'ignored';
+      // A new root of the tenant: the certificates of the one it replaced stay in force, so no verdict changes. The
+      // broker's CA file must hold the new root before devices present certificates of it (README, "Root rollover").
+      case 'authority.rolled-over':
+        return 'ignored';
+      // Every certificate of a retired root has expired: the broker refuses them at the handshake already; the index
+      // marks them out all the same, so that no verdict of the agent's says otherwise.
+      case 'authority.retired': {
+        const affected = this.index.revokeAuthority(event.authorityId);
+        if (affected.length === 0) return 'ignored';
+        await this.enforceAndLog(affected, event, this.enforcement.enforce(affected));
+        return 'enforced';
+      }
       case 'certificate.suspended':
       case 'certificate.revoked':
       case 'certificate.reactivated':

@@ -59,7 +59,7 @@ function event(type: CcmEvent['type'], c: CertificateStatus, overrides: Partial<
     time: new Date().toISOString(),
     tenantId: c.tenantId,
     authorityId: c.authorityId,
-    certificateId: type === 'authority.revoked' ? null : c.id,
+    certificateId: type.startsWith('authority.') ? null : c.id,
     serialNumber: c.serialNumber,
     fingerprintSha256: 'ab'.repeat(32),
     commonName: c.commonName,
@@ -264,6 +264,25 @@ describe('BrokerAgent', () => {
       await agent.handle(event('authority.revoked', { ...issued[0]!, commonName: 'tenant CA' }, { authorityId: 'ca-own' }));
       assert.deepEqual(broker.identitiesIn('ended'), ['a', 'b']);
       assert.equal(broker.state.get('c'), 'allowed');
+    });
+  });
+
+  it('a rollover changes no verdict; a retired root\'s devices are kept out, and only those', async () => {
+    const directory = new FakeDirectory();
+    const old = [certificate('old-a', 'active', { authorityId: 'ca-old' }), certificate('old-b', 'inactive', { authorityId: 'ca-old' })];
+    const fresh = certificate('new', 'active', { authorityId: 'ca-new' });
+    directory.put(...old, fresh);
+    const broker = new FakeBroker();
+    await withAgent(directory, broker, async (agent) => {
+      const callsBefore = broker.calls.length;
+      await agent.handle(event('authority.rolled-over', { ...fresh, commonName: 'tenant root CA G2' }, { authorityId: 'ca-new', certificateId: null, reason: null, state: 'active', previousAuthorityId: 'ca-old' }));
+      assert.equal(broker.calls.length, callsBefore, 'nothing to enforce: both roots are in force');
+      await agent.handle(event('authority.retired', { ...old[0]!, commonName: 'tenant root CA' }, { authorityId: 'ca-old', certificateId: null, reason: null, state: 'retired' }));
+      assert.deepEqual(broker.identitiesIn('ended'), ['old-a', 'old-b']);
+      assert.equal(broker.state.get('new'), 'allowed');
+      const metrics = await agent.metrics.registry.metrics();
+      assert.match(metrics, /ccm_agent_events_total\{type="authority.rolled-over",outcome="ignored",broker="fake"\} 1/);
+      assert.match(metrics, /ccm_agent_events_total\{type="authority.retired",outcome="enforced",broker="fake"\} 1/);
     });
   });
 

@@ -6,7 +6,9 @@
 
 export const EVENT_SCHEMA_VERSION = 1;
 
-export const EVENT_TYPES = ['certificate.activated', 'certificate.suspended', 'certificate.reactivated', 'certificate.revoked', 'authority.revoked'] as const;
+export const EVENT_TYPES = ['certificate.activated', 'certificate.suspended', 'certificate.reactivated', 'certificate.revoked', 'authority.revoked', 'authority.rolled-over', 'authority.retired'] as const;
+/** The events about a CA rather than one certificate: certificateId is null on them. */
+export const AUTHORITY_EVENT_TYPES = ['authority.revoked', 'authority.rolled-over', 'authority.retired'] as const satisfies readonly EventType[];
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** RFC 5280 §5.3.1 CRLReason names and codes; certificateHold is what a suspension is, removeFromCRL is never a revocation. */
@@ -33,24 +35,32 @@ export interface CcmEvent {
   /** ISO 8601: when ccm applied the transition (taken just before its transaction commits). */
   readonly time: string;
   readonly tenantId: string;
-  /** The CA that issued the certificate; for authority.revoked, the revoked CA itself. */
+  /**
+   * The CA that issued the certificate; for authority events, the CA itself: the revoked or retired one, and for
+   * authority.rolled-over the new root, which signs the tenant's certificates from now on.
+   */
   readonly authorityId: string;
-  /** null for authority.revoked. */
+  /** null for authority events. */
   readonly certificateId: string | null;
-  /** Hex, lower case, no separators or leading zeros (as the API prints it); for authority.revoked, the CA certificate's serial. */
+  /** Hex, lower case, no separators or leading zeros (as the API prints it); for authority events, the CA certificate's serial. */
   readonly serialNumber: string;
   /** SHA-256 of the certificate's DER, hex lower case. */
   readonly fingerprintSha256: string;
-  /** The device identity (subject CN); for authority.revoked, the CA's CN. */
+  /** The device identity (subject CN); for authority events, the CA's CN. */
   readonly commonName: string;
   /** Issuer DN, RFC 4514 as ccm prints it. */
   readonly issuer: string;
   /** RFC 5280 reason name: set on certificate.suspended (certificateHold), certificate.revoked and authority.revoked; null otherwise. */
   readonly reason: RevocationReason | null;
-  /** The certificate state after the transition (revoked for authority.revoked). */
-  readonly state: 'active' | 'inactive' | 'suspended' | 'revoked';
+  /**
+   * The certificate state after the transition; for authority events the CA's: revoked (authority.revoked), active
+   * (authority.rolled-over: the new root), retired (authority.retired).
+   */
+  readonly state: 'active' | 'inactive' | 'suspended' | 'revoked' | 'retired';
   /** authority.revoked only: how many certificates the CA had issued that were revoked with it. */
   readonly revokedCertificates?: number;
+  /** authority.rolled-over only: the root it replaced, now retiring (its certificates stay valid until they expire). */
+  readonly previousAuthorityId?: string;
 }
 
 /** A subscriber's BullMQ queue: one per subscriber, so every broker node sees every event. */

@@ -4,9 +4,11 @@
  * sees it. Hand-written rather than schema-driven so the consumer carries no
  * runtime dependency beyond BullMQ; the medium tests hold it to the contract.
  */
-import { EVENT_SCHEMA_VERSION, EVENT_TYPES, REVOCATION_REASONS, type CcmEvent, type EventType, type RevocationReason } from './event-contract.js';
+import { AUTHORITY_EVENT_TYPES, EVENT_SCHEMA_VERSION, EVENT_TYPES, REVOCATION_REASONS, type CcmEvent, type EventType, type RevocationReason } from './event-contract.js';
 
-const STATES = ['active', 'inactive', 'suspended', 'revoked'] as const;
+const STATES = ['active', 'inactive', 'suspended', 'revoked', 'retired'] as const;
+/** The state each authority event leaves its CA in. */
+const AUTHORITY_STATE: Record<(typeof AUTHORITY_EVENT_TYPES)[number], CcmEvent['state']> = { 'authority.revoked': 'revoked', 'authority.rolled-over': 'active', 'authority.retired': 'retired' };
 
 /** The payload is not a ccm event this consumer can act on. Retrying cannot help, so consumers fail it at once. */
 export class InvalidCcmEventError extends Error {
@@ -57,8 +59,9 @@ export function parseCcmEvent(value: unknown): CcmEvent {
 
   let certificateId: string | null = null;
   const rawCertificateId = input['certificateId'];
-  if (type === 'authority.revoked') {
-    if (rawCertificateId !== null && rawCertificateId !== undefined) problems.push('certificateId must be null on authority.revoked');
+  const authorityEvent = (AUTHORITY_EVENT_TYPES as readonly string[]).includes(type);
+  if (authorityEvent) {
+    if (rawCertificateId !== null && rawCertificateId !== undefined) problems.push(`certificateId must be null on ${type}`);
   } else if (typeof rawCertificateId === 'string' && UUID.test(rawCertificateId)) {
     certificateId = rawCertificateId;
   } else {
@@ -75,6 +78,15 @@ export function parseCcmEvent(value: unknown): CcmEvent {
 
   const state = input['state'];
   if (typeof state !== 'string' || !(STATES as readonly string[]).includes(state)) problems.push(`state ${JSON.stringify(state)} is not one of ${STATES.join(', ')}`);
+  else if (authorityEvent && state !== AUTHORITY_STATE[type as keyof typeof AUTHORITY_STATE]) problems.push(`state must be ${AUTHORITY_STATE[type as keyof typeof AUTHORITY_STATE]} on ${type}`);
+  else if (!authorityEvent && state === 'retired') problems.push('state retired is only for authority.retired');
+
+  const rawPrevious = input['previousAuthorityId'];
+  let previousAuthorityId: string | undefined;
+  if (type === 'authority.rolled-over') {
+    if (typeof rawPrevious === 'string' && UUID.test(rawPrevious)) previousAuthorityId = rawPrevious;
+    else problems.push('previousAuthorityId must be a UUID on authority.rolled-over');
+  }
 
   const rawCount = input['revokedCertificates'];
   if (rawCount !== undefined && (typeof rawCount !== 'number' || !Number.isInteger(rawCount) || rawCount < 0)) problems.push('revokedCertificates must be a non-negative integer');
@@ -95,6 +107,7 @@ export function parseCcmEvent(value: unknown): CcmEvent {
     reason,
     state: state as CcmEvent['state'],
     ...(typeof rawCount === 'number' ? { revokedCertificates: rawCount } : {}),
+    ...(previousAuthorityId !== undefined ? { previousAuthorityId } : {}),
   };
 }
 

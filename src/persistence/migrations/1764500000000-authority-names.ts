@@ -11,7 +11,7 @@
  * check-names` lists the same before an upgrade (README, "Operator CLI": CAs recorded with one name before names were unique).
  */
 import { TableColumn, TableIndex, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { authorityNameCollisions, describeCollision, LIVE_NAME_STATUSES } from '../../authorities/authority-names.js';
+import { authorityNameCollisions, describeCollision } from '../../authorities/authority-names.js';
 import { comparableSubject } from '../../codec/name-comparison.js';
 import { readNamedAuthorities } from '../named-authorities.js';
 
@@ -32,7 +32,8 @@ export class AuthorityNames1764500000000 implements MigrationInterface {
     for (const row of rows) await queryRunner.query(update, [comparableSubject(row.subject), row.id]);
     await queryRunner.dropIndex('authorities', 'ix_authorities_subject');
     await queryRunner.createIndex('authorities', new TableIndex({ name: 'ix_authorities_subject_key', columnNames: ['subject_key'] }));
-    const live = LIVE_NAME_STATUSES.map((status) => `'${status}'`).join(', ');
+    // The statuses of that release, written out: a later migration widened the index when CAs could be retiring.
+    const live = "'pending', 'active'";
     await queryRunner.createIndex(
       'authorities',
       new TableIndex({ name: 'uq_authorities_subject_key', columnNames: ['subject_key'], isUnique: true, where: `status IN (${live}) AND kind <> 'ocsp-responder'` }),

@@ -1,0 +1,103 @@
+/**
+ * Tenant root rollover: a new root key in custody, certified by the platform
+ * CA, takes over signing at once; the root it replaces is retiring. What the
+ * old root issued stays valid, and it keeps signing their CRLs and OCSP
+ * answers, until the last of them expires (RetireTenantRoots); both roots are
+ * in the tenant's trust bundle meanwhile.
+ *
+ * The CA role records the new root (pending) before anything is signed, so a
+ * key that custody made is never without its record. The switch (new root
+ * active with its certificate, old one retiring, the authority.rolled-over
+ * event) is one transaction: a certificate is signed by the old root until
+ * it commits and by the new one after, and an issuance in flight across it
+ * was signed by a root that is in the bundle either way.
+ *
+ * One at a time per tenant: the database lets a tenant have one root being
+ * signed, so of two concurrent rollovers one records its root and the other
+ * is refused (TenantRootInProgress, 409) before any key is made.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { CONFIGURATION } from '../config/configuration.module.js';
+import type { Configuration } from '../config/configuration.js';
+import { certificateRecordOf, IssuingCertificateCache } from '../authorities/authority-certificate.js';
+import { AuthorityRepository, TenantRootInProgress, type Authority } from '../authorities/authority.js';
+import { AuthorityNameTaken } from '../authorities/authority-names.js';
+import { PlatformAuthority } from '../authorities/platform-authority.js';
+import { pendingTenantRoot, planTenantRoot } from '../authorities/tenant-root.js';
+import { CertificateAuthority } from '../ca/certificate-authority.js';
+import { OutboxWakeup } from '../events/outbox-wakeup.js';
+import { Clock } from '../shared/clock.js';
+import { DomainError, NotFound } from '../shared/errors.js';
+import { newId } from '../shared/identifiers.js';
+import { TenantRepository } from '../tenants/tenant.js';
+import { authorityRolledOverEvent } from './life-cycle-events.js';
+import { LifeCycleStore } from './life-cycle-store.js';
+
+export interface RollOverTenantRootCommand {
+  readonly tenantId: string;
+  /** Validity of the new root; the configured tenant CA validity when absent. Never past the platform CA's. */
+  readonly validityDays?: number;
+}
+
+export interface TenantRootRollover {
+  /** The new root, active. */
+  readonly authority: Authority;
+  /** The root it replaced, retiring. */
+  readonly previous: Authority;
+}
+
+/** The old root was revoked while the new one was being signed: the new certificate is discarded. */
+class RolledOverConcurrently extends DomainError {
+  constructor() {
+    super('illegal-transition', 'the tenant root CA was revoked while its successor was being signed; nothing was rolled over', { state: 'revoked', action: 'roll-over' });
+  }
+}
+
+@Injectable()
+export class RollOverTenantRoot {
+  constructor(
+    @Inject(CONFIGURATION) private readonly config: Configuration,
+    private readonly tenants: TenantRepository,
+    private readonly authorities: AuthorityRepository,
+    private readonly platform: PlatformAuthority,
+    private readonly issuers: IssuingCertificateCache,
+    private readonly ca: CertificateAuthority,
+    private readonly store: LifeCycleStore,
+    private readonly wakeup: OutboxWakeup,
+    private readonly clock: Clock,
+  ) {}
+
+  async execute(command: RollOverTenantRootCommand): Promise<TenantRootRollover> {
+    const { tenantId } = command;
+    const tenant = await this.tenants.findById(tenantId);
+    if (!tenant) throw new NotFound('tenant');
+    const previous = await this.authorities.findActiveTenantRoot(tenantId);
+    if (!previous) throw new DomainError('illegal-transition', 'the tenant has no active root CA to roll over (it was revoked)', { state: 'revoked', action: 'roll-over' });
+    const platform = await this.platform.active();
+    const now = this.clock.now();
+    // Every root the tenant has had counts, so each generation has a name and a custody key of its own.
+    const generation = (await this.authorities.findTenantRoots(tenantId)).length + 1;
+    const policy = { ...this.config.tenantCa, ...(command.validityDays !== undefined ? { validityDays: command.validityDays } : {}) };
+    const plan = planTenantRoot(tenant, generation, this.issuers.of(platform), policy, now);
+    const id = newId();
+    const pending = (serialNumber: string): Authority => pendingTenantRoot(id, tenant.id, plan, serialNumber, platform.id, now);
+
+    const { recorded } = await this.ca.issue(plan.order, {
+      pending: (serialNumber) =>
+        this.authorities.insertPending(pending(serialNumber)).catch((error: unknown) => {
+          // The name is ccm's, unique by tenant and generation: only a concurrent rollover of the same generation has it.
+          throw error instanceof AuthorityNameTaken ? new TenantRootInProgress() : error;
+        }),
+      issued: async (der) => {
+        const certificate = certificateRecordOf(der, null);
+        const at = this.clock.now();
+        const next: Authority = { ...pending(certificate.serialNumber), ...certificate, status: 'active', updatedAt: at };
+        if (!(await this.store.rollOverTenantRoot(previous, next, certificate, at, authorityRolledOverEvent(next, previous, platform.subject, at)))) throw new RolledOverConcurrently();
+        return next;
+      },
+      failed: () => this.authorities.markFailed(id, this.clock.now()),
+    });
+    this.wakeup.notify();
+    return { authority: recorded, previous: (await this.authorities.findById(previous.id))! };
+  }
+}
