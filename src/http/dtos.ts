@@ -466,6 +466,20 @@ export class EventFeedQuery extends PositionPageQuery {
   waitMs?: number;
 }
 
+export class TenantRevocationList {
+  @ApiProperty({ format: 'uuid', description: 'The root CA whose CRL this is (the id in its certificates\' CRL distribution point).' }) authorityId!: string;
+  @ApiProperty({ enum: ['active', 'retiring', 'revoked'] }) status!: string;
+  @ApiProperty({ description: 'The root CA\'s certificate, PEM: what the CRL\'s signature verifies with.' }) certificatePem!: string;
+  @ApiProperty({ description: 'Its current CRL (complete, when CRLs are sharded), PEM.' }) crlPem!: string;
+  @ApiProperty({ description: 'The CRL\'s cRLNumber.' }) crlNumber!: number;
+  @ApiProperty({ format: 'date-time' }) thisUpdate!: string;
+  @ApiProperty({ format: 'date-time' }) nextUpdate!: string;
+}
+
+export class TenantRevocationLists {
+  @ApiProperty({ type: [TenantRevocationList], description: 'One per root CA in force: the active one first, then retiring ones, newest first.' }) items!: TenantRevocationList[];
+}
+
 export class RevocationListQuery {
   @ApiPropertyOptional({ enum: ['der', 'pem'], default: 'der' })
   @IsOptional()

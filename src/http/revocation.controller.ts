@@ -14,7 +14,7 @@ import { OcspResponder } from '../revocation/ocsp-responder.js';
 import { RevocationLists } from '../revocation/revocation-lists.js';
 import { isId } from '../shared/identifiers.js';
 import { NotFound } from '../shared/errors.js';
-import { RevocationListQuery } from './dtos.js';
+import { RevocationListQuery, TenantRevocationLists } from './dtos.js';
 import { Access, PublicRoute } from './access.guard.js';
 import { ParseIdPipe } from './request-validation.js';
 
@@ -36,6 +36,29 @@ export class RevocationController {
     const format = query.format ?? 'der';
     send(reply, await this.revocationLists.ofTenant(tenantId), format);
     this.metrics.crlServed(format);
+  }
+
+  @Get('v1/tenants/:tenantId/revocation-lists')
+  @Access('admin', 'tenant', 'broker')
+  @ApiOperation({
+    summary:
+      'The CRL of every root CA of the tenant whose certificates are in force (during a rollover, the active root and the retiring ones), each with its CA certificate. A broker that checks CRLs needs all of them: it refuses a certificate whose issuer has no CRL.',
+  })
+  @ApiOkResponse({ type: TenantRevocationLists })
+  async ofTenantRoots(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string): Promise<TenantRevocationLists> {
+    const lists = await this.revocationLists.ofTenantRoots(tenantId);
+    lists.forEach(() => this.metrics.crlServed('pem'));
+    return {
+      items: lists.map(({ authority, crl }) => ({
+        authorityId: authority.id,
+        status: authority.status,
+        certificatePem: authority.certificatePem!,
+        crlPem: encodePem(crl.der, 'X509 CRL'),
+        crlNumber: crl.crlNumber,
+        thisUpdate: crl.thisUpdate.toISOString(),
+        nextUpdate: crl.nextUpdate.toISOString(),
+      })),
+    };
   }
 
   @Get('crl/:file')

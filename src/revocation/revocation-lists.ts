@@ -6,7 +6,7 @@
  */
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
-import { AuthorityRepository, holdsCustodyKey, type Authority } from '../authorities/authority.js';
+import { AuthorityRepository, holdsCustodyKey, isInForce, type Authority } from '../authorities/authority.js';
 import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
@@ -66,10 +66,25 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
     await Promise.allSettled([...this.building.values()]);
   }
 
-  /** What a tenant's operators and broker agents fetch: the CA's single CRL, or, when sharded, its complete CRL. */
+  /** What a tenant's operators fetch: the active root's single CRL, or, when sharded, its complete CRL. */
   async ofTenant(tenantId: string): Promise<RevocationListRecord> {
     const authority = await this.authorities.findTenantRoot(tenantId);
     return this.currentOf(authority, this.config.revocation.crlShardDays > 0 ? COMPLETE_SCOPE : 0);
+  }
+
+  /**
+   * The CRL of each of the tenant's root CAs whose certificates are in force (the active root, then retiring ones
+   * newest first), as a broker that checks CRLs needs them all during a rollover: a TLS library that checks CRLs
+   * refuses a certificate whose issuer has none. With none in force (the tenant CA revoked), the revoked root's, so
+   * that its certificates stay listed. Complete CRLs when sharded.
+   */
+  async ofTenantRoots(tenantId: string): Promise<Array<{ readonly authority: Authority; readonly crl: RevocationListRecord }>> {
+    const roots = (await this.authorities.findTenantRoots(tenantId)).filter((root) => root.certificatePem !== null);
+    const inForce = roots.filter(isInForce);
+    const published = inForce.length > 0 ? inForce : roots.slice(0, 1);
+    if (published.length === 0) throw new NotFound('CRL');
+    const scope = this.config.revocation.crlShardDays > 0 ? COMPLETE_SCOPE : 0;
+    return Promise.all(published.map(async (authority) => ({ authority, crl: await this.currentOf(authority, scope) })));
   }
 
   /** A CRL distribution point: shard 0 is the CA's single CRL, others exist once a certificate names them. */

@@ -49,6 +49,7 @@ const MATRIX: Record<string, MatrixEntry> = {
   'POST /v1/tenants/{tenantId}/ca/rollover': { roles: ['admin'], body: INVALID },
   'POST /v1/tenants/{tenantId}/ca/{authorityId}/retire': { roles: ['admin'], body: INVALID },
   'GET /v1/tenants/{tenantId}/crl': { roles: ['admin', 'tenant', 'broker'] },
+  'GET /v1/tenants/{tenantId}/revocation-lists': { roles: ['admin', 'tenant', 'broker'] },
   'POST /v1/tenants/{tenantId}/certificates': { roles: ['admin', 'tenant'], body: INVALID },
   'GET /v1/tenants/{tenantId}/certificates': { roles: ['admin', 'tenant', 'broker'] },
   'GET /v1/tenants/{tenantId}/certificates/by-serial/{serialNumber}': { roles: ['admin', 'tenant', 'broker'] },

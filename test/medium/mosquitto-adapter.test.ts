@@ -19,7 +19,7 @@ import { stat } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import type { CertificateStatus, Device } from '@ccm/broker-agent';
 import { RecordingAgentLog } from '@ccm/broker-agent/testing';
-import { AtomicCrlFile, CrlSource, DynsecBrokerControl, MosquittoAdapter, SighupReloader, SystemAdapterClock, TenantAuthorities, verifiedTenantCrl, type TenantCrl } from '@ccm/mosquitto-agent';
+import { AtomicCrlFile, CrlSource, DynsecBrokerControl, MosquittoAdapter, SighupReloader, SystemAdapterClock, verifiedTenantCrl, type TenantCrl } from '@ccm/mosquitto-agent';
 import type { MqttClient } from 'mqtt';
 import { MosquittoUnderTest, ThrowawayPki, type DeviceCredentials } from '../support/mosquitto.js';
 import { closeOf } from '../support/mqtt-session.js';
@@ -214,13 +214,7 @@ class ThrowawayCrlSource extends CrlSource {
   async currentCrl(tenantId: string): Promise<TenantCrl> {
     const key = [...this.listed].sort().join(',');
     if (this.issued?.key !== key) this.issued = { key, pem: await this.pki.crl({ entries: [...this.listed].map((serialNumber) => ({ serialNumber, reason: 6 })) }) };
-    return verifiedTenantCrl(tenantId, this.issued.pem, this.pki.tenantCa.toString('pem'));
-  }
-}
-
-class OneRoot extends TenantAuthorities {
-  async rootAuthorityId(): Promise<string> {
-    return ROOT;
+    return verifiedTenantCrl(tenantId, this.issued.pem, this.pki.tenantCa.toString('pem'), ROOT);
   }
 }
 
@@ -247,7 +241,6 @@ describe('MosquittoAdapter on a real Mosquitto', () => {
     return new MosquittoAdapter(
       {
         crls,
-        authorities: new OneRoot(),
         crlFile: new AtomicCrlFile(broker.crlFile),
         reloader: new SighupReloader({ kind: 'file', path: broker.pidFile }),
         connectControl: () => DynsecBrokerControl.connect({ url: broker.adminUrl, username: broker.adminUsername, password: broker.adminPassword, timeoutMs: 5000 }),

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { subscriberQueueName } from '@ccm/event-consumer/contract';
 import { TestInstallation, type CcmUnderTest } from './ccm-under-test.js';
+import type { Clock } from '../../src/shared/clock.js';
 import { openssl } from './openssl.js';
 
 export const REDIS_URL = process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -52,13 +53,13 @@ export async function api<T>(ccm: CcmUnderTest, method: string, path: string, bo
   return { status: response.status, body: parsed as T, at };
 }
 
-type IssuedBody = { id: string; serialNumber: string; subject: string; certificatePem: string; privateKeyPem: string | null };
+type IssuedBody = { id: string; serialNumber: string; subject: string; certificatePem: string; chainPem: string; privateKeyPem: string | null };
 
 /** A device certificate with subject CN=<commonName>, its key made by ccm. */
-export async function issueDevice(ccm: CcmUnderTest, tenantId: string, commonName: string): Promise<IssuedDevice & { readonly commonName: string }> {
+export async function issueDevice(ccm: CcmUnderTest, tenantId: string, commonName: string): Promise<IssuedDevice & { readonly commonName: string; readonly chainPem: string }> {
   const res = await api<IssuedBody>(ccm, 'POST', `/v1/tenants/${tenantId}/certificates`, { commonName, ttlSeconds: 3600 });
   assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id: res.body.id, commonName, serialNumber: res.body.serialNumber, subject: res.body.subject, certificatePem: res.body.certificatePem, privateKeyPem: res.body.privateKeyPem! };
+  return { id: res.body.id, commonName, serialNumber: res.body.serialNumber, subject: res.body.subject, certificatePem: res.body.certificatePem, chainPem: res.body.chainPem, privateKeyPem: res.body.privateKeyPem! };
 }
 
 /** A device that sends a CSR (openssl -subj form, `subj`), so its subject has more than a CN; its key is written to `directory`. */
@@ -106,12 +107,12 @@ export class BrokerE2e {
     readonly workDirectory: string,
   ) {}
 
-  static async start(tenantName: string): Promise<BrokerE2e> {
+  static async start(tenantName: string, options: { readonly clock?: Clock } = {}): Promise<BrokerE2e> {
     const installation = await TestInstallation.create({ database: 'postgres', custody: 'local' }, { CCM_REDIS_URL: REDIS_URL });
     let ccm: CcmUnderTest | null = null;
     let workDirectory: string | null = null;
     try {
-      ccm = await installation.start();
+      ccm = await installation.start(options.clock ? { clock: options.clock } : {});
       workDirectory = await mkdtemp(join(tmpdir(), 'ccm-broker-e2e-'));
       const tenant = await api<{ id: string }>(ccm, 'POST', '/v1/tenants', { name: tenantName });
       assert.equal(tenant.status, 201, JSON.stringify(tenant.body));

@@ -182,14 +182,16 @@ export class BrokerAgent {
         return 'ignored';
       // A new root of the tenant: the certificates of the one it replaced stay in force, so no verdict changes. The
       // broker's CA file must hold the new root before devices present certificates of it (README, "Root rollover").
+      // Trust material of the tenant's roots (Mosquitto's CRLs) must take the new root in before its devices connect.
       case 'authority.rolled-over':
-        return 'ignored';
+        await this.adapter.trustChanged(event.tenantId);
+        return 'enforced';
       // Every certificate of a retired root has expired: the broker refuses them at the handshake already; the index
       // marks them out all the same, so that no verdict of the agent's says otherwise.
       case 'authority.retired': {
+        await this.adapter.trustChanged(event.tenantId);
         const affected = this.index.revokeAuthority(event.authorityId);
-        if (affected.length === 0) return 'ignored';
-        await this.enforceAndLog(affected, event, this.enforcement.enforce(affected));
+        if (affected.length > 0) await this.enforceAndLog(affected, event, this.enforcement.enforce(affected));
         return 'enforced';
       }
       case 'certificate.suspended':
@@ -227,6 +229,9 @@ export class BrokerAgent {
           return 'enforced';
         });
       case 'authority.revoked': {
+        // Trust first: a revoked root that leaves the tenant's CRLs (retired early beside an active root) is refused by
+        // the broker for want of a CRL, and its devices then need the kick only, not a CRL that lists them.
+        await this.adapter.trustChanged(event.tenantId);
         const affected = new Set(this.index.revokeAuthority(event.authorityId));
         for (const tenantId of [event.tenantId]) {
           for await (const page of this.directory.certificates(tenantId, { state: 'revoked' })) {

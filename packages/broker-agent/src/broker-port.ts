@@ -94,6 +94,14 @@ export abstract class BrokerAdapter {
   /** Revoked (or its CA revoked), with no other certificate in force: ends the sessions and removes the identity for good. */
   abstract endForGood(devices: readonly Device[]): Promise<void>;
 
+  /**
+   * The tenant's set of CAs in force changed: a root was rolled over (a new one added), retired or revoked. An
+   * adapter that keeps trust material of the tenant's CAs on the broker (Mosquitto: their CRLs, without which the
+   * broker refuses their certificates) brings it up to date before returning; throwing makes the core retry the
+   * event. Others have nothing to do.
+   */
+  async trustChanged(_tenantId: string): Promise<void> {}
+
   /** Throws when the broker cannot be reached or refuses the agent's credentials (for /readyz). */
   abstract check(): Promise<void>;
 

@@ -19,8 +19,10 @@ import { verify as verifySignature, X509Certificate as NodeX509Certificate, type
 
 const CRL_NUMBER_OID = '2.5.29.20';
 
-export interface TenantCrl {
-  readonly tenantId: string;
+/** One root CA's CRL, parsed and checked against the CA. */
+export interface IssuerCrl {
+  /** ccm's id of the CA (the one in its certificates' CRL distribution point). */
+  readonly authorityId: string;
   /** Exactly one `X509 CRL` PEM block, ending in a newline. */
   readonly pem: string;
   readonly issuer: string;
@@ -29,6 +31,29 @@ export interface TenantCrl {
   /** RFC 5280 §5.2.3 cRLNumber, when present: grows with every CRL the CA issues. */
   readonly crlNumber: bigint | null;
   /** Serials of the certificates listed (suspended ones too, as certificateHold), normalised by normaliseSerial. */
+  readonly revokedSerials: ReadonlySet<string>;
+}
+
+/**
+ * A tenant's CRLs: one per root CA in force (two or more during a rollover; Mosquitto refuses a certificate whose
+ * issuer has no CRL in the crlfile, so each must be there), read together from ccm. The summary fields are over
+ * all of them.
+ */
+export interface TenantCrl {
+  readonly tenantId: string;
+  readonly parts: readonly IssuerCrl[];
+  /** The roots whose certificates these CRLs speak for. */
+  readonly authorityIds: ReadonlySet<string>;
+  /** The parts' PEM blocks, in order. */
+  readonly pem: string;
+  readonly issuer: string;
+  /** The earliest of the parts'. */
+  readonly thisUpdate: Date;
+  /** The earliest of the parts': the set is as fresh as its stalest CRL. */
+  readonly nextUpdate: Date;
+  /** The one part's number (null with several parts, or none). */
+  readonly crlNumber: bigint | null;
+  /** Every part's, together: serials are 128-bit random, so two roots of one tenant never share one in practice. */
   readonly revokedSerials: ReadonlySet<string>;
 }
 
@@ -52,10 +77,36 @@ export function crlLists(crl: TenantCrl, serialNumber: string): boolean {
   return crl.revokedSerials.has(normaliseSerial(serialNumber));
 }
 
-/** Whether `candidate` was issued after `installed` (by CRL number when both have one, else by thisUpdate). */
+/**
+ * Whether `candidate` was issued before `installed`: some root's CRL in it is older than the installed one of that
+ * root (by CRL number when both have one, else by thisUpdate). A root only one side has (a rollover added it, a
+ * retirement removed it) makes neither older.
+ */
 export function isOlderThan(candidate: TenantCrl, installed: TenantCrl): boolean {
-  if (candidate.crlNumber !== null && installed.crlNumber !== null) return candidate.crlNumber < installed.crlNumber;
-  return candidate.thisUpdate.getTime() < installed.thisUpdate.getTime();
+  const installedParts = new Map(installed.parts.map((part) => [part.authorityId, part]));
+  return candidate.parts.some((part) => {
+    const other = installedParts.get(part.authorityId);
+    if (!other) return false;
+    if (part.crlNumber !== null && other.crlNumber !== null) return part.crlNumber < other.crlNumber;
+    return part.thisUpdate.getTime() < other.thisUpdate.getTime();
+  });
+}
+
+/** The tenant's CRL set from its parts (at least one: a crlfile without a tenant's CRLs refuses all its devices). */
+export function tenantCrlOf(tenantId: string, parts: readonly IssuerCrl[]): TenantCrl {
+  if (parts.length === 0) throw new CrlRejectedError(tenantId, 'ccm named no CRL of the tenant');
+  const earliest = (dates: Date[]): Date => new Date(Math.min(...dates.map((date) => date.getTime())));
+  return {
+    tenantId,
+    parts,
+    authorityIds: new Set(parts.map((part) => part.authorityId)),
+    pem: parts.map((part) => part.pem).join(''),
+    issuer: parts.map((part) => part.issuer).join('; '),
+    thisUpdate: earliest(parts.map((part) => part.thisUpdate)),
+    nextUpdate: earliest(parts.map((part) => part.nextUpdate)),
+    crlNumber: parts.length === 1 ? parts[0]!.crlNumber : null,
+    revokedSerials: new Set(parts.flatMap((part) => [...part.revokedSerials])),
+  };
 }
 
 /** Signature algorithms the check verifies (OID → node:crypto digest; null: none, EdDSA). */
@@ -110,7 +161,7 @@ function factsOf(tenantId: string, issuerCertificatePem: string): IssuerFacts {
  * one) after thisUpdate. Dates are not judged against the clock here (the
  * adapter does that). Throws CrlRejectedError saying why.
  */
-export function verifiedTenantCrl(tenantId: string, crlPem: string, issuerCertificatePem: string): TenantCrl {
+export function verifiedIssuerCrl(tenantId: string, authorityId: string, crlPem: string, issuerCertificatePem: string): IssuerCrl {
   const blocks = crlPem.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g) ?? [];
   if (blocks.length !== 1) throw new CrlRejectedError(tenantId, `expected one PEM "X509 CRL" block, found ${blocks.length}`);
   const block = blocks[0]!;
@@ -137,7 +188,12 @@ export function verifiedTenantCrl(tenantId: string, crlPem: string, issuerCertif
   if (!verified) refuse('its signature does not verify with the tenant CA\'s key');
   if (!parsed.nextUpdate) refuse('it has no nextUpdate');
   if (parsed.nextUpdate!.getTime() <= parsed.thisUpdate.getTime()) refuse('its nextUpdate is not after its thisUpdate');
-  return { tenantId, pem: `${block}\n`, issuer: issuer.subject, thisUpdate: parsed.thisUpdate, nextUpdate: parsed.nextUpdate!, crlNumber: parsed.crlNumber, revokedSerials: parsed.revokedSerials };
+  return { authorityId, pem: `${block}\n`, issuer: issuer.subject, thisUpdate: parsed.thisUpdate, nextUpdate: parsed.nextUpdate!, crlNumber: parsed.crlNumber, revokedSerials: parsed.revokedSerials };
+}
+
+/** One root's CRL as the tenant's whole set (a tenant with a single root CA). */
+export function verifiedTenantCrl(tenantId: string, crlPem: string, issuerCertificatePem: string, authorityId: string): TenantCrl {
+  return tenantCrlOf(tenantId, [verifiedIssuerCrl(tenantId, authorityId, crlPem, issuerCertificatePem)]);
 }
 
 interface ParsedCrl {

@@ -7,9 +7,9 @@
 export { MosquittoAdapter, CrlBehindStateError, AdapterNotRunningError, type MosquittoAdapterPorts, type MosquittoAdapterSettings } from './mosquitto-adapter.js';
 export { MOSQUITTO_AGENT_VARIABLES, parseMosquittoSettings, type MosquittoSettings } from './configuration.js';
 export { createMosquittoAdapter, installCrlsOnce } from './mosquitto-agent.js';
-export { AdapterClock, BrokerControl, BrokerReloader, CrlFile, CrlSource, SystemAdapterClock, TenantAuthorities, type ReloadRecord } from './ports.js';
+export { AdapterClock, BrokerControl, BrokerReloader, CrlFile, CrlSource, SystemAdapterClock, type ReloadRecord } from './ports.js';
 export { AtomicCrlFile } from './crl-file.js';
 export { SighupReloader, type PidLocation } from './process-signaller.js';
 export { DynsecBrokerControl, DynsecCommandError, DynsecLoginRefusedError, type DynsecControlOptions } from './dynsec-control.js';
-export { CcmCrlSource, CcmTenantAuthorities } from './ccm-crl-source.js';
-export { CrlRejectedError, crlLists, isOlderThan, normaliseSerial, verifiedTenantCrl, type TenantCrl } from './crl.js';
+export { CcmCrlSource } from './ccm-crl-source.js';
+export { CrlRejectedError, crlLists, isOlderThan, normaliseSerial, tenantCrlOf, verifiedIssuerCrl, verifiedTenantCrl, type IssuerCrl, type TenantCrl } from './crl.js';

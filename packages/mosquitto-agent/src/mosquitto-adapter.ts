@@ -52,11 +52,10 @@
 import { createHash } from 'node:crypto';
 import { BrokerAdapter, type AgentLog, type CertificateStatus, type Device } from '@ccm/broker-agent';
 import { crlLists, CrlRejectedError, isOlderThan, type TenantCrl } from './crl.js';
-import { AdapterClock, BrokerControl, BrokerReloader, CrlFile, CrlSource, TenantAuthorities } from './ports.js';
+import { AdapterClock, BrokerControl, BrokerReloader, CrlFile, CrlSource } from './ports.js';
 
 export interface MosquittoAdapterPorts {
   readonly crls: CrlSource;
-  readonly authorities: TenantAuthorities;
   readonly crlFile: CrlFile;
   readonly reloader: BrokerReloader;
   /** Opens the dynamic-security admin connection (start() calls it, again after a failure). */
@@ -137,8 +136,6 @@ export class MosquittoAdapter extends BrokerAdapter {
   /** Usernames with re-kicks pending, and which kick they belong to (a later let-in cancels them). */
   private readonly pendingRekicks = new Map<string, number>();
   private kickSequence = 0;
-  /** Each tenant's root CA id: the one CA whose certificates the tenant CRL lists. A tenant keeps its root for life. */
-  private readonly tenantRoots = new Map<string, string>();
   /** Usernames the plugin holds disabled (read at start, then kept by this adapter's own commands). */
   private disabled = new Set<string>();
   private control: BrokerControl | null = null;
@@ -180,7 +177,6 @@ export class MosquittoAdapter extends BrokerAdapter {
   async start(): Promise<void> {
     if (this.closed) throw new AdapterNotRunningError('start', 'closed');
     if (!this.crlsInstalled) {
-      await this.learnTenantRoots();
       await this.installAll('start-up');
       this.crlsInstalled = true;
     }
@@ -273,6 +269,19 @@ export class MosquittoAdapter extends BrokerAdapter {
   }
 
   /**
+   * A root of the tenant was rolled over to, retired or revoked: the tenant's CRLs are read again and installed,
+   * so the crlfile carries a CRL for each root in force (Mosquitto refuses a certificate whose issuer has none)
+   * before this returns. A tenant this agent does not serve changes nothing.
+   */
+  override async trustChanged(tenantId: string): Promise<void> {
+    if (!this.settings.tenantIds.includes(tenantId)) return;
+    this.running('follow a change of the tenant\'s CAs');
+    const crl = await this.freshCrl(tenantId);
+    await this.install([crl], 'trust changed');
+    this.ports.log.info('tenant CAs changed; their CRLs installed', { tenantId, authorities: [...crl.authorityIds] });
+  }
+
+  /**
    * The timer's job: fetches every CRL again and installs what changed. A
    * tenant whose CRL cannot be had keeps the installed one; the log says so,
    * loudly once it is close to its nextUpdate.
@@ -345,12 +354,20 @@ export class MosquittoAdapter extends BrokerAdapter {
     for (const certificate of device.certificates) {
       if (!decides(certificate)) continue;
       deciding++;
-      if (this.tenantRoots.get(certificate.tenantId) !== certificate.authorityId) continue; // a tenant-held CA: no CRL of ccm lists it
+      // A tenant-held CA (no CRL of ccm's lists it), or a root whose CRL the crlfile does not carry (one retired, or
+      // one rolled over to that trustChanged has not brought in yet): Mosquitto refuses its certificates for want of
+      // a CRL, and the kick is all there is to do.
+      if (!this.crlOf(certificate.tenantId)?.authorityIds.has(certificate.authorityId)) continue;
       let serials = crlSerials.get(certificate.tenantId);
       if (!serials) crlSerials.set(certificate.tenantId, (serials = []));
       serials.push(certificate.serialNumber);
     }
     return { identity: device.identity, crlSerials, deciding };
+  }
+
+  /** The tenant's CRLs as the crlfile has them, or (before the first install) as last fetched. */
+  private crlOf(tenantId: string): TenantCrl | undefined {
+    return this.installed.get(tenantId) ?? this.latestFetched.get(tenantId);
   }
 
   /** Disables (and so disconnects) now, and again after each re-kick delay unless a let-in comes first. */
@@ -431,12 +448,6 @@ export class MosquittoAdapter extends BrokerAdapter {
       if (outcome.value.lagging.length > 0) behind.push({ tenantId: outcome.value.tenantId, serialNumbers: outcome.value.lagging });
     }
     return { crls, behind, reads, failure };
-  }
-
-  private async learnTenantRoots(): Promise<void> {
-    const missing = this.settings.tenantIds.filter((tenantId) => !this.tenantRoots.has(tenantId));
-    const roots = await Promise.all(missing.map((tenantId) => this.ports.authorities.rootAuthorityId(tenantId)));
-    missing.forEach((tenantId, i) => this.tenantRoots.set(tenantId, roots[i]!));
   }
 
   private async installAll(why: string): Promise<void> {

@@ -6,7 +6,7 @@
  * starts: it refuses to start without its crlfile).
  */
 import type { AdapterContext } from '@ccm/broker-agent';
-import { CcmCrlSource, CcmTenantAuthorities } from './ccm-crl-source.js';
+import { CcmCrlSource } from './ccm-crl-source.js';
 import type { MosquittoSettings } from './configuration.js';
 import { AtomicCrlFile } from './crl-file.js';
 import { DynsecBrokerControl } from './dynsec-control.js';
@@ -17,7 +17,6 @@ import { SighupReloader } from './process-signaller.js';
 export function createMosquittoAdapter(settings: MosquittoSettings, context: AdapterContext, overrides: Partial<MosquittoAdapterPorts> = {}): MosquittoAdapter {
   const ports: MosquittoAdapterPorts = {
     crls: new CcmCrlSource(context.ccm),
-    authorities: new CcmTenantAuthorities(context.ccm),
     crlFile: new AtomicCrlFile(settings.crlFile),
     reloader: new SighupReloader(settings.mosquittoPid),
     connectControl: () =>

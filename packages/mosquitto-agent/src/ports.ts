@@ -8,15 +8,9 @@
  */
 import type { TenantCrl } from './crl.js';
 
-/** The tenant root CA's current CRL, signature-checked against that CA. */
+/** The CRLs of the tenant's root CAs in force, each signature-checked against its CA. */
 export abstract class CrlSource {
   abstract currentCrl(tenantId: string): Promise<TenantCrl>;
-}
-
-/** Which CA of a tenant ccm's tenant CRL speaks for. */
-export abstract class TenantAuthorities {
-  /** The id of the CA whose CRL `CrlSource.currentCrl(tenantId)` serves (the tenant root CA). */
-  abstract rootAuthorityId(tenantId: string): Promise<string>;
 }
 
 /** What the agent last told a running Mosquitto to read: the bundle (by SHA-256) and the broker's pid then. */

@@ -16,6 +16,7 @@ import { ThrowawayCa } from './throwaway-ca.js';
 import { X509Crl } from './x509-reference.js';
 
 const TENANT = '0b7c2d1e-4f5a-4b6c-8d9e-0f1a2b3c4d5e';
+const ROOT_ID = '0b7c2d1e-4f5a-4b6c-8d9e-00000000a001';
 
 describe('CRL checks', () => {
   let pki: ThrowawayCa;
@@ -31,7 +32,7 @@ describe('CRL checks', () => {
   test('a CRL of the tenant CA is read: serials normalised, dates, CRL number', async () => {
     const thisUpdate = new Date('2026-01-01T00:00:00Z');
     const pem = await pki.crl({ entries: [{ serialNumber: '00a1b2', reason: 6 }, { serialNumber: '7f', reason: 1 }], thisUpdate, nextUpdate: new Date('2026-01-02T00:00:00Z'), crlNumber: 300 });
-    const crl = verifiedTenantCrl(TENANT, pem, caPem);
+    const crl = verifiedTenantCrl(TENANT, pem, caPem, ROOT_ID);
     assert.deepEqual([...crl.revokedSerials].sort(), ['7f', 'a1b2']);
     assert.ok(crlLists(crl, 'A1B2') && crlLists(crl, '0x7F') && !crlLists(crl, 'a1b3'));
     assert.equal(crl.thisUpdate.toISOString(), thisUpdate.toISOString());
@@ -42,26 +43,26 @@ describe('CRL checks', () => {
 
   test('a CRL signed by another key under the same CA name is refused', async () => {
     const forged = await impostor.crl();
-    assert.throws(() => verifiedTenantCrl(TENANT, forged, caPem), (error: unknown) => error instanceof CrlRejectedError && /signature does not verify/.test(error.message));
+    assert.throws(() => verifiedTenantCrl(TENANT, forged, caPem, ROOT_ID), (error: unknown) => error instanceof CrlRejectedError && /signature does not verify/.test(error.message));
   });
 
   test('a CRL of another CA is refused by issuer name', async () => {
     const stranger = await ThrowawayCa.create('someone else');
     const foreign = await stranger.crl();
-    assert.throws(() => verifiedTenantCrl(TENANT, foreign, caPem), /issued by "CN=someone else"/);
+    assert.throws(() => verifiedTenantCrl(TENANT, foreign, caPem, ROOT_ID), /issued by "CN=someone else"/);
   });
 
   test('anything but exactly one "X509 CRL" PEM block is refused (OpenSSL reads no other label)', async () => {
     const pem = await pki.crl();
-    assert.throws(() => verifiedTenantCrl(TENANT, pem.replace(/X509 CRL/g, 'CRL'), caPem), /found 0/);
-    assert.throws(() => verifiedTenantCrl(TENANT, pem + pem, caPem), /found 2/);
-    assert.throws(() => verifiedTenantCrl(TENANT, '<html>502 Bad Gateway</html>', caPem), /found 0/);
-    assert.throws(() => verifiedTenantCrl(TENANT, '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n', caPem), /unparseable/);
+    assert.throws(() => verifiedTenantCrl(TENANT, pem.replace(/X509 CRL/g, 'CRL'), caPem, ROOT_ID), /found 0/);
+    assert.throws(() => verifiedTenantCrl(TENANT, pem + pem, caPem, ROOT_ID), /found 2/);
+    assert.throws(() => verifiedTenantCrl(TENANT, '<html>502 Bad Gateway</html>', caPem, ROOT_ID), /found 0/);
+    assert.throws(() => verifiedTenantCrl(TENANT, '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n', caPem, ROOT_ID), /unparseable/);
   });
 
   test('CRL order: by CRL number when both have one', async () => {
-    const older = verifiedTenantCrl(TENANT, await pki.crl({ crlNumber: 9, thisUpdate: new Date('2026-01-01T00:00:05Z') }), caPem);
-    const newer = verifiedTenantCrl(TENANT, await pki.crl({ crlNumber: 10, thisUpdate: new Date('2026-01-01T00:00:05Z') }), caPem);
+    const older = verifiedTenantCrl(TENANT, await pki.crl({ crlNumber: 9, thisUpdate: new Date('2026-01-01T00:00:05Z') }), caPem, ROOT_ID);
+    const newer = verifiedTenantCrl(TENANT, await pki.crl({ crlNumber: 10, thisUpdate: new Date('2026-01-01T00:00:05Z') }), caPem, ROOT_ID);
     assert.equal(isOlderThan(older, newer), true);
     assert.equal(isOlderThan(newer, older), false);
     assert.equal(isOlderThan(newer, newer), false);
@@ -70,7 +71,7 @@ describe('CRL checks', () => {
   test('it reads what @peculiar/x509 reads: serials, dates, CRL number', async () => {
     const entries = Array.from({ length: 500 }, (_, i) => ({ serialNumber: (0x10_0000 + i * 7919).toString(16).padStart(i % 3 === 0 ? 8 : 6, '0'), reason: i % 2 === 0 ? 6 : 1 }));
     for (const pem of [await pki.crl(), await pki.crl({ entries: entries.slice(0, 2), crlNumber: 70000 }), await pki.crl({ entries, thisUpdate: new Date('2049-12-31T23:59:00Z'), nextUpdate: new Date('2050-01-02T00:00:00Z') })]) {
-      const crl = verifiedTenantCrl(TENANT, pem, caPem);
+      const crl = verifiedTenantCrl(TENANT, pem, caPem, ROOT_ID);
       const reference = new X509Crl(pem);
       assert.deepEqual([...crl.revokedSerials].sort(), reference.entries.map((entry) => normaliseSerial(entry.serialNumber)).sort());
       assert.equal(crl.thisUpdate.toISOString(), reference.thisUpdate.toISOString());
@@ -84,7 +85,7 @@ describe('CRL checks', () => {
     const entries = Array.from({ length: 2000 }, (_, i) => ({ serialNumber: (0x1000_0000 + i).toString(16), reason: 6 }));
     const pem = await pki.crl({ entries });
     assert.throws(() => new X509Crl(pem), /node count/);
-    const crl = verifiedTenantCrl(TENANT, pem, caPem);
+    const crl = verifiedTenantCrl(TENANT, pem, caPem, ROOT_ID);
     assert.equal(crl.revokedSerials.size, 2000);
     assert.ok(crlLists(crl, '10000000') && crlLists(crl, (0x1000_0000 + 1999).toString(16)));
   });
@@ -104,16 +105,16 @@ describe('CRL checks', () => {
       [rewrap(Buffer.concat([der, Buffer.from([0x05, 0x00])])), /unparseable/],
       ['-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n', /unparseable/],
     ];
-    for (const [pem, reason] of cases) assert.throws(() => verifiedTenantCrl(TENANT, pem, caPem), (error: unknown) => error instanceof CrlRejectedError && reason.test(error.message));
-    assert.throws(() => verifiedTenantCrl(TENANT, good, 'not a certificate'), /the CA certificate is unparseable/);
+    for (const [pem, reason] of cases) assert.throws(() => verifiedTenantCrl(TENANT, pem, caPem, ROOT_ID), (error: unknown) => error instanceof CrlRejectedError && reason.test(error.message));
+    assert.throws(() => verifiedTenantCrl(TENANT, good, 'not a certificate', ROOT_ID), /the CA certificate is unparseable/);
   });
 
   test('a CRL without nextUpdate, or with one not after thisUpdate, is refused', async () => {
     const thisUpdate = new Date('2026-01-01T00:00:00Z');
     const withoutNextUpdate = await pki.crl({ thisUpdate, nextUpdate: null });
-    assert.throws(() => verifiedTenantCrl(TENANT, withoutNextUpdate, caPem), /no nextUpdate/);
+    assert.throws(() => verifiedTenantCrl(TENANT, withoutNextUpdate, caPem, ROOT_ID), /no nextUpdate/);
     const backwards = await pki.crl({ thisUpdate, nextUpdate: thisUpdate });
-    assert.throws(() => verifiedTenantCrl(TENANT, backwards, caPem), /not after its thisUpdate/);
+    assert.throws(() => verifiedTenantCrl(TENANT, backwards, caPem, ROOT_ID), /not after its thisUpdate/);
   });
 
   test('serials are compared as ccm prints them: lower case, no leading zeros', () => {

@@ -7,9 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import type { CertificateState, CertificateStatus, Device } from '@ccm/broker-agent';
 import { RecordingAgentLog } from '@ccm/broker-agent/testing';
-import type { TenantCrl } from '../src/crl.js';
+import { tenantCrlOf, type TenantCrl } from '../src/crl.js';
 import { MosquittoAdapter, type MosquittoAdapterSettings } from '../src/mosquitto-adapter.js';
-import { AdapterClock, BrokerControl, BrokerReloader, CrlFile, CrlSource, TenantAuthorities, type ReloadRecord } from '../src/ports.js';
+import { AdapterClock, BrokerControl, BrokerReloader, CrlFile, CrlSource, type ReloadRecord } from '../src/ports.js';
 
 export const NOW = new Date('2026-03-01T12:00:00Z');
 export const HOUR = 3600_000;
@@ -67,16 +67,8 @@ export class FakeCrls extends CrlSource {
   }
 }
 
-export class FakeAuthorities extends TenantAuthorities {
-  readonly roots = new Map<string, string>();
-  lookups = 0;
-  async rootAuthorityId(tenantId: string): Promise<string> {
-    this.lookups++;
-    const root = this.roots.get(tenantId);
-    if (!root) throw new Error(`no tenant ${tenantId}`);
-    return root;
-  }
-}
+/** Each tenant's root CA id, as ccm names it beside the tenant's CRL (the Rig's tenants register theirs). */
+export const ROOTS = new Map<string, string>();
 
 /** Everything the crlfile, the reloader and the broker were made to do, in order. */
 export class Recorder {
@@ -164,18 +156,21 @@ export class FakeControl extends BrokerControl {
 
 let crlCounter = 0;
 /** A parsed CRL as CrlSource hands it out; its PEM names its number and serials, so a bundle shows what it holds. */
-export function crl(tenantId: string, serials: readonly string[] = [], options: { thisUpdate?: Date; nextUpdate?: Date; number?: number } = {}): TenantCrl {
+export function crl(tenantId: string, serials: readonly string[] = [], options: { thisUpdate?: Date; nextUpdate?: Date; number?: number; authorityId?: string } = {}): TenantCrl {
   const number = options.number ?? ++crlCounter;
   const thisUpdate = options.thisUpdate ?? new Date(NOW.getTime() - 1000 + number);
-  return {
-    tenantId,
-    pem: `-----CRL ${tenantId.slice(0, 4)} #${number} [${[...serials].sort().join(' ')}]-----\n`,
-    issuer: `CN=${tenantId}`,
-    thisUpdate,
-    nextUpdate: options.nextUpdate ?? new Date(thisUpdate.getTime() + 24 * HOUR),
-    crlNumber: BigInt(number),
-    revokedSerials: new Set(serials),
-  };
+  const authorityId = options.authorityId ?? ROOTS.get(tenantId) ?? `root-of-${tenantId}`;
+  return tenantCrlOf(tenantId, [
+    {
+      authorityId,
+      pem: `-----CRL ${tenantId.slice(0, 4)}${options.authorityId ? `/${authorityId.slice(0, 4)}` : ''} #${number} [${[...serials].sort().join(' ')}]-----\n`,
+      issuer: `CN=${tenantId}`,
+      thisUpdate,
+      nextUpdate: options.nextUpdate ?? new Date(thisUpdate.getTime() + 24 * HOUR),
+      crlNumber: BigInt(number),
+      revokedSerials: new Set(serials),
+    },
+  ]);
 }
 
 let serialCounter = 0x1000;
@@ -210,7 +205,6 @@ export class Rig {
   readonly rootB = randomUUID();
   readonly clock = new ManualClock();
   readonly crls = new FakeCrls();
-  readonly authorities = new FakeAuthorities();
   readonly recorder = new Recorder();
   readonly crlFile = new FakeCrlFile(this.recorder);
   readonly control = new FakeControl(this.recorder);
@@ -219,8 +213,8 @@ export class Rig {
   connectFails = 0;
 
   constructor() {
-    this.authorities.roots.set(this.tenantA, this.rootA);
-    this.authorities.roots.set(this.tenantB, this.rootB);
+    ROOTS.set(this.tenantA, this.rootA);
+    ROOTS.set(this.tenantB, this.rootB);
     this.crls.current.set(this.tenantA, crl(this.tenantA));
     this.crls.current.set(this.tenantB, crl(this.tenantB));
   }
@@ -233,7 +227,6 @@ export class Rig {
     return new MosquittoAdapter(
       {
         crls: this.crls,
-        authorities: this.authorities,
         crlFile: this.crlFile,
         reloader: new FakeReloader(this.recorder),
         connectControl: async () => {

@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CrlRejectedError } from '../src/crl.js';
+import { randomUUID } from 'node:crypto';
+import { CrlRejectedError, isOlderThan, tenantCrlOf } from '../src/crl.js';
 import { AdapterNotRunningError, CrlBehindStateError } from '../src/mosquitto-adapter.js';
 import { certificate, crl, device, HOUR, NOW, Rig, settle, withState } from './fakes.js';
 
@@ -566,5 +567,79 @@ describe('MosquittoAdapter: writes, reloads and overlapping calls', () => {
     assert.deepEqual(rig.steps, []);
     assert.equal(rig.crls.reads, 2, 'only the start-up reads, one per tenant');
     await second.close();
+  });
+});
+
+describe('MosquittoAdapter: tenant root rollover', () => {
+  /** Tenant A's CRLs in ccm after a rollover: the new root's and the retiring one's, as one set. */
+  function rolledOver(rig: Rig, newRoot: string, oldSerials: string[] = [], newSerials: string[] = []) {
+    const old = crl(rig.tenantA, oldSerials).parts[0]!;
+    const fresh = crl(rig.tenantA, newSerials, { authorityId: newRoot }).parts[0]!;
+    const set = tenantCrlOf(rig.tenantA, [fresh, old]);
+    rig.crls.current.set(rig.tenantA, set);
+    return set;
+  }
+
+  test('trustChanged installs the CRL of every root in force and reloads, so Mosquitto takes the new root\'s certificates', async () => {
+    const rig = new Rig();
+    const adapter = await rig.started();
+    const newRoot = randomUUID();
+    const set = rolledOver(rig, newRoot);
+    await adapter.trustChanged(rig.tenantA);
+    assert.deepEqual(rig.steps, ['write', 'reload']);
+    assert.equal(rig.crlFile.content, `${set.pem}${rig.crls.current.get(rig.tenantB)!.pem}`);
+    assert.deepEqual([...adapter.installedCrls.get(rig.tenantA)!.authorityIds].sort(), [newRoot, rig.rootA].sort());
+    // Another tenant's rollover is not this agent's.
+    rig.steps.length = 0;
+    await adapter.trustChanged(randomUUID());
+    assert.deepEqual(rig.steps, []);
+    await adapter.close();
+  });
+
+  test('before trustChanged a certificate of the new root is kicked without waiting for a CRL (Mosquitto has none for it and refuses it); after, its serial must be listed', async () => {
+    const rig = new Rig();
+    const adapter = await rig.started();
+    const newRoot = randomUUID();
+    const meter = certificate(rig.tenantA, newRoot, 'meter-new', 'suspended');
+    rolledOver(rig, newRoot, [], [meter.serialNumber]);
+    await adapter.shutOut([device(meter)]);
+    assert.deepEqual(rig.steps, ['kick meter-new']);
+    assert.equal(rig.crls.reads, 0);
+
+    await adapter.trustChanged(rig.tenantA);
+    const other = certificate(rig.tenantA, newRoot, 'meter-new-2', 'suspended');
+    rolledOver(rig, newRoot, [], [meter.serialNumber, other.serialNumber]);
+    rig.steps.length = 0;
+    await adapter.shutOut([device(other)]);
+    assert.deepEqual(rig.steps, ['write', 'reload', 'kick meter-new-2']);
+    assert.match(rig.crlFile.content!, new RegExp(other.serialNumber));
+    await adapter.close();
+  });
+
+  test('a root that leaves the set (retired) leaves the crlfile; a set missing a root is not taken for an older one', async () => {
+    const rig = new Rig();
+    const adapter = await rig.started();
+    const newRoot = randomUUID();
+    const both = rolledOver(rig, newRoot);
+    await adapter.trustChanged(rig.tenantA);
+    const onlyNew = tenantCrlOf(rig.tenantA, [crl(rig.tenantA, [], { authorityId: newRoot }).parts[0]!]);
+    assert.equal(isOlderThan(onlyNew, both), false);
+    rig.crls.current.set(rig.tenantA, onlyNew);
+    await adapter.trustChanged(rig.tenantA);
+    assert.equal(rig.crlFile.content, `${onlyNew.pem}${rig.crls.current.get(rig.tenantB)!.pem}`);
+    assert.ok(!rig.crlFile.content!.includes(both.parts[1]!.pem));
+    // A set in which one root's CRL went backwards is older, whatever the other's.
+    const backwards = tenantCrlOf(rig.tenantA, [crl(rig.tenantA, [], { authorityId: newRoot, number: 1 }).parts[0]!]);
+    assert.equal(isOlderThan(backwards, onlyNew), true);
+    await adapter.close();
+  });
+
+  test('trustChanged fails when ccm cannot be reached (the core retries the event), installing nothing', async () => {
+    const rig = new Rig();
+    const adapter = await rig.started();
+    rig.crls.failing.add(rig.tenantA);
+    await assert.rejects(adapter.trustChanged(rig.tenantA), /ccm unreachable/);
+    assert.deepEqual(rig.steps, []);
+    await adapter.close();
   });
 });
