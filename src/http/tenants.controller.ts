@@ -83,7 +83,10 @@ export class TenantsController {
     fromResponse: (revocation: AuthorityRevocationResponse) => ({ targetId: revocation.authority.id, details: { revocationReason: revocation.authority.revocationReason, revokedCertificates: revocation.revokedCertificates } }),
   })
   @HttpCode(200)
-  @ApiOperation({ summary: 'Revoke the tenant root CA and every certificate it issued, in one step. Emits one authority.revoked event.' })
+  @ApiOperation({
+    summary:
+      'Revoke the tenant root CA and every certificate it issued, in one step; roots a rollover left retiring are revoked with it. Emits one authority.revoked event per root revoked; revokedCertificates counts them all.',
+  })
   @ApiOkResponse({ type: AuthorityRevocationResponse })
   async revokeCa(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Body() body: RevokeRequest): Promise<AuthorityRevocationResponse> {
     return authorityRevocationResponse(await this.revokeAuthority.execute({ kind: 'tenant-root', tenantId }, body.reason ?? 'unspecified'));

@@ -75,13 +75,28 @@ export class RevokeAuthority {
     const authority =
       target.kind === 'tenant-root' ? await this.tenantRoot(target.tenantId) : target.kind === 'retiring-root' ? await this.retiringRoot(target.tenantId, target.authorityId) : await this.tenantHeld(target.tenantId, target.authorityId);
     if (!isInForce(authority)) throw new DomainError('illegal-transition', `cannot revoke a ${revocation.called} that is ${authority.status}`, { state: authority.status, action: 'revoke' });
+    const revokedCertificates = await this.revoke(authority, reason, revocation);
+    if (revokedCertificates === null) throw new DomainError('illegal-transition', `the ${revocation.called} was revoked by a concurrent request`, { state: 'revoked', action: 'revoke' });
+    // Revoking the tenant's CA ends its trust domain: the roots a rollover left retiring go with the active one
+    // (each with its own event), or a device holding a certificate of one would still get in.
+    let alongside = 0;
+    if (target.kind === 'tenant-root') {
+      for (const retiring of (await this.authorities.findTenantRoots(target.tenantId)).filter((root) => root.status === 'retiring')) {
+        alongside += (await this.revoke(retiring, reason, revocation)) ?? 0;
+      }
+    }
+    return { authority: (await this.authorities.findById(authority.id))!, revokedCertificates: revokedCertificates + alongside };
+  }
+
+  /** One CA and what it issued, with its event; the certificates revoked, or null when it was no longer in force. */
+  private async revoke(authority: Authority, reason: RevocationReason, revocation: Revocation): Promise<number | null> {
     const issuerSubject = await this.issuerSubjectOf(authority);
     const at = this.clock.now();
     const result = await this.store.revokeAuthority(authority, reason, at, (count) => authorityRevokedEvent(authority, issuerSubject, reason, at, count));
-    if (!result) throw new DomainError('illegal-transition', `the ${revocation.called} was revoked by a concurrent request`, { state: 'revoked', action: 'revoke' });
+    if (!result) return null;
     this.wakeup.notify();
     if (revocation.refreshesRevocationList) this.revocationLists.refreshSoon(authority.id, 0);
-    return { authority: (await this.authorities.findById(authority.id))!, revokedCertificates: result.revokedCertificates };
+    return result.revokedCertificates;
   }
 
   private async tenantRoot(tenantId: string): Promise<Authority> {

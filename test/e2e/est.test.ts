@@ -163,4 +163,29 @@ describe('EST over HTTPS (PostgreSQL + local custody)', () => {
     assert.equal(record.state, 'inactive', 'and is not a first use');
     assert.equal(record.lastUsedAt, null);
   });
+
+  test('after a root rollover, cacerts carries both roots and a device of the old root re-enrolls onto the new one, same identity', async () => {
+    const key = await scratch.write('rolled.key', (await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'])).stdout);
+    const csr = await scratch.write('rolled.csr.b64', await csrBase64(key, '/CN=est-device-rolled'));
+    const enroll = await est('simpleenroll', ['-u', `${credential.id}:${credential.secret}`, '-H', 'Content-Type: application/pkcs10', '--data-binary', `@${csr}`]);
+    const current = await scratch.write('rolled-current.pem', (await certificatesIn(body(enroll)))[0]!);
+    const rollover = (await api().post(`/v1/tenants/${tenant.id}/ca/rollover`).send({}).expect(201)).body as { rootAuthority: { certificatePem: string }; previousAuthority: { certificatePem: string } };
+
+    const cacerts = await certificatesIn(body(await est('cacerts')));
+    assert.equal(cacerts.length, 3);
+    assert.ok(cacerts.includes(pemBlocks(rollover.rootAuthority.certificatePem)[0]!) && cacerts.includes(pemBlocks(rollover.previousAuthority.certificatePem)[0]!));
+    const reenrolled = await est('simplereenroll', ['--cert', current, '--key', key, '-H', 'Content-Type: application/pkcs10', '--data-binary', `@${csr}`]);
+    assert.equal(status(reenrolled), 200, reenrolled.stdout + reenrolled.stderr);
+    const renewed = await scratch.write('rolled-new.pem', (await certificatesIn(body(reenrolled)))[0]!);
+    const issuerOf = async (path: string) => (await openssl(['x509', '-in', path, '-noout', '-issuer', '-nameopt', 'RFC2253'])).stdout.trim();
+    const subjectOf = async (pem: string) => (await openssl(['x509', '-noout', '-subject', '-nameopt', 'RFC2253'], { input: pem })).stdout.trim().replace(/^subject=/, 'issuer=');
+    assert.equal(await issuerOf(current), await subjectOf(rollover.previousAuthority.certificatePem));
+    assert.equal(await issuerOf(renewed), await subjectOf(rollover.rootAuthority.certificatePem), 'signed by the active root');
+    assert.match((await openssl(['x509', '-in', renewed, '-noout', '-subject'])).stdout, /CN ?= ?est-device-rolled/);
+    const bundle = await scratch.write('rolled-bundle.pem', cacerts.join(''));
+    for (const certificate of [current, renewed]) {
+      const verified = await openssl(['verify', '-CAfile', bundle, certificate]);
+      assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    }
+  });
 });

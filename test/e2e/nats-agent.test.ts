@@ -37,6 +37,7 @@ describe('ccm → Redis → NATS agent → nats-server: suspend, reactivate and 
   let bystanderClosed = false;
   const connections: NatsConnection[] = [];
   const run = randomUUID().slice(0, 8);
+  let afterRollover: Issued;
 
   const outcomeOf = async (device: Issued): Promise<string> => {
     const tried = await server.tryConnect(device);
@@ -150,12 +151,26 @@ describe('ccm → Redis → NATS agent → nats-server: suspend, reactivate and 
     await bystanderConnection.flush();
   });
 
+  test('a root rollover leaves every device connected; a device of the new root, presenting its chain, connects once the agent has discovered it', async () => {
+    const rolled = await api<{ rootAuthority: { id: string } }>(ccm, 'POST', `/v1/tenants/${tenantId}/ca/rollover`, {});
+    assert.equal(rolled.status, 201, JSON.stringify(rolled.body));
+    const fresh = await issueDevice(ccm, tenantId, `after-rollover-${run}`);
+    const withChain = { ...fresh, certificatePem: `${fresh.certificatePem}${fresh.chainPem}` };
+    // nats-server's ca_file (the tenant's ca-chain from before the rollover) holds the platform CA, which anchors the chain.
+    await eventually(async () => ((await server.tryConnect(withChain)).outcome === 'connected' ? 'connected' : 'refused'), 'connected');
+    await bystanderConnection.flush();
+    assert.equal(bystanderClosed, false, 'the old root\'s device stayed connected');
+    assert.equal(await outcomeOf(bystander), 'connected', 'and reconnects');
+    afterRollover = withChain;
+  });
+
   test('revoking the tenant CA drops the remaining devices and refuses them all', async () => {
     assert.equal(bystanderClosed, false, 'the bystander was connected throughout');
     const revoked = await api<unknown>(ccm, 'POST', `/v1/tenants/${tenantId}/ca/revoke`, { reason: 'cACompromise' });
     assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
     console.log(`# revoke tenant CA API returned → bystander's connection closed: ${((await bystanderClosedAt) - revoked.at).toFixed(1)} ms`);
-    for (const device of [sensor, bystander, fromCsr, ...burst]) assert.equal(await eventually(() => outcomeOf(device), 'refused:AUTHORIZATION_VIOLATION').then(() => 'refused'), 'refused', device.subject);
+    // The root the rollover left retiring is revoked with the active one: devices of both are refused.
+    for (const device of [sensor, bystander, fromCsr, ...burst, afterRollover]) assert.equal(await eventually(() => outcomeOf(device), 'refused:AUTHORIZATION_VIOLATION').then(() => 'refused'), 'refused', device.subject);
     assert.deepEqual(parseUsersFile(await readFile(server.usersFile, 'utf8'), server.usersFile), []);
   });
 });

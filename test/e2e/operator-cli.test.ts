@@ -80,7 +80,7 @@ describe('operator CLI against a running ccm (SQLite, local custody)', () => {
     const help = await ccm(['--help'], {});
     assert.equal(help.code, 0, help.stderr);
     assert.equal(help.stderr, '');
-    for (const command of ['tenant create', 'tenant list', 'certificate issue', 'certificate show', 'certificate suspend', 'certificate reactivate', 'certificate revoke', 'platform-ca show', 'platform-ca csr', 'platform-ca import', 'serve', 'migrate']) {
+    for (const command of ['tenant create', 'tenant list', 'tenant roll-over', 'tenant retire-ca', 'certificate issue', 'certificate show', 'certificate suspend', 'certificate reactivate', 'certificate revoke', 'platform-ca show', 'platform-ca csr', 'platform-ca import', 'serve', 'migrate']) {
       assert.ok(help.stdout.includes(`  ${command} `), `--help names ${command}`);
     }
     for (const code of ['0', '1', '2', '3', '4']) assert.match(help.stdout, new RegExp(`^  ${code}  `, 'm'));
@@ -207,6 +207,37 @@ describe('operator CLI against a running ccm (SQLite, local custody)', () => {
     const again = await ccm(['certificate', 'revoke', ...target], env);
     assert.equal(again.code, 3);
     assert.match(again.stderr, new RegExp(`${PROBLEM}illegal-transition`));
+  });
+
+  test('tenant roll-over gives the tenant a new root; certificates chain to it; retire-ca revokes the old one and what it issued', async () => {
+    const created = await ccm(['tenant', 'create', '--name', 'rolled'], env);
+    const rolledTenant = created.stdout.trim();
+    const before = await ccm(['certificate', 'issue', '--tenant', rolledTenant, '--out', scratch.path('before-rollover')], env);
+    assert.equal(before.code, 0, before.stderr);
+    const oldRoot = (await service.api().get(`/v1/tenants/${rolledTenant}`).expect(200)).body.rootAuthority.id as string;
+
+    const rolled = await ccm(['tenant', 'roll-over', '--tenant', rolledTenant, '--validity-days', '400', '--json'], env);
+    assert.equal(rolled.code, 0, rolled.stderr);
+    const answer = JSON.parse(rolled.stdout) as { rootAuthority: { id: string; status: string; notAfter: string }; previousAuthority: { id: string; status: string } };
+    assert.deepEqual([answer.previousAuthority.id, answer.previousAuthority.status, answer.rootAuthority.status], [oldRoot, 'retiring', 'active']);
+    assert.ok(Math.abs(Date.parse(answer.rootAuthority.notAfter) - (Date.now() + 400 * 86_400_000)) < 3_600_000);
+    const after = await ccm(['certificate', 'issue', '--tenant', rolledTenant, '--out', scratch.path('after-rollover'), '--json'], env);
+    assert.equal(JSON.parse(after.stdout).authorityId, answer.rootAuthority.id);
+    const verified = await verifyIssued(scratch, scratch.path('after-rollover'));
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+
+    const plain = await ccm(['tenant', 'roll-over', '--tenant', rolledTenant], env);
+    assert.match(plain.stdout, /^[0-9a-f-]{36}\n$/);
+    assert.equal((await ccm(['tenant', 'roll-over', '--tenant', rolledTenant, '--validity-days', 'long'], env)).code, 2);
+    const active = await ccm(['tenant', 'retire-ca', '--tenant', rolledTenant, '--authority', plain.stdout.trim()], env);
+    assert.equal(active.code, 3, 'the active root is not retired');
+    assert.match(active.stderr, new RegExp(`${PROBLEM}illegal-transition`));
+    const retired = await ccm(['tenant', 'retire-ca', '--tenant', rolledTenant, '--authority', oldRoot, '--reason', 'cACompromise'], env);
+    assert.equal(retired.code, 0, retired.stderr);
+    assert.equal(retired.stdout, '1\n', 'the one certificate it issued was revoked');
+    const beforeId = before.stdout.trim();
+    const revoked = (await service.api().get(`/v1/tenants/${rolledTenant}/certificates/${beforeId}`).expect(200)).body;
+    assert.deepEqual([revoked.state, revoked.revocationReason], ['revoked', 'cACompromise']);
   });
 
   test('usage errors exit 2 before anything is sent: unknown command or option, missing --tenant, bad --reason, unreadable --csr, a key as an argument', async () => {

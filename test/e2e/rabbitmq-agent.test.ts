@@ -38,6 +38,7 @@ describe('ccm → Redis → RabbitMQ agent → RabbitMQ MQTT: suspend, reactivat
   let bystanderClosed = false;
   const clients: MqttClient[] = [];
   const run = randomUUID().slice(0, 8);
+  let afterRollover: Issued;
 
   /** 'connected', or 'refused:' and the reason (CONNACK "Bad username or password": a suspended or revoked device's user is deleted). */
   const outcomeOf = async (device: Issued): Promise<string> => {
@@ -154,12 +155,24 @@ describe('ccm → Redis → RabbitMQ agent → RabbitMQ MQTT: suspend, reactivat
     assert.equal(bystanderClosed, false);
   });
 
+  test('a root rollover leaves every device connected; a device of the new root, presenting its chain, connects once the agent has discovered it', async () => {
+    const rolled = await api<{ rootAuthority: { id: string } }>(ccm, 'POST', `/v1/tenants/${tenantId}/ca/rollover`, {});
+    assert.equal(rolled.status, 201, JSON.stringify(rolled.body));
+    const fresh = await issueDevice(ccm, tenantId, `after-rollover-${run}`);
+    // The listener's cacertfile (the tenant's ca-chain from before the rollover) holds the platform CA, which anchors the chain.
+    afterRollover = { ...fresh, certificatePem: `${fresh.certificatePem}${fresh.chainPem}` };
+    await eventually(() => outcomeOf(afterRollover), 'connected');
+    assert.equal(bystanderClosed, false, 'the old root\'s device stayed connected');
+    assert.equal(await outcomeOf(bystander), 'connected', 'and reconnects');
+  });
+
   test('revoking the tenant CA drops the remaining devices and refuses them all', async () => {
     assert.equal(bystanderClosed, false, 'the bystander was connected throughout');
     const revoked = await api<unknown>(ccm, 'POST', `/v1/tenants/${tenantId}/ca/revoke`, { reason: 'cACompromise' });
     assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
     console.log(`# revoke tenant CA API returned → bystander's connection closed: ${((await bystanderClosedAt) - revoked.at).toFixed(1)} ms`);
-    for (const device of [sensor, bystander, fromCsr, ...burst]) await eventually(() => outcomeOf(device), 'refused:Bad username or password');
+    // The root the rollover left retiring is revoked with the active one: devices of both are refused.
+    for (const device of [sensor, bystander, fromCsr, ...burst, afterRollover]) await eventually(() => outcomeOf(device), 'refused:Bad username or password');
     const users = (await node.management('GET', '/users?columns=name,tags')).json() as Array<{ name: string; tags: string[] }>;
     assert.deepEqual(users.filter((user) => user.tags.includes('ccm-device')), []);
   });

@@ -315,7 +315,16 @@ for (const backend of SUITE_BACKENDS) {
       assert.equal((await readWholeFeed<FeedEvent>(ccm)).length, eventsBefore);
       const shortRoot = (await rollOver(tenant.id, { validityDays: 30 }).expect(201)).body.rootAuthority as Root & { notAfter: string };
       assert.ok(Math.abs(Date.parse(shortRoot.notAfter) - (clock.now().getTime() + 30 * 86_400_000)) < 60_000);
-      await ccm.api().post(`/v1/tenants/${tenant.id}/ca/revoke`).send({ reason: 'cACompromise' }).expect(200);
+      const beforeRevoke = (await readWholeFeed<FeedEvent>(ccm)).length;
+      const revoked = (await ccm.api().post(`/v1/tenants/${tenant.id}/ca/revoke`).send({ reason: 'cACompromise' }).expect(200)).body;
+      assert.equal(revoked.authority.id, shortRoot.id);
+      // Revoking the tenant's CA takes the root the rollover left retiring with it, each with its event.
+      const roots = ((await ccm.api().get(`/v1/tenants/${tenant.id}/authorities`).expect(200)).body.items as (Root & { kind: string })[]).filter((a) => a.kind === 'tenant-root');
+      assert.deepEqual(roots.map((root) => root.status), ['revoked', 'revoked']);
+      const revocations = (await readWholeFeed<FeedEvent>(ccm)).slice(beforeRevoke);
+      assert.deepEqual(revocations.map((e) => [e.type, e.authorityId]).sort(), [['authority.revoked', shortRoot.id], ['authority.revoked', tenant.root.id]].sort());
+      revocations.forEach(assertValidEvent);
+      assert.equal((await ccm.api().get(`/v1/tenants/${tenant.id}/ca-chain`).expect(200)).text.includes(pemBlocks(tenant.root.certificatePem)[0]!), false, 'a revoked root leaves the bundle');
       const afterRevoke = (await readWholeFeed<FeedEvent>(ccm)).length;
       assert.equal((await rollOver(tenant.id).expect(409)).body.type, `${PROBLEM}illegal-transition`);
       assert.equal((await readWholeFeed<FeedEvent>(ccm)).length, afterRevoke);

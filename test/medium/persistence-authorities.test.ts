@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Authority, AuthorityCertificate } from '../../src/authorities/authority.js';
+import { TenantRootInProgress, type Authority, type AuthorityCertificate } from '../../src/authorities/authority.js';
 import type { IdentityRules } from '../../src/authorities/identity-rules.js';
 import { comparableSubject } from '../../src/codec/name-comparison.js';
 import { TenantRow } from '../../src/persistence/entities.js';
@@ -92,19 +92,38 @@ for (const kind of DATABASE_KINDS) {
         await insertAuthority(db.dataSource, { tenantId: tenant.id, kind: 'external', subject });
         await assert.rejects(authorities.insertPending(authorityOf({ tenantId: (await insertTenant(db.dataSource)).id, status: 'pending', subject: variant })), isAuthorityNameTaken);
         const pendingNamed = uniqueSubject();
-        await authorities.insertPending(authorityOf({ tenantId: tenant.id, status: 'pending', subject: pendingNamed.subject }));
-        await assert.rejects(authorities.insertPending(authorityOf({ tenantId: tenant.id, status: 'pending', subject: pendingNamed.variant })), isAuthorityNameTaken, 'a CA being signed holds its name too');
+        await authorities.insertPending(authorityOf({ tenantId: (await insertTenant(db.dataSource)).id, status: 'pending', subject: pendingNamed.subject }));
+        await assert.rejects(authorities.insertPending(authorityOf({ tenantId: (await insertTenant(db.dataSource)).id, status: 'pending', subject: pendingNamed.variant })), isAuthorityNameTaken, 'a CA being signed holds its name too');
 
         for (const status of ['failed', 'revoked'] as const) {
           const freed = uniqueSubject();
           await insertAuthority(db.dataSource, { tenantId: tenant.id, status, subject: freed.subject });
-          const taker = authorityOf({ tenantId: tenant.id, status: 'pending', subject: freed.variant });
+          const taker = authorityOf({ tenantId: (await insertTenant(db.dataSource)).id, status: 'pending', subject: freed.variant });
           await authorities.insertPending(taker);
           assert.equal((await authorities.findById(taker.id))?.status, 'pending', status);
         }
         const responderNamed = uniqueSubject();
         await insertAuthority(db.dataSource, { tenantId: tenant.id, kind: 'ocsp-responder', subject: responderNamed.subject });
-        await authorities.insertPending(authorityOf({ tenantId: tenant.id, status: 'pending', subject: responderNamed.variant }));
+        await authorities.insertPending(authorityOf({ tenantId: (await insertTenant(db.dataSource)).id, status: 'pending', subject: responderNamed.variant }));
+      });
+
+      it('a tenant has at most one root being signed (TenantRootInProgress for a second) and one active; retiring ones are not counted', async () => {
+        const tenant = await insertTenant(db.dataSource);
+        await insertAuthority(db.dataSource, { tenantId: tenant.id, status: 'active' });
+        await insertAuthority(db.dataSource, { tenantId: tenant.id, status: 'retiring' });
+        await insertAuthority(db.dataSource, { tenantId: tenant.id, status: 'retiring' });
+        const pending = authorityOf({ tenantId: tenant.id, status: 'pending' });
+        await authorities.insertPending(pending);
+        await assert.rejects(authorities.insertPending(authorityOf({ tenantId: tenant.id, status: 'pending' })), (error: unknown) => error instanceof TenantRootInProgress && error.kind === 'conflict');
+        await assert.rejects(insertAuthority(db.dataSource, { tenantId: tenant.id, status: 'active' }), 'a second active root');
+        // Another tenant, or another kind of CA of this tenant, is not held back.
+        await authorities.insertPending(authorityOf({ tenantId: (await insertTenant(db.dataSource)).id, status: 'pending' }));
+        await authorities.insertPending(authorityOf({ tenantId: tenant.id, status: 'pending', kind: 'ocsp-responder' }));
+        // Once it is failed, the next may be recorded.
+        await authorities.markFailed(pending.id, later(1000));
+        await authorities.insertPending(authorityOf({ tenantId: tenant.id, status: 'pending' }));
+        assert.deepEqual((await authorities.findTenantRoots(tenant.id)).map((root) => root.status), ['active', 'retiring', 'retiring'], 'active first; pending and failed ones are no roots yet');
+        assert.equal((await authorities.findTenantRoot(tenant.id))?.status, 'active');
       });
 
       it('marks a pending CA failed, which frees its name, and leaves a CA in force as it is', async () => {

@@ -82,8 +82,8 @@ for (const kind of DATABASE_KINDS) {
       assert.deepEqual(results.map((result) => result.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
       for (const certificate of good) assert.equal((await readCertificateRow(db.dataSource, certificate.id)).state, 'pending');
       assert.equal(await db.dataSource.getRepository(CertificateRow).findOneBy({ id: clash.id }), null);
-      // The serial is unique per CA only (RFC 5280 §4.1.2.2): another CA may use it.
-      await certificates.insertPending(pendingUnder(await insertAuthority(db.dataSource, { tenantId: authority.tenantId }), { serialNumber: taken.serialNumber }));
+      // The serial is unique per CA only (RFC 5280 §4.1.2.2): another CA may use it, another root of the tenant too.
+      await certificates.insertPending(pendingUnder(await insertAuthority(db.dataSource, { tenantId: authority.tenantId, status: 'retiring' }), { serialNumber: taken.serialNumber }));
     });
 
     it('issues only a pending record: a failed or issued one keeps its state and fingerprints', async () => {

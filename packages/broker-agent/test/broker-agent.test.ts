@@ -275,13 +275,20 @@ describe('BrokerAgent', () => {
     const broker = new FakeBroker();
     await withAgent(directory, broker, async (agent) => {
       const callsBefore = broker.calls.length;
-      await agent.handle(event('authority.rolled-over', { ...fresh, commonName: 'tenant root CA G2' }, { authorityId: 'ca-new', certificateId: null, reason: null, state: 'active', previousAuthorityId: 'ca-old' }));
-      assert.equal(broker.calls.length, callsBefore, 'nothing to enforce: both roots are in force');
+      const rolledOver = event('authority.rolled-over', { ...fresh, commonName: 'tenant root CA G2' }, { authorityId: 'ca-new', certificateId: null, reason: null, state: 'active', previousAuthorityId: 'ca-old' });
+      // The adapter's trust material must follow before the event counts as handled: a failure there fails the event, for a retry.
+      broker.failTrustChange = 1;
+      await assert.rejects(agent.handle(rolledOver), /ccm unreachable/);
+      await agent.handle(rolledOver);
+      assert.deepEqual(broker.trustChanges, [fresh.tenantId, fresh.tenantId]);
+      assert.equal(broker.calls.length, callsBefore, 'no verdict changes: both roots are in force');
       await agent.handle(event('authority.retired', { ...old[0]!, commonName: 'tenant root CA' }, { authorityId: 'ca-old', certificateId: null, reason: null, state: 'retired' }));
+      assert.equal(broker.trustChanges.length, 3);
       assert.deepEqual(broker.identitiesIn('ended'), ['old-a', 'old-b']);
       assert.equal(broker.state.get('new'), 'allowed');
       const metrics = await agent.metrics.registry.metrics();
-      assert.match(metrics, /ccm_agent_events_total\{type="authority.rolled-over",outcome="ignored",broker="fake"\} 1/);
+      assert.match(metrics, /ccm_agent_events_total\{type="authority.rolled-over",outcome="failed",broker="fake"\} 1/);
+      assert.match(metrics, /ccm_agent_events_total\{type="authority.rolled-over",outcome="enforced",broker="fake"\} 1/);
       assert.match(metrics, /ccm_agent_events_total\{type="authority.retired",outcome="enforced",broker="fake"\} 1/);
     });
   });

@@ -41,6 +41,16 @@ export class FakeBroker extends BrokerAdapter {
   endForGood(devices: readonly Device[]): Promise<void> {
     return this.apply('endForGood', devices, 'ended');
   }
+  /** Tenants whose trust material the core asked to refresh, in order. */
+  readonly trustChanges: string[] = [];
+  failTrustChange = 0;
+  override async trustChanged(tenantId: string): Promise<void> {
+    this.trustChanges.push(tenantId);
+    if (this.failTrustChange > 0) {
+      this.failTrustChange--;
+      throw new Error('ccm unreachable for the CRLs');
+    }
+  }
   async check(): Promise<void> {}
   async close(): Promise<void> {}
 
