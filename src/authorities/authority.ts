@@ -73,6 +73,27 @@ export function holdsCustodyKey(authority: Authority): boolean {
   return authority.kind !== 'external' && authority.kind !== 'intermediate' && authority.custodyKeyName !== '';
 }
 
+/** What a CA's record is made of before anything is signed; the rest starts empty (no certificate, nothing revoked, default rules). */
+export type PendingCaFields = Pick<Authority, 'id' | 'tenantId' | 'kind' | 'custodyKeyName' | 'keyAlgorithm' | 'subject' | 'serialNumber' | 'notBefore' | 'notAfter' | 'issuerAuthorityId' | 'createdAt'>;
+
+/** The record of a CA ccm holds the key of, as it is committed (pending) before the CA role signs its certificate. */
+export function pendingCaRecord(fields: PendingCaFields): Authority {
+  return {
+    ...fields,
+    status: 'pending',
+    certificatePem: null,
+    issuerChainPem: null,
+    fingerprintSha256: null,
+    revokedAt: null,
+    revocationReason: null,
+    revocationVersion: 0,
+    identityRules: null,
+    registration: null,
+    name: null,
+    updatedAt: fields.createdAt,
+  };
+}
+
 export interface AuthorityCertificate {
   readonly subject: string;
   readonly serialNumber: string;

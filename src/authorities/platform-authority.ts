@@ -15,7 +15,7 @@ import { decodePem, encodePem } from '../codec/pem.js';
 import { Clock } from '../shared/clock.js';
 import { DomainError } from '../shared/errors.js';
 import { newId } from '../shared/identifiers.js';
-import { AuthorityRepository, type Authority, type AuthorityCertificate } from './authority.js';
+import { AuthorityRepository, pendingCaRecord, type Authority, type AuthorityCertificate } from './authority.js';
 import { AuthorityNames } from './authority-names.js';
 import { certificateRecordOf } from './authority-certificate.js';
 
@@ -136,30 +136,21 @@ export class PlatformAuthority {
   private async claim(): Promise<void> {
     const now = this.clock.now();
     const subject: DistinguishedName = this.config.platformCa.subject;
-    const claimed = await this.authorities.insertPlatformIfAbsent({
-      id: newId(),
-      tenantId: null,
-      revokedAt: null,
-      revocationReason: null,
-      revocationVersion: 0,
-      identityRules: null,
-      registration: null,
-      name: null,
-      kind: 'platform',
-      status: 'pending',
-      custodyKeyName: PLATFORM_KEY_NAME,
-      keyAlgorithm: this.config.platformCa.keyAlgorithm,
-      subject: formatDistinguishedName(subject),
-      serialNumber: null,
-      certificatePem: null,
-      issuerChainPem: null,
-      fingerprintSha256: null,
-      notBefore: null,
-      notAfter: null,
-      issuerAuthorityId: null,
-      createdAt: now,
-      updatedAt: now,
-    });
+    const claimed = await this.authorities.insertPlatformIfAbsent(
+      pendingCaRecord({
+        id: newId(),
+        tenantId: null,
+        kind: 'platform',
+        custodyKeyName: PLATFORM_KEY_NAME,
+        keyAlgorithm: this.config.platformCa.keyAlgorithm,
+        subject: formatDistinguishedName(subject),
+        serialNumber: null,
+        notBefore: null,
+        notAfter: null,
+        issuerAuthorityId: null,
+        createdAt: now,
+      }),
+    );
     if (!claimed) this.logger.log('another replica is creating the platform CA; waiting for it');
   }
 

@@ -14,7 +14,7 @@ import type { CertificateOrder, Issuer } from '../ca/certificate-authority.js';
 import type { DistinguishedName } from '../codec/distinguished-name.js';
 import { formatDistinguishedName } from '../codec/distinguished-name.js';
 import type { KeyAlgorithm } from '../codec/key-algorithm.js';
-import type { Authority } from './authority.js';
+import { pendingCaRecord, type Authority } from './authority.js';
 
 /** A tenant root may certify one level of delegated intermediate CAs below it (RFC 5280 §4.2.1.9). */
 const TENANT_ROOT_PATH_LENGTH = 1;
@@ -76,28 +76,17 @@ export function planTenantRoot(tenant: { readonly id: string; readonly name: str
 
 /** The record of a planned root, committed (pending) with its serial before anything is signed. */
 export function pendingTenantRoot(id: string, tenantId: string, plan: TenantRootPlan, serialNumber: string, platformId: string, now: Date): Authority {
-  return {
+  return pendingCaRecord({
     id,
     tenantId,
     kind: 'tenant-root',
-    status: 'pending',
-    revokedAt: null,
-    revocationReason: null,
-    revocationVersion: 0,
-    identityRules: null,
-    registration: null,
-    name: null,
     custodyKeyName: plan.custodyKeyName,
     keyAlgorithm: plan.keyAlgorithm,
     subject: formatDistinguishedName(plan.subject),
     serialNumber,
-    certificatePem: null,
-    issuerChainPem: null,
-    fingerprintSha256: null,
     notBefore: plan.notBefore,
     notAfter: plan.notAfter,
     issuerAuthorityId: platformId,
     createdAt: now,
-    updatedAt: now,
-  };
+  });
 }

@@ -9,7 +9,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { IssuingCertificateCache, certificateRecordOf } from '../authorities/authority-certificate.js';
-import { AuthorityRepository, type Authority } from '../authorities/authority.js';
+import { AuthorityRepository, pendingCaRecord, type Authority } from '../authorities/authority.js';
 import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
@@ -84,30 +84,20 @@ export class OcspSigningIdentities {
     ];
     const notBefore = new Date(Math.max(now.getTime() - this.config.clientCertificates.backdateSeconds * 1000, issuer.notBefore.getTime()));
     const notAfter = new Date(Math.min(now.getTime() + RESPONDER_VALIDITY_MS, issuer.notAfter.getTime()));
-    const pending = (serialNumber: string): Authority => ({
-      id,
-      tenantId: ca.tenantId,
-      kind: 'ocsp-responder',
-      status: 'pending',
-      custodyKeyName: keyName,
-      keyAlgorithm: ca.keyAlgorithm,
-      subject: formatDistinguishedName(subject),
-      serialNumber,
-      certificatePem: null,
-      issuerChainPem: null,
-      fingerprintSha256: null,
-      notBefore,
-      notAfter,
-      issuerAuthorityId: ca.id,
-      revokedAt: null,
-      revocationReason: null,
-      revocationVersion: 0,
-      identityRules: null,
-      registration: null,
-      name: null,
-      createdAt: now,
-      updatedAt: now,
-    });
+    const pending = (serialNumber: string): Authority =>
+      pendingCaRecord({
+        id,
+        tenantId: ca.tenantId,
+        kind: 'ocsp-responder',
+        custodyKeyName: keyName,
+        keyAlgorithm: ca.keyAlgorithm,
+        subject: formatDistinguishedName(subject),
+        serialNumber,
+        notBefore,
+        notAfter,
+        issuerAuthorityId: ca.id,
+        createdAt: now,
+      });
     const { recorded } = await this.ca.issue(
       {
         purpose: 'ocsp-responder',

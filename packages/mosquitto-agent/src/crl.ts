@@ -39,22 +39,14 @@ export interface IssuerCrl {
  * issuer has no CRL in the crlfile, so each must be there), read together from ccm. The summary fields are over
  * all of them.
  */
-export interface TenantCrl {
+export interface TenantCrl extends Omit<IssuerCrl, 'authorityId'> {
   readonly tenantId: string;
   readonly parts: readonly IssuerCrl[];
   /** The roots whose certificates these CRLs speak for. */
   readonly authorityIds: ReadonlySet<string>;
-  /** The parts' PEM blocks, in order. */
-  readonly pem: string;
-  readonly issuer: string;
-  /** The earliest of the parts'. */
-  readonly thisUpdate: Date;
-  /** The earliest of the parts': the set is as fresh as its stalest CRL. */
-  readonly nextUpdate: Date;
-  /** The one part's number (null with several parts, or none). */
-  readonly crlNumber: bigint | null;
-  /** Every part's, together: serials are 128-bit random, so two roots of one tenant never share one in practice. */
-  readonly revokedSerials: ReadonlySet<string>;
+  // Over all parts: pem their blocks in order, issuer their names, thisUpdate and nextUpdate the earliest (the set is as
+  // fresh as its stalest CRL), crlNumber the one part's (null with several), revokedSerials every part's (serials are
+  // 128-bit random, so two roots of one tenant never share one in practice).
 }
 
 export class CrlRejectedError extends Error {
