@@ -123,6 +123,8 @@ export abstract class AuthorityRepository {
   abstract findTenantRoot(tenantId: string): Promise<Authority | null>;
   /** Every root CA the tenant has had, failed ones left out: the active one first, then newest first. */
   abstract findTenantRoots(tenantId: string): Promise<Authority[]>;
+  /** How many root CA records the tenant has, pending and failed ones included (each rollover's generation is the next number). */
+  abstract countTenantRootRecords(tenantId: string): Promise<number>;
   /** Inserts the pending platform CA row; false when another process already has one (the unique singleton index); AuthorityNameTaken when another CA has its name. */
   abstract insertPlatformIfAbsent(authority: Authority): Promise<boolean>;
   /**

@@ -75,8 +75,9 @@ export class RollOverTenantRoot {
     if (!previous) throw new DomainError('illegal-transition', 'the tenant has no active root CA to roll over (it was revoked)', { state: 'revoked', action: 'roll-over' });
     const platform = await this.platform.active();
     const now = this.clock.now();
-    // Every root the tenant has had counts, so each generation has a name and a custody key of its own.
-    const generation = (await this.authorities.findTenantRoots(tenantId)).length + 1;
+    // Every root record counts, failed ones too, so each attempt has a name and a custody key of its own: a key that
+    // a failed attempt left in custody is never taken up again (with another algorithm configured meanwhile, it could not be).
+    const generation = (await this.authorities.countTenantRootRecords(tenantId)) + 1;
     const policy = { ...this.config.tenantCa, ...(command.validityDays !== undefined ? { validityDays: command.validityDays } : {}) };
     const plan = planTenantRoot(tenant, generation, this.issuers.of(platform), policy, now);
     const id = newId();

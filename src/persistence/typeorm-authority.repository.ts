@@ -114,6 +114,10 @@ export class TypeormAuthorityRepository extends AuthorityRepository {
     return (await this.tenantRoots(tenantId, false).getMany()).map(toAuthority);
   }
 
+  async countTenantRootRecords(tenantId: string): Promise<number> {
+    return this.dataSource.getRepository(AuthorityRow).countBy({ tenantId, kind: 'tenant-root' });
+  }
+
   /** A tenant's roots, the active one first, then those whose certificates exist (newest first), then bookkeeping (pending, failed: only with `withUnsigned`). */
   private tenantRoots(tenantId: string, withUnsigned: boolean) {
     const query = this.dataSource

@@ -151,6 +151,25 @@ for (const database of ['sqlite', 'postgres'] as const) {
       assert.deepEqual((await responders()).map((row) => row.status), ['failed', 'active']);
     });
 
+    test('a rollover whose new root cannot be signed: its record failed, the old root still active; the next rollover takes a new generation and key', async () => {
+      await restart();
+      const tenant = (await ccm!.api().post('/v1/tenants').send({ name: `rolled-${database}` }).expect(201)).body as { id: string; rootAuthority: { id: string } };
+      await restart(PLATFORM_CANNOT_SIGN);
+      const refused = await ccm!.api().post(`/v1/tenants/${tenant.id}/ca/rollover`).send({});
+      assert.equal(refused.status, 502, refused.text);
+      assert.equal(refused.body.type, `${PROBLEM}custody-error`);
+      const roots = async () => query<{ id: string; status: string; subject: string }>(`SELECT id, status, subject FROM authorities WHERE tenant_id = '${tenant.id}' AND kind = 'tenant-root' ORDER BY created_at`);
+      assert.deepEqual((await roots()).map((root) => root.status), ['active', 'failed']);
+      assert.ok(installation.vault!.keyNames().includes(`ccm-tenant-${tenant.id}-root-2`), 'the record came first, then the key; only the signature failed');
+      assert.equal((await ccm!.api().get(`/v1/tenants/${tenant.id}`).expect(200)).body.rootAuthority.id, tenant.rootAuthority.id);
+
+      await restart();
+      const rolled = (await ccm!.api().post(`/v1/tenants/${tenant.id}/ca/rollover`).send({}).expect(201)).body as { rootAuthority: { id: string; subject: string } };
+      assert.match(rolled.rootAuthority.subject, /root CA G3,/, 'a generation of its own: the failed attempt\'s key is not taken up again');
+      assert.ok(installation.vault!.keyNames().includes(`ccm-tenant-${tenant.id}-root-3`));
+      assert.deepEqual((await roots()).map((root) => root.status), ['retiring', 'failed', 'active']);
+    });
+
     test('a process killed between the record and the signature leaves a pending row, which a later start marks failed', async () => {
       await ccm?.close();
       ccm = null;

@@ -154,6 +154,10 @@ export class MemoryAuthorityRepository extends AuthorityRepository {
     return this.roots(tenantId).filter((a) => a.status !== 'pending' && a.status !== 'failed');
   }
 
+  async countTenantRootRecords(tenantId: string): Promise<number> {
+    return this.roots(tenantId).length;
+  }
+
   /** As the SQL repository orders them: active, then those with certificates, then pending, then failed; newest first within each. */
   private roots(tenantId: string): Authority[] {
     const rank = (a: Authority) => (a.status === 'active' ? 0 : a.status === 'pending' ? 2 : a.status === 'failed' ? 3 : 1);
