@@ -17,6 +17,7 @@ export const AUDIT_ACTIONS = [
   'certificate.renew',
   'authority.revoke',
   'authority.roll-over',
+  'authority.activate',
   'authority.retire',
   'authority.create-external',
   'authority.create-intermediate',

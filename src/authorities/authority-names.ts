@@ -28,7 +28,7 @@ import { IssuingCertificateCache } from './authority-certificate.js';
 import { AuthorityRepository, type Authority, type AuthorityKind, type AuthorityStatus } from './authority.js';
 
 /** The statuses in which a CA holds its name in the database's unique index: being signed, or in force. */
-export const LIVE_NAME_STATUSES = ['pending', 'active', 'retiring'] as const satisfies readonly AuthorityStatus[];
+export const LIVE_NAME_STATUSES = ['pending', 'active', 'published', 'retiring'] as const satisfies readonly AuthorityStatus[];
 
 export interface NameClaim {
   readonly subject: DistinguishedName;

@@ -20,16 +20,17 @@ export type DeviceRegistration = 'self' | 'preregistered';
 /**
  * pending: key created, certificate not yet in place (being signed, or awaiting an operator's import);
  * active: in force, and for a tenant root the one that signs new certificates;
+ * published: a tenant root certified by a staged rollover, in the trust bundle but signing nothing until it is activated;
  * retiring: a tenant root that another replaced (rolled over): it signs no new certificates, but what it issued stays
  * valid, and it still signs their CRLs and OCSP answers, until the last of them expires;
  * retired: a retiring root whose certificates have all expired: out of every trust bundle, signs nothing more;
  * revoked: terminal, issues nothing more, and what it issued is revoked with it;
  * failed: a CA whose signing failed, so no certificate exists (the record stays, as for client certificates).
  */
-export type AuthorityStatus = 'pending' | 'active' | 'retiring' | 'retired' | 'revoked' | 'failed';
+export type AuthorityStatus = 'pending' | 'active' | 'published' | 'retiring' | 'retired' | 'revoked' | 'failed';
 
-/** The statuses of a CA whose certificates are in force: the ones trust bundles carry and brokers trust. */
-export const IN_FORCE_STATUSES = ['active', 'retiring'] as const satisfies readonly AuthorityStatus[];
+/** The statuses of a CA whose certificate is in force: the ones trust bundles carry and brokers trust. */
+export const IN_FORCE_STATUSES = ['active', 'published', 'retiring'] as const satisfies readonly AuthorityStatus[];
 
 export function isInForce(authority: Pick<Authority, 'status'>): boolean {
   return (IN_FORCE_STATUSES as readonly string[]).includes(authority.status);

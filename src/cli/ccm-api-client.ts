@@ -92,8 +92,12 @@ export class CcmApiClient {
     return tenants;
   }
 
-  rollOverTenantRoot(tenantId: string, validityDays: number | undefined): Promise<RolloverAnswer> {
-    return this.request('POST', `v1/tenants/${segment(tenantId)}/ca/rollover`, validityDays !== undefined ? { validityDays } : {});
+  rollOverTenantRoot(tenantId: string, options: { readonly validityDays?: number; readonly activate?: boolean }): Promise<RolloverAnswer> {
+    return this.request('POST', `v1/tenants/${segment(tenantId)}/ca/rollover`, options);
+  }
+
+  activateTenantRoot(tenantId: string, authorityId: string): Promise<RolloverAnswer> {
+    return this.request('POST', `v1/tenants/${segment(tenantId)}/ca/${segment(authorityId)}/activate`, {});
   }
 
   retireTenantRoot(tenantId: string, authorityId: string, reason: string | undefined): Promise<AuthorityRevocationAnswer> {

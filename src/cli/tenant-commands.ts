@@ -51,30 +51,60 @@ ${CONNECTION_USAGE}
 const rollOver = defineCommand({
   name: 'roll-over',
   summary: 'give a tenant a new root CA; the old one keeps what it issued valid until it expires',
-  usage: `Usage: ccm tenant roll-over --tenant TENANT_ID [--validity-days DAYS] [--json]
+  usage: `Usage: ccm tenant roll-over --tenant TENANT_ID [--validity-days DAYS] [--staged] [--json]
 
 Rolls the tenant's root CA over: ccm creates a new key in custody, has the
 platform CA certify it, and signs every new certificate of the tenant with it
 from now on. The old root is retiring: the certificates it issued stay valid,
 with their CRL and OCSP, and it stays in the tenant's trust bundle until the
 last of them expires. Fetch the trust bundle again (GET .../ca-chain) and give
-it to brokers before devices get certificates of the new root.
+it to brokers before devices get certificates of the new root, or stage it:
+with --staged the new root is only published (trust bundle, CRLs, an
+authority.published event) and signs nothing until \`ccm tenant activate-ca\`.
 Prints the new root's id, or with --json both roots as JSON.
 Needs an administrator API key.
 
 Options:
   --tenant TENANT_ID      the tenant
   --validity-days DAYS    validity of the new root (default: the installation's)
+  --staged                publish the new root now, activate it later
   --json                  print the whole answer as JSON
 
 ${CONNECTION_USAGE}
 `,
-  options: { tenant: { type: 'string' }, 'validity-days': { type: 'string' }, json: { type: 'boolean' }, ...CONNECTION_OPTIONS },
+  options: { tenant: { type: 'string' }, 'validity-days': { type: 'string' }, staged: { type: 'boolean' }, json: { type: 'boolean' }, ...CONNECTION_OPTIONS },
   async run(values, { env, out }) {
     const tenantId = required(values.tenant, '--tenant');
     const validityDays = positiveInteger(values['validity-days'], '--validity-days');
-    const rollover = await (await connect(values, env)).rollOverTenantRoot(tenantId, validityDays);
+    const rollover = await (await connect(values, env)).rollOverTenantRoot(tenantId, { ...(validityDays !== undefined ? { validityDays } : {}), ...(values.staged ? { activate: false } : {}) });
     out(values.json ? json(rollover) : `${rollover.rootAuthority.id}\n`);
+  },
+});
+
+const activateCa = defineCommand({
+  name: 'activate-ca',
+  summary: 'make the root a staged rollover published sign from now on',
+  usage: `Usage: ccm tenant activate-ca --tenant TENANT_ID --authority AUTHORITY_ID [--json]
+
+The second step of \`ccm tenant roll-over --staged\`: the published root becomes
+the tenant's active root and the one it replaces is retiring (an
+authority.rolled-over event). Run it once the brokers trust the new root.
+Prints the new root's id, or with --json both roots as JSON.
+Needs an administrator API key.
+
+Options:
+  --tenant TENANT_ID      the tenant
+  --authority ID          the published root CA
+  --json                  print the whole answer as JSON
+
+${CONNECTION_USAGE}
+`,
+  options: { tenant: { type: 'string' }, authority: { type: 'string' }, json: { type: 'boolean' }, ...CONNECTION_OPTIONS },
+  async run(values, { env, out }) {
+    const tenantId = required(values.tenant, '--tenant');
+    const authorityId = required(values.authority, '--authority');
+    const activated = await (await connect(values, env)).activateTenantRoot(tenantId, authorityId);
+    out(values.json ? json(activated) : `${activated.rootAuthority.id}\n`);
   },
 });
 
@@ -107,4 +137,4 @@ ${CONNECTION_USAGE}
   },
 });
 
-export const TENANT_COMMANDS: CommandGroup = { name: 'tenant', summary: 'create and list tenants, roll their root CAs over', commands: [create, list, rollOver, retireCa] };
+export const TENANT_COMMANDS: CommandGroup = { name: 'tenant', summary: 'create and list tenants, roll their root CAs over', commands: [create, list, rollOver, activateCa, retireCa] };

@@ -54,7 +54,7 @@ export class CreateTenantRequest {
 export class AuthorityResponse {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ enum: ['platform', 'tenant-root', 'ocsp-responder', 'intermediate', 'external'] }) kind!: string;
-  @ApiProperty({ enum: ['pending', 'active', 'retiring', 'retired', 'revoked', 'failed'], description: 'retiring: a tenant root that a rollover replaced; what it issued stays valid until it expires, then it is retired.' }) status!: string;
+  @ApiProperty({ enum: ['pending', 'active', 'published', 'retiring', 'retired', 'revoked', 'failed'], description: 'published: a tenant root a staged rollover certified, trusted but signing nothing until activated; retiring: a tenant root that a rollover replaced; what it issued stays valid until it expires, then it is retired.' }) status!: string;
   @ApiProperty({ example: 'CN=ccm platform CA' }) subject!: string;
   @ApiProperty({ example: 'ecdsa-p256' }) keyAlgorithm!: string;
   @ApiProperty({ nullable: true, type: String, description: 'Lowercase hex.' }) serialNumber!: string | null;
@@ -317,11 +317,20 @@ export class RolloverRequest {
   @Min(1)
   @Max(MAX_CA_VALIDITY_DAYS)
   validityDays?: number;
+
+  @ApiPropertyOptional({
+    default: true,
+    description:
+      'false: a staged rollover. The new root is certified and published (in the trust bundle and GET …/revocation-lists, with an authority.published event) but signs nothing until POST …/ca/{authorityId}/activate; the old root keeps signing meanwhile.',
+  })
+  @IsOptional()
+  @IsBoolean()
+  activate?: boolean;
 }
 
 export class RolloverResponse {
-  @ApiProperty({ type: AuthorityResponse, description: 'The new tenant root CA, active: it signs every certificate of the tenant from now on.' }) rootAuthority!: AuthorityResponse;
-  @ApiProperty({ type: AuthorityResponse, description: 'The root it replaced, retiring: what it issued stays valid, and in the trust bundle, until the last of it expires.' }) previousAuthority!: AuthorityResponse;
+  @ApiProperty({ type: AuthorityResponse, description: 'The new tenant root CA, active: it signs every certificate of the tenant from now on (published, when the rollover is staged).' }) rootAuthority!: AuthorityResponse;
+  @ApiProperty({ type: AuthorityResponse, description: 'The root it replaced, retiring: what it issued stays valid, and in the trust bundle, until the last of it expires (still active, when the rollover is staged).' }) previousAuthority!: AuthorityResponse;
 }
 
 export function rolloverResponse(rollover: TenantRootRollover): RolloverResponse {
@@ -468,7 +477,7 @@ export class EventFeedQuery extends PositionPageQuery {
 
 export class TenantRevocationList {
   @ApiProperty({ format: 'uuid', description: 'The root CA whose CRL this is (the id in its certificates\' CRL distribution point).' }) authorityId!: string;
-  @ApiProperty({ enum: ['active', 'retiring', 'revoked'] }) status!: string;
+  @ApiProperty({ enum: ['active', 'published', 'retiring', 'revoked'] }) status!: string;
   @ApiProperty({ description: 'The root CA\'s certificate, PEM: what the CRL\'s signature verifies with.' }) certificatePem!: string;
   @ApiProperty({ description: 'Its current CRL (complete, when CRLs are sharded), PEM.' }) crlPem!: string;
   @ApiProperty({ description: 'The CRL\'s cRLNumber.' }) crlNumber!: number;

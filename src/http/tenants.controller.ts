@@ -2,7 +2,7 @@
 import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { RevokeAuthority } from '../lifecycle/revoke-authority.js';
-import { RollOverTenantRoot } from '../lifecycle/roll-over-tenant-root.js';
+import { ActivateTenantRoot, RollOverTenantRoot } from '../lifecycle/roll-over-tenant-root.js';
 import { CreateTenant } from '../tenants/create-tenant.js';
 import { TenantQueries } from '../tenants/tenant-queries.js';
 import {
@@ -32,6 +32,7 @@ export class TenantsController {
     private readonly queries: TenantQueries,
     private readonly revokeAuthority: RevokeAuthority,
     private readonly rollOver: RollOverTenantRoot,
+    private readonly activateRoot: ActivateTenantRoot,
   ) {}
 
   @Post()
@@ -101,11 +102,27 @@ export class TenantsController {
   @HttpCode(201)
   @ApiOperation({
     summary:
-      'Roll the tenant root CA over: a new key in custody, certified by the platform CA, signs the tenant\'s certificates from now on; the old root is retiring: what it issued stays valid (CRL, OCSP, trust bundle) until the last of it expires. Emits authority.rolled-over. 409 while another rollover of the tenant is in progress.',
+      'Roll the tenant root CA over: a new key in custody, certified by the platform CA, signs the tenant\'s certificates from now on; the old root is retiring: what it issued stays valid (CRL, OCSP, trust bundle) until the last of it expires. Emits authority.rolled-over. With activate false, staged: the new root is only published (authority.published) until POST …/ca/{authorityId}/activate. 409 while another rollover of the tenant is in progress or a published root awaits activation.',
   })
   @ApiCreatedResponse({ type: RolloverResponse })
   async rollOverCa(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Body() body: RolloverRequest): Promise<RolloverResponse> {
-    return rolloverResponse(await this.rollOver.execute({ tenantId, ...(body.validityDays !== undefined ? { validityDays: body.validityDays } : {}) }));
+    return rolloverResponse(await this.rollOver.execute({ tenantId, ...(body.validityDays !== undefined ? { validityDays: body.validityDays } : {}), ...(body.activate !== undefined ? { activate: body.activate } : {}) }));
+  }
+
+  @Post(':tenantId/ca/:authorityId/activate')
+  @Access('admin')
+  @Audited('authority.activate', {
+    target: 'authority',
+    fromResponse: (rollover: RolloverResponse) => ({ targetId: rollover.rootAuthority.id, details: { previousAuthorityId: rollover.previousAuthority.id } }),
+  })
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Second step of a staged rollover: the published root becomes active and signs the tenant\'s certificates from now on; the active one is retiring. Emits authority.rolled-over. 409 for a root that is not published.',
+  })
+  @ApiOkResponse({ type: RolloverResponse })
+  async activateCa(@Param('tenantId', new ParseIdPipe('tenant')) tenantId: string, @Param('authorityId', new ParseIdPipe('tenant CA')) authorityId: string): Promise<RolloverResponse> {
+    return rolloverResponse(await this.activateRoot.execute(tenantId, authorityId));
   }
 
   @Post(':tenantId/ca/:authorityId/retire')
@@ -117,7 +134,7 @@ export class TenantsController {
   @HttpCode(200)
   @ApiOperation({
     summary:
-      'Retire a retiring tenant root early: it and every certificate it issued are revoked now instead of being left to expire, and it leaves the trust bundle. Emits one authority.revoked event. Only for a root that a rollover replaced (409 for the active one).',
+      'Retire a retiring tenant root early: it and every certificate it issued are revoked now instead of being left to expire, and it leaves the trust bundle. Emits one authority.revoked event. Only for a root that a rollover replaced, or a published one that was never activated (409 for the active one).',
   })
   @ApiOkResponse({ type: AuthorityRevocationResponse })
   async retireCa(

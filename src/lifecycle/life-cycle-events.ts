@@ -39,6 +39,11 @@ export function authorityRolledOverEvent(next: Authority, previous: Authority, i
   return { ...authorityEvent(next, issuerSubject, at), type: 'authority.rolled-over', reason: null, state: 'active', previousAuthorityId: previous.id };
 }
 
+/** A staged rollover certified `next`: brokers are to trust it now; it signs nothing until activated (then authority.rolled-over). */
+export function authorityPublishedEvent(next: Authority, issuerSubject: string, at: Date): CcmEvent {
+  return { ...authorityEvent(next, issuerSubject, at), type: 'authority.published', reason: null, state: 'published' };
+}
+
 /** A retiring root's last certificate expired: it is out of every trust bundle from now on. */
 export function authorityRetiredEvent(authority: Authority, issuerSubject: string, at: Date): CcmEvent {
   return { ...authorityEvent(authority, issuerSubject, at), type: 'authority.retired', reason: null, state: 'retired' };

@@ -28,11 +28,15 @@ export abstract class LifeCycleStore {
   abstract revokeAuthority(authority: Authority, reason: RevocationReason, at: Date, event: (revokedCertificates: number) => CcmEvent): Promise<{ revokedCertificates: number } | null>;
 
   /**
-   * A tenant root rollover takes effect: `next`, pending, becomes active with its certificate and `previous`,
-   * active, becomes retiring, with `event`. False, changing nothing, when `previous` was no longer active
-   * (revoked meanwhile) or `next` no longer pending.
+   * A tenant root rollover takes effect: `next` becomes active and `previous`, active, becomes retiring, with
+   * `event`. `next` is pending, and gets `certificate` (a one-step rollover), or published, with its certificate
+   * already (a staged one, activated). False, changing nothing, when `previous` was no longer active (revoked
+   * meanwhile) or `next` no longer in that status.
    */
-  abstract rollOverTenantRoot(previous: Authority, next: Authority, certificate: AuthorityCertificate, at: Date, event: CcmEvent): Promise<boolean>;
+  abstract rollOverTenantRoot(previous: Authority, next: Authority, from: { readonly status: 'pending'; readonly certificate: AuthorityCertificate } | { readonly status: 'published' }, at: Date, event: CcmEvent): Promise<boolean>;
+
+  /** A staged rollover's new root, pending, is published with its certificate and `event`; false when it was no longer pending. */
+  abstract publishTenantRoot(next: Authority, certificate: AuthorityCertificate, at: Date, event: CcmEvent): Promise<boolean>;
 
   /** The retiring tenant roots of which nothing issued (certificates, delegated intermediates) is valid after `now`. */
   abstract retiringRootsExpiredBy(now: Date): Promise<Authority[]>;

@@ -12,11 +12,11 @@ import { ChangeCertificateState } from './change-certificate-state.js';
 import { RenewClientCertificate } from './renew-client-certificate.js';
 import { RetireTenantRoots } from './retire-tenant-roots.js';
 import { RevokeAuthority } from './revoke-authority.js';
-import { RollOverTenantRoot } from './roll-over-tenant-root.js';
+import { ActivateTenantRoot, RollOverTenantRoot } from './roll-over-tenant-root.js';
 
 @Module({
   imports: [AuthoritiesModule, CertificatesModule],
-  providers: [ChangeCertificateState, RevokeAuthority, RenewClientCertificate, RollOverTenantRoot, RetireTenantRoots],
-  exports: [ChangeCertificateState, RevokeAuthority, RenewClientCertificate, RollOverTenantRoot, RetireTenantRoots],
+  providers: [ChangeCertificateState, RevokeAuthority, RenewClientCertificate, RollOverTenantRoot, ActivateTenantRoot, RetireTenantRoots],
+  exports: [ChangeCertificateState, RevokeAuthority, RenewClientCertificate, RollOverTenantRoot, ActivateTenantRoot, RetireTenantRoots],
 })
 export class LifeCycleModule {}

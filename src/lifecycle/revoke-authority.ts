@@ -77,11 +77,11 @@ export class RevokeAuthority {
     if (!isInForce(authority)) throw new DomainError('illegal-transition', `cannot revoke a ${revocation.called} that is ${authority.status}`, { state: authority.status, action: 'revoke' });
     const revokedCertificates = await this.revoke(authority, reason, revocation);
     if (revokedCertificates === null) throw new DomainError('illegal-transition', `the ${revocation.called} was revoked by a concurrent request`, { state: 'revoked', action: 'revoke' });
-    // Revoking the tenant's CA ends its trust domain: the roots a rollover left retiring go with the active one
+    // Revoking the tenant's CA ends its trust domain: the roots a rollover left retiring (or published) go with the active one
     // (each with its own event), or a device holding a certificate of one would still get in.
     let alongside = 0;
     if (target.kind === 'tenant-root') {
-      for (const retiring of (await this.authorities.findTenantRoots(target.tenantId)).filter((root) => root.status === 'retiring')) {
+      for (const retiring of (await this.authorities.findTenantRoots(target.tenantId)).filter((root) => root.status === 'retiring' || root.status === 'published')) {
         alongside += (await this.revoke(retiring, reason, revocation)) ?? 0;
       }
     }
@@ -113,7 +113,8 @@ export class RevokeAuthority {
     if (authority.status === 'active') {
       throw new DomainError('illegal-transition', 'this is the tenant\'s active root CA: roll it over first (POST /v1/tenants/{tenantId}/ca/rollover), or revoke it (POST /v1/tenants/{tenantId}/ca/revoke)', { state: 'active', action: 'retire' });
     }
-    if (authority.status !== 'retiring') throw new DomainError('illegal-transition', `cannot retire a tenant CA that is ${authority.status}`, { state: authority.status, action: 'retire' });
+    // A published root (a staged rollover not activated) is withdrawn the same way: it issued nothing, so nothing else is revoked.
+    if (authority.status !== 'retiring' && authority.status !== 'published') throw new DomainError('illegal-transition', `cannot retire a tenant CA that is ${authority.status}`, { state: authority.status, action: 'retire' });
     return authority;
   }
 

@@ -16,7 +16,7 @@ import { dialectOf, valueRows } from './sql-batches.js';
 import { appendAllToOutbox, appendToOutbox } from './typeorm-outbox.js';
 import { Transactions } from './transactions.js';
 import { toClientCertificate } from './typeorm-certificate.repository.js';
-import { claimingAuthorityName, toAuthority } from './typeorm-authority.repository.js';
+import { claimingAuthorityName, claimingTenantRoot, toAuthority } from './typeorm-authority.repository.js';
 import { comparableSubject } from '../codec/name-comparison.js';
 
 /**
@@ -178,13 +178,14 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
     });
   }
 
-  async rollOverTenantRoot(previous: Authority, next: Authority, certificate: AuthorityCertificate, at: Date, event: CcmEvent): Promise<boolean> {
+  async rollOverTenantRoot(previous: Authority, next: Authority, from: { readonly status: 'pending'; readonly certificate: AuthorityCertificate } | { readonly status: 'published' }, at: Date, event: CcmEvent): Promise<boolean> {
+    const certificateColumns = from.status === 'pending' ? { ...from.certificate, subjectKey: comparableSubject(from.certificate.subject) } : {};
     return claimingAuthorityName(() =>
       this.transactions.run(async (manager: EntityManager) => {
         // The old root first: the index allows one active root per tenant, and this update is also the claim that it still is.
         const retiring = await manager.update(AuthorityRow, { id: previous.id, kind: 'tenant-root', status: 'active' }, { status: 'retiring', updatedAt: at });
         if ((retiring.affected ?? 0) !== 1) return false;
-        const activated = await manager.update(AuthorityRow, { id: next.id, status: 'pending' }, { ...certificate, subjectKey: comparableSubject(certificate.subject), status: 'active', updatedAt: at });
+        const activated = await manager.update(AuthorityRow, { id: next.id, kind: 'tenant-root', status: from.status }, { ...certificateColumns, status: 'active', updatedAt: at });
         // Nothing of the first update may commit without the second: the transaction rolls back on the throw.
         if ((activated.affected ?? 0) !== 1) throw new RolloverAbandoned();
         await appendToOutbox(manager, event);
@@ -194,6 +195,19 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
       if (error instanceof RolloverAbandoned) return false;
       throw error;
     });
+  }
+
+  async publishTenantRoot(next: Authority, certificate: AuthorityCertificate, at: Date, event: CcmEvent): Promise<boolean> {
+    return claimingTenantRoot(() =>
+      claimingAuthorityName(() =>
+        this.transactions.run(async (manager: EntityManager) => {
+          const published = await manager.update(AuthorityRow, { id: next.id, kind: 'tenant-root', status: 'pending' }, { ...certificate, subjectKey: comparableSubject(certificate.subject), status: 'published', updatedAt: at });
+          if ((published.affected ?? 0) !== 1) return false;
+          await appendToOutbox(manager, event);
+          return true;
+        }),
+      ),
+    );
   }
 
   async retiringRootsExpiredBy(now: Date): Promise<Authority[]> {
@@ -225,7 +239,7 @@ export class TypeormLifeCycleStore extends LifeCycleStore {
   }
 }
 
-/** The new root was no longer pending when its rollover was to take effect (marked failed as abandoned): nothing changes. */
+/** The new root was no longer pending (marked failed as abandoned) or published when its rollover was to take effect: nothing changes. */
 class RolloverAbandoned extends Error {}
 
 function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {

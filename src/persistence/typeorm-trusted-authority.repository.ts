@@ -77,7 +77,7 @@ export class TypeormTrustedAuthorityRepository extends TrustedAuthorityRepositor
     // pending and failed rows are bookkeeping of an issuance, not certificates anyone holds (as CertificateRepository's finds).
     const recorded = `c.authority_id = a.id AND c.state NOT IN ('pending', 'failed')`;
     // Retiring roots' certificates are in force; retired and revoked CAs are found so that the refusal can say why.
-    const trusted = `a.kind IN (${kinds}) AND a.status IN ('active', 'retiring', 'retired', 'revoked') AND a.certificate_pem IS NOT NULL`;
+    const trusted = `a.kind IN (${kinds}) AND a.status IN ('active', 'published', 'retiring', 'retired', 'revoked') AND a.certificate_pem IS NOT NULL`;
     if (this.dataSource.options.type !== 'postgres') {
       const single = new PreparedQuery(
         this.dataSource,

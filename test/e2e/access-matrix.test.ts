@@ -47,6 +47,8 @@ const MATRIX: Record<string, MatrixEntry> = {
   'GET /v1/tenants/{tenantId}/ca-chain': { roles: ['admin', 'tenant', 'broker'] },
   'POST /v1/tenants/{tenantId}/ca/revoke': { roles: ['admin'], body: INVALID },
   'POST /v1/tenants/{tenantId}/ca/rollover': { roles: ['admin'], body: INVALID },
+  // The root in force is active, not published: past the guard, the activation is refused (409) and changes nothing.
+  'POST /v1/tenants/{tenantId}/ca/{authorityId}/activate': { roles: ['admin'] },
   'POST /v1/tenants/{tenantId}/ca/{authorityId}/retire': { roles: ['admin'], body: INVALID },
   'GET /v1/tenants/{tenantId}/crl': { roles: ['admin', 'tenant', 'broker'] },
   'GET /v1/tenants/{tenantId}/revocation-lists': { roles: ['admin', 'tenant', 'broker'] },

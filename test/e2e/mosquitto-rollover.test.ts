@@ -8,6 +8,8 @@
  * retired (its last certificate expired, as ccm's clock has it) the agent
  * drops its CRL and Mosquitto refuses the old certificate, while the new
  * one still works. Retiring a root early ends its devices' live sessions.
+ * A staged rollover lets the agent take the new root in before it signs
+ * anything.
  *
  * Mosquitto 2.0 reads its cafile at start only (a SIGHUP reloads the
  * crlfile, not the cafile: pinned below), so devices of a new root present
@@ -156,5 +158,17 @@ describe('tenant root rollover through the Mosquitto agent to a live broker', ()
     assert.equal(await broker.tryConnect(withChain(newDevice).certificatePem, newDevice.privateKeyPem), 'refused');
     assert.equal(thirdSession.connected, true);
     assert.equal(await broker.tryConnect(withChain(third).certificatePem, third.privateKeyPem), 'connected');
+  });
+
+  test('a staged rollover: the agent trusts the published root before it signs anything, so its first device connects at its first attempt', async () => {
+    const from = agent.lines.length;
+    const staged = await api<Rollover & { rootAuthority: { status: string } }>(ccm, 'POST', `/v1/tenants/${tenantId}/ca/rollover`, { activate: false });
+    assert.equal(staged.status, 201, JSON.stringify(staged.body));
+    assert.equal(staged.body.rootAuthority.status, 'published');
+    await installedFor(staged.body.rootAuthority.id, true, from);
+    const activated = await api<Rollover>(ccm, 'POST', `/v1/tenants/${tenantId}/ca/${staged.body.rootAuthority.id}/activate`, {});
+    assert.equal(activated.status, 200, JSON.stringify(activated.body));
+    const device = await issueDevice(ccm, tenantId, `staged-${run}`);
+    assert.equal(await broker.tryConnect(withChain(device).certificatePem, device.privateKeyPem), 'connected', 'no window in which the broker does not know the root');
   });
 });

@@ -80,7 +80,7 @@ describe('operator CLI against a running ccm (SQLite, local custody)', () => {
     const help = await ccm(['--help'], {});
     assert.equal(help.code, 0, help.stderr);
     assert.equal(help.stderr, '');
-    for (const command of ['tenant create', 'tenant list', 'tenant roll-over', 'tenant retire-ca', 'certificate issue', 'certificate show', 'certificate suspend', 'certificate reactivate', 'certificate revoke', 'platform-ca show', 'platform-ca csr', 'platform-ca import', 'serve', 'migrate']) {
+    for (const command of ['tenant create', 'tenant list', 'tenant roll-over', 'tenant activate-ca', 'tenant retire-ca', 'certificate issue', 'certificate show', 'certificate suspend', 'certificate reactivate', 'certificate revoke', 'platform-ca show', 'platform-ca csr', 'platform-ca import', 'serve', 'migrate']) {
       assert.ok(help.stdout.includes(`  ${command} `), `--help names ${command}`);
     }
     for (const code of ['0', '1', '2', '3', '4']) assert.match(help.stdout, new RegExp(`^  ${code}  `, 'm'));
@@ -226,6 +226,14 @@ describe('operator CLI against a running ccm (SQLite, local custody)', () => {
     const verified = await verifyIssued(scratch, scratch.path('after-rollover'));
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
 
+    const staged = await ccm(['tenant', 'roll-over', '--tenant', rolledTenant, '--staged', '--json'], env);
+    assert.equal(staged.code, 0, staged.stderr);
+    const published = JSON.parse(staged.stdout).rootAuthority as { id: string; status: string };
+    assert.equal(published.status, 'published');
+    const activated = await ccm(['tenant', 'activate-ca', '--tenant', rolledTenant, '--authority', published.id], env);
+    assert.equal(activated.code, 0, activated.stderr);
+    assert.equal(activated.stdout, `${published.id}\n`);
+    assert.equal((await ccm(['tenant', 'activate-ca', '--tenant', rolledTenant, '--authority', published.id], env)).code, 3, 'active already');
     const plain = await ccm(['tenant', 'roll-over', '--tenant', rolledTenant], env);
     assert.match(plain.stdout, /^[0-9a-f-]{36}\n$/);
     assert.equal((await ccm(['tenant', 'roll-over', '--tenant', rolledTenant, '--validity-days', 'long'], env)).code, 2);

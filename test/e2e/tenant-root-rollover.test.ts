@@ -305,11 +305,53 @@ for (const backend of SUITE_BACKENDS) {
       assert.equal((await fetch(`${ccm.url}/crl/${tenant.root.id}.crl`)).status, 200);
     });
 
+    test('a staged rollover publishes the new root first (bundle, CRLs, authority.published) while the old one signs; activation switches them', async () => {
+      const tenant = await createTenant('staged');
+      const eventsBefore = (await readWholeFeed<FeedEvent>(ccm)).length;
+      const staged = (await rollOver(tenant.id, { activate: false }).expect(201)).body as { rootAuthority: Root; previousAuthority: Root };
+      assert.deepEqual([staged.rootAuthority.status, staged.previousAuthority.id, staged.previousAuthority.status], ['published', tenant.root.id, 'active']);
+      const during = await issue(tenant.id, 'while-published');
+      assert.equal(during.authorityId, tenant.root.id, 'the old root still signs');
+      const trust = pemBlocks(await bundle(tenant.id));
+      assert.equal(trust.length, 3);
+      assert.ok(trust.includes(pemBlocks(staged.rootAuthority.certificatePem)[0]!), 'brokers can trust the new root before it signs anything');
+      const lists = (await ccm.api().get(`/v1/tenants/${tenant.id}/revocation-lists`).expect(200)).body.items as { authorityId: string; status: string; crlPem: string; certificatePem: string }[];
+      assert.deepEqual(lists.map((list) => [list.authorityId, list.status]), [
+        [tenant.root.id, 'active'],
+        [staged.rootAuthority.id, 'published'],
+      ]);
+      for (const list of lists) {
+        const verified = await openssl(['crl', '-in', await scratch.write(`${list.authorityId}-list.crl`, list.crlPem), '-CAfile', await scratch.write(`${list.authorityId}-list-ca.pem`, list.certificatePem), '-noout', '-verify']);
+        assert.match(verified.stdout + verified.stderr, /verify OK/);
+      }
+      assert.equal((await rollOver(tenant.id).expect(409)).body.reason, 'root-in-progress', 'one rollover at a time, a staged one included');
+      await ccm.api().post(`/v1/tenants/${tenant.id}/ca/${tenant.root.id}/activate`).send({}).expect(409);
+
+      const activated = (await ccm.api().post(`/v1/tenants/${tenant.id}/ca/${staged.rootAuthority.id}/activate`).send({}).expect(200)).body as { rootAuthority: Root; previousAuthority: Root };
+      assert.deepEqual([activated.rootAuthority.status, activated.previousAuthority.status], ['active', 'retiring']);
+      assert.equal((await issue(tenant.id, 'after-activation')).authorityId, staged.rootAuthority.id);
+      assert.equal((await verify('while-published', await bundle(tenant.id), during.certificatePem)).code, 0);
+      await ccm.api().post(`/v1/tenants/${tenant.id}/ca/${staged.rootAuthority.id}/activate`).send({}).expect(409);
+      const events = (await readWholeFeed<FeedEvent>(ccm)).slice(eventsBefore).filter((e) => e.tenantId === tenant.id && e.type.startsWith('authority.'));
+      assert.deepEqual(events.map((e) => [e.type, e.authorityId, e.state]), [
+        ['authority.published', staged.rootAuthority.id, 'published'],
+        ['authority.rolled-over', staged.rootAuthority.id, 'active'],
+      ]);
+      events.forEach(assertValidEvent);
+
+      // A published root that is never activated is withdrawn by retiring it: it issued nothing.
+      const withdrawn = (await rollOver(tenant.id, { activate: false }).expect(201)).body.rootAuthority as Root;
+      const retired = (await ccm.api().post(`/v1/tenants/${tenant.id}/ca/${withdrawn.id}/retire`).send({}).expect(200)).body;
+      assert.deepEqual([retired.authority.status, retired.revokedCertificates], ['revoked', 0]);
+      assert.ok(!pemBlocks(await bundle(tenant.id)).includes(pemBlocks(withdrawn.certificatePem)[0]!));
+      await rollOver(tenant.id).expect(201);
+    });
+
     test('rollover refusals: unknown tenant 404, a revoked root 409, bad bodies 400; none writes anything', async () => {
       const tenant = await createTenant('refused');
       const eventsBefore = (await readWholeFeed<FeedEvent>(ccm)).length;
       await rollOver('01a20000-0000-7000-8000-000000000000').expect(404);
-      for (const body of [{ validityDays: 0 }, { validityDays: 'long' }, { crossCertify: true }]) {
+      for (const body of [{ validityDays: 0 }, { validityDays: 'long' }, { activate: 'no' }, { crossCertify: true }]) {
         assert.equal((await rollOver(tenant.id, body).expect(400)).body.type, `${PROBLEM}invalid-request`);
       }
       assert.equal((await readWholeFeed<FeedEvent>(ccm)).length, eventsBefore);

@@ -72,6 +72,9 @@ describe('event validation', () => {
     const rolledOver = sampleEvent({ type: 'authority.rolled-over', certificateId: null, reason: null, state: 'active', previousAuthorityId });
     assert.equal(parseCcmEvent(rolledOver).previousAuthorityId, previousAuthorityId);
     assertValidEvent(rolledOver);
+    const published = sampleEvent({ type: 'authority.published', certificateId: null, reason: null, state: 'published' });
+    assert.equal(parseCcmEvent(published).state, 'published');
+    assertValidEvent(published);
     const retired = sampleEvent({ type: 'authority.retired', certificateId: null, reason: null, state: 'retired' });
     assert.equal(parseCcmEvent(retired).state, 'retired');
     assertValidEvent(retired);
@@ -80,7 +83,8 @@ describe('event validation', () => {
       [{ ...rolledOver, previousAuthorityId: undefined }, /previousAuthorityId must be a UUID/],
       [{ ...rolledOver, certificateId: randomUUID() }, /certificateId must be null on authority.rolled-over/],
       [{ ...retired, state: 'revoked' }, /state must be retired on authority.retired/],
-      [sampleEvent({ type: 'certificate.revoked', reason: 'superseded', state: 'retired' }), /state retired is only for authority.retired/],
+      [sampleEvent({ type: 'certificate.revoked', reason: 'superseded', state: 'retired' }), /state retired is only for authority events/],
+      [sampleEvent({ type: 'authority.published', certificateId: null, reason: null, state: 'active' }), /state must be published on authority.published/],
     ] as const) {
       assert.throws(() => parseCcmEvent(bad), problem);
       assert.throws(() => assertValidEvent(bad), /does not match the v1 schema/);

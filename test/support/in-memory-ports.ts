@@ -380,12 +380,21 @@ export class MemoryLifeCycleStore extends LifeCycleStore {
     return { revokedCertificates };
   }
 
-  async rollOverTenantRoot(previous: Authority, next: Authority, certificate: AuthorityCertificate, at: Date, event: CcmEvent): Promise<boolean> {
+  async rollOverTenantRoot(previous: Authority, next: Authority, from: { readonly status: 'pending'; readonly certificate: AuthorityCertificate } | { readonly status: 'published' }, at: Date, event: CcmEvent): Promise<boolean> {
     const old = this.tables.authorities.get(previous.id);
-    const pending = this.tables.authorities.get(next.id);
-    if (old?.status !== 'active' || old.kind !== 'tenant-root' || pending?.status !== 'pending') return false;
+    const successor = this.tables.authorities.get(next.id);
+    if (old?.status !== 'active' || old.kind !== 'tenant-root' || successor?.status !== from.status) return false;
     this.tables.putAuthority({ ...old, status: 'retiring', updatedAt: at });
-    this.tables.putAuthority({ ...pending, ...certificate, status: 'active', updatedAt: at });
+    this.tables.putAuthority({ ...successor, ...(from.status === 'pending' ? from.certificate : {}), status: 'active', updatedAt: at });
+    this.tables.events.push(event);
+    return true;
+  }
+
+  async publishTenantRoot(next: Authority, certificate: AuthorityCertificate, at: Date, event: CcmEvent): Promise<boolean> {
+    const pending = this.tables.authorities.get(next.id);
+    if (pending?.status !== 'pending') return false;
+    if ([...this.tables.authorities.values()].some((a) => a.tenantId === next.tenantId && a.kind === 'tenant-root' && a.status === 'published')) throw new TenantRootInProgress();
+    this.tables.putAuthority({ ...pending, ...certificate, status: 'published', updatedAt: at });
     this.tables.events.push(event);
     return true;
   }

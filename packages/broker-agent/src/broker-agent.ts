@@ -182,7 +182,9 @@ export class BrokerAgent {
         return 'ignored';
       // A new root of the tenant: the certificates of the one it replaced stay in force, so no verdict changes. The
       // broker's CA file must hold the new root before devices present certificates of it (README, "Root rollover").
-      // Trust material of the tenant's roots (Mosquitto's CRLs) must take the new root in before its devices connect.
+      // Trust material of the tenant's roots (Mosquitto's CRLs) must take the new root in before its devices connect:
+      // at publication when the rollover is staged (no device holds a certificate of it yet), else at the rollover.
+      case 'authority.published':
       case 'authority.rolled-over':
         await this.adapter.trustChanged(event.tenantId);
         return 'enforced';

@@ -281,9 +281,12 @@ describe('BrokerAgent', () => {
       await assert.rejects(agent.handle(rolledOver), /ccm unreachable/);
       await agent.handle(rolledOver);
       assert.deepEqual(broker.trustChanges, [fresh.tenantId, fresh.tenantId]);
+      // A staged rollover's publication asks for the same, before any device holds a certificate of the new root.
+      await agent.handle(event('authority.published', { ...fresh, commonName: 'tenant root CA G3' }, { authorityId: 'ca-next', certificateId: null, reason: null, state: 'published' }));
+      assert.deepEqual(broker.trustChanges, [fresh.tenantId, fresh.tenantId, fresh.tenantId]);
       assert.equal(broker.calls.length, callsBefore, 'no verdict changes: both roots are in force');
       await agent.handle(event('authority.retired', { ...old[0]!, commonName: 'tenant root CA' }, { authorityId: 'ca-old', certificateId: null, reason: null, state: 'retired' }));
-      assert.equal(broker.trustChanges.length, 3);
+      assert.equal(broker.trustChanges.length, 4);
       assert.deepEqual(broker.identitiesIn('ended'), ['old-a', 'old-b']);
       assert.equal(broker.state.get('new'), 'allowed');
       const metrics = await agent.metrics.registry.metrics();

@@ -6,9 +6,9 @@
 
 export const EVENT_SCHEMA_VERSION = 1;
 
-export const EVENT_TYPES = ['certificate.activated', 'certificate.suspended', 'certificate.reactivated', 'certificate.revoked', 'authority.revoked', 'authority.rolled-over', 'authority.retired'] as const;
+export const EVENT_TYPES = ['certificate.activated', 'certificate.suspended', 'certificate.reactivated', 'certificate.revoked', 'authority.revoked', 'authority.published', 'authority.rolled-over', 'authority.retired'] as const;
 /** The events about a CA rather than one certificate: certificateId is null on them. */
-export const AUTHORITY_EVENT_TYPES = ['authority.revoked', 'authority.rolled-over', 'authority.retired'] as const satisfies readonly EventType[];
+export const AUTHORITY_EVENT_TYPES = ['authority.revoked', 'authority.published', 'authority.rolled-over', 'authority.retired'] as const satisfies readonly EventType[];
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** RFC 5280 §5.3.1 CRLReason names and codes; certificateHold is what a suspension is, removeFromCRL is never a revocation. */
@@ -36,8 +36,9 @@ export interface CcmEvent {
   readonly time: string;
   readonly tenantId: string;
   /**
-   * The CA that issued the certificate; for authority events, the CA itself: the revoked or retired one, and for
-   * authority.rolled-over the new root, which signs the tenant's certificates from now on.
+   * The CA that issued the certificate; for authority events, the CA itself: the revoked or retired one, the new
+   * root published by a staged rollover, and for authority.rolled-over the new root, which signs the tenant's
+   * certificates from now on.
    */
   readonly authorityId: string;
   /** null for authority events. */
@@ -53,10 +54,11 @@ export interface CcmEvent {
   /** RFC 5280 reason name: set on certificate.suspended (certificateHold), certificate.revoked and authority.revoked; null otherwise. */
   readonly reason: RevocationReason | null;
   /**
-   * The certificate state after the transition; for authority events the CA's: revoked (authority.revoked), active
-   * (authority.rolled-over: the new root), retired (authority.retired).
+   * The certificate state after the transition; for authority events the CA's: revoked (authority.revoked), published
+   * (authority.published: a new root to trust, signing nothing yet), active (authority.rolled-over: the new root),
+   * retired (authority.retired).
    */
-  readonly state: 'active' | 'inactive' | 'suspended' | 'revoked' | 'retired';
+  readonly state: 'active' | 'inactive' | 'suspended' | 'revoked' | 'published' | 'retired';
   /** authority.revoked only: how many certificates the CA had issued that were revoked with it. */
   readonly revokedCertificates?: number;
   /** authority.rolled-over only: the root it replaced, now retiring (its certificates stay valid until they expire). */

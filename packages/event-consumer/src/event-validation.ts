@@ -6,9 +6,9 @@
  */
 import { AUTHORITY_EVENT_TYPES, EVENT_SCHEMA_VERSION, EVENT_TYPES, REVOCATION_REASONS, type CcmEvent, type EventType, type RevocationReason } from './event-contract.js';
 
-const STATES = ['active', 'inactive', 'suspended', 'revoked', 'retired'] as const;
+const STATES = ['active', 'inactive', 'suspended', 'revoked', 'published', 'retired'] as const;
 /** The state each authority event leaves its CA in. */
-const AUTHORITY_STATE: Record<(typeof AUTHORITY_EVENT_TYPES)[number], CcmEvent['state']> = { 'authority.revoked': 'revoked', 'authority.rolled-over': 'active', 'authority.retired': 'retired' };
+const AUTHORITY_STATE: Record<(typeof AUTHORITY_EVENT_TYPES)[number], CcmEvent['state']> = { 'authority.revoked': 'revoked', 'authority.published': 'published', 'authority.rolled-over': 'active', 'authority.retired': 'retired' };
 
 /** The payload is not a ccm event this consumer can act on. Retrying cannot help, so consumers fail it at once. */
 export class InvalidCcmEventError extends Error {
@@ -79,7 +79,7 @@ export function parseCcmEvent(value: unknown): CcmEvent {
   const state = input['state'];
   if (typeof state !== 'string' || !(STATES as readonly string[]).includes(state)) problems.push(`state ${JSON.stringify(state)} is not one of ${STATES.join(', ')}`);
   else if (authorityEvent && state !== AUTHORITY_STATE[type as keyof typeof AUTHORITY_STATE]) problems.push(`state must be ${AUTHORITY_STATE[type as keyof typeof AUTHORITY_STATE]} on ${type}`);
-  else if (!authorityEvent && state === 'retired') problems.push('state retired is only for authority.retired');
+  else if (!authorityEvent && (state === 'retired' || state === 'published')) problems.push(`state ${state} is only for authority events`);
 
   const rawPrevious = input['previousAuthorityId'];
   let previousAuthorityId: string | undefined;

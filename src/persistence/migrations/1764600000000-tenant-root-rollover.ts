@@ -3,12 +3,13 @@
  * root that another replaced is retiring, keeps its name while its
  * certificates are in force, and is retired once they have all expired.
  *
- * - uq_authorities_subject_key now holds the names of retiring CAs too, so
- *   that no other CA takes the name of one whose certificates devices hold.
- * - uq_authorities_tenant_root_status: per tenant, at most one active root
- *   and at most one being signed. The first makes "which root signs" a
- *   single answer; the second lets only one of two concurrent rollovers of
- *   a tenant record its new root (the other is refused, 409).
+ * - uq_authorities_subject_key now holds the names of published and
+ *   retiring CAs too, so that no other CA takes the name of one in force.
+ * - uq_authorities_tenant_root_status: per tenant, at most one active root,
+ *   one being signed and one published (awaiting activation). The first
+ *   makes "which root signs" a single answer; the others let only one of
+ *   two concurrent rollovers of a tenant record its new root (the other is
+ *   refused, 409).
  */
 import { TableIndex, type MigrationInterface, type QueryRunner } from 'typeorm';
 
@@ -19,11 +20,11 @@ export class TenantRootRollover1764600000000 implements MigrationInterface {
     await queryRunner.dropIndex('authorities', 'uq_authorities_subject_key');
     await queryRunner.createIndex(
       'authorities',
-      new TableIndex({ name: 'uq_authorities_subject_key', columnNames: ['subject_key'], isUnique: true, where: "status IN ('pending', 'active', 'retiring') AND kind <> 'ocsp-responder'" }),
+      new TableIndex({ name: 'uq_authorities_subject_key', columnNames: ['subject_key'], isUnique: true, where: "status IN ('pending', 'active', 'published', 'retiring') AND kind <> 'ocsp-responder'" }),
     );
     await queryRunner.createIndex(
       'authorities',
-      new TableIndex({ name: 'uq_authorities_tenant_root_status', columnNames: ['tenant_id', 'status'], isUnique: true, where: "kind = 'tenant-root' AND status IN ('pending', 'active')" }),
+      new TableIndex({ name: 'uq_authorities_tenant_root_status', columnNames: ['tenant_id', 'status'], isUnique: true, where: "kind = 'tenant-root' AND status IN ('pending', 'published', 'active')" }),
     );
   }
 
