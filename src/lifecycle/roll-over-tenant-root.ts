@@ -59,7 +59,7 @@ export interface TenantRootRollover {
 /** The old root was revoked while the new one was being signed: the new certificate is discarded. */
 class RolledOverConcurrently extends DomainError {
   constructor() {
-    super('illegal-transition', 'the tenant root CA was revoked while its successor was being signed; nothing was rolled over', { state: 'revoked', action: 'roll-over' });
+    super('illegal-transition', 'the tenant root CA was revoked (or the new root\'s record given up) while the new root was being signed; nothing was rolled over', { state: 'revoked', action: 'roll-over' });
   }
 }
 
