@@ -36,6 +36,17 @@ export function isInForce(authority: Pick<Authority, 'status'>): boolean {
   return (IN_FORCE_STATUSES as readonly string[]).includes(authority.status);
 }
 
+/**
+ * Of a tenant's roots (as findTenantRoots orders them), those a relying party needs: every one in force, or, with
+ * none (the tenant CA revoked), the newest with a certificate, whose CRL still lists what it issued. Empty when no
+ * root was ever certified.
+ */
+export function rootsToPublish(roots: readonly Authority[]): Authority[] {
+  const certified = roots.filter((root) => root.certificatePem !== null);
+  const inForce = certified.filter(isInForce);
+  return inForce.length > 0 ? inForce : certified.slice(0, 1);
+}
+
 export interface Authority {
   readonly id: string;
   readonly tenantId: string | null;

@@ -6,7 +6,7 @@
  */
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { IssuingCertificateCache } from '../authorities/authority-certificate.js';
-import { AuthorityRepository, holdsCustodyKey, isInForce, type Authority } from '../authorities/authority.js';
+import { AuthorityRepository, holdsCustodyKey, rootsToPublish, type Authority } from '../authorities/authority.js';
 import { CertificateAuthority } from '../ca/certificate-authority.js';
 import { CONFIGURATION } from '../config/configuration.module.js';
 import type { Configuration } from '../config/configuration.js';
@@ -79,9 +79,7 @@ export class RevocationLists extends RevocationListRefresher implements OnModule
    * that its certificates stay listed. Complete CRLs when sharded.
    */
   async ofTenantRoots(tenantId: string): Promise<Array<{ readonly authority: Authority; readonly crl: RevocationListRecord }>> {
-    const roots = (await this.authorities.findTenantRoots(tenantId)).filter((root) => root.certificatePem !== null);
-    const inForce = roots.filter(isInForce);
-    const published = inForce.length > 0 ? inForce : roots.slice(0, 1);
+    const published = rootsToPublish(await this.authorities.findTenantRoots(tenantId));
     if (published.length === 0) throw new NotFound('CRL');
     const scope = this.config.revocation.crlShardDays > 0 ? COMPLETE_SCOPE : 0;
     return Promise.all(published.map(async (authority) => ({ authority, crl: await this.currentOf(authority, scope) })));

@@ -1,6 +1,6 @@
 /** Reading tenants and their trust bundle. */
 import { Injectable } from '@nestjs/common';
-import { AuthorityRepository, isInForce, type Authority } from '../authorities/authority.js';
+import { AuthorityRepository, rootsToPublish, type Authority } from '../authorities/authority.js';
 import { decodePem, encodePem } from '../codec/pem.js';
 import { chainPemOf } from '../authorities/certificate-chain.js';
 import { DomainError, NotFound } from '../shared/errors.js';
@@ -32,10 +32,18 @@ export class TenantQueries {
    * first), each certificate once, so devices holding certificates of either root connect.
    */
   async trustBundlePem(tenantId: string): Promise<string> {
-    const { authority } = await this.get(tenantId);
-    const inForce = (await this.authorities.findTenantRoots(tenantId)).filter(isInForce);
-    const findById = (id: string) => this.authorities.findById(id);
-    const chains = await Promise.all((inForce.length > 0 ? inForce : [authority]).map((root) => chainPemOf(root, findById)));
+    if (!(await this.tenants.findById(tenantId))) throw new NotFound('tenant');
+    // A tenant none of whose roots was ever certified (its creation failed): its current root, as get() finds it.
+    const roots = rootsToPublish(await this.authorities.findTenantRoots(tenantId));
+    if (roots.length === 0) roots.push((await this.get(tenantId)).authority);
+    // The roots share their issuers (the platform CA): each is read once.
+    const issuers = new Map<string, Promise<Authority | null>>();
+    const findById = (id: string): Promise<Authority | null> => {
+      let found = issuers.get(id);
+      if (!found) issuers.set(id, (found = this.authorities.findById(id)));
+      return found;
+    };
+    const chains = await Promise.all(roots.map((root) => chainPemOf(root, findById)));
     return [...new Set(chains.flatMap((chain) => decodePem(chain, ['CERTIFICATE']).map((der) => encodePem(der, 'CERTIFICATE'))))].join('');
   }
 }

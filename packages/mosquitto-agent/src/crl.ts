@@ -97,7 +97,8 @@ export function tenantCrlOf(tenantId: string, parts: readonly IssuerCrl[]): Tena
     thisUpdate: earliest(parts.map((part) => part.thisUpdate)),
     nextUpdate: earliest(parts.map((part) => part.nextUpdate)),
     crlNumber: parts.length === 1 ? parts[0]!.crlNumber : null,
-    revokedSerials: new Set(parts.flatMap((part) => [...part.revokedSerials])),
+    // One part (a tenant with one root, the usual case): its set as it is, not a copy of a CRL's worth of serials per read.
+    revokedSerials: parts.length === 1 ? parts[0]!.revokedSerials : new Set(parts.flatMap((part) => [...part.revokedSerials])),
   };
 }
 
