@@ -9,7 +9,7 @@
  * a connection through the management API; NATS: the monitor endpoints).
  *
  *   npm run build && node dist/bench/suspend-to-disconnect.js [--broker=mosquitto|rabbitmq|nats] [--devices=1000] [--suspend=100]
- *       [--reconnect-ms=1000] [--api-concurrency=100] [--api-client=process|in-process] [--agent-concurrency=N]
+ *       [--reconnect-ms=1000] [--api-concurrency=100] [--api-client=process|in-process] [--agent-concurrency=N] [--read-ahead=N]
  *       [--database=postgres|sqlite] [--custody=local|vault] [--events=queue|feed] [--agent-log=FILE]
  *
  * `--events` is how the agent learns of the suspensions: `queue` (default),
@@ -58,6 +58,8 @@ interface Options {
   readonly redisUrl: string;
   /** The agent's CCM_AGENT_EVENT_CONCURRENCY; its own default when absent. */
   readonly agentConcurrency: number | null;
+  /** The agent's CCM_AGENT_QUEUE_READ_AHEAD (queue only; 0 turns read-ahead off); its own default when absent. */
+  readonly readAhead: number | null;
   /** Where to write the agent's log lines (JSON lines) for a closer look; none when absent. */
   readonly agentLog: string | null;
 }
@@ -80,7 +82,7 @@ function parseOptions(argv: readonly string[]): Options {
   if (!['postgres', 'sqlite'].includes(database) || !['local', 'vault'].includes(custody)) throw new Error('--database is postgres or sqlite, --custody local or vault');
   const events = named.get('events') ?? 'queue';
   if (events !== 'queue' && events !== 'feed') throw new Error('--events is queue or feed');
-  return { events, broker: parseBrokerKind(named.get('broker')), devices, suspend, reconnectMs: integer('reconnect-ms', 1000, 0), apiConcurrency: integer('api-concurrency', 100, 1), apiClient, agentConcurrency: named.has('agent-concurrency') ? integer('agent-concurrency', 16, 1) : null, agentLog: named.get('agent-log') ?? null, database, custody, redisUrl: process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
+  return { events, broker: parseBrokerKind(named.get('broker')), devices, suspend, reconnectMs: integer('reconnect-ms', 1000, 0), apiConcurrency: integer('api-concurrency', 100, 1), apiClient, agentConcurrency: named.has('agent-concurrency') ? integer('agent-concurrency', 16, 1) : null, readAhead: named.has('read-ahead') ? integer('read-ahead', 256, 0) : null, agentLog: named.get('agent-log') ?? null, database, custody, redisUrl: process.env['CCM_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379' };
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes on one machine. */
@@ -413,6 +415,7 @@ async function main(): Promise<void> {
       ...eventSource,
       CCM_AGENT_LOG_LEVEL: 'debug',
       ...(options.agentConcurrency ? { CCM_AGENT_EVENT_CONCURRENCY: String(options.agentConcurrency) } : {}),
+      ...(options.readAhead !== null ? { CCM_AGENT_QUEUE_READ_AHEAD: String(options.readAhead) } : {}),
       // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": profiles the agent, which runs as its own process.
       ...(process.env['CCM_BENCH_AGENT_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['CCM_BENCH_AGENT_NODE_OPTIONS'] } : {}),
     });

@@ -295,6 +295,70 @@ describe('CcmEventConsumer on BullMQ', () => {
     assert.equal(await queue.getJobState(late.id), 'waiting');
   });
 
+  test('read-ahead: events waiting behind those in hand are handled before BullMQ hands them out, each once, and acknowledged', async () => {
+    const subscriberId = randomUUID();
+    const queue = queueFor(subscriberId);
+    const events = Array.from({ length: 12 }, () => sampleEvent());
+    const started = new Map<string, number>();
+    // Each handler finishes only once all have started, two at a time at most by BullMQ: without read-ahead this never happens.
+    await startConsumer(
+      subscriberId,
+      async (event) => {
+        started.set(event.id, (started.get(event.id) ?? 0) + 1);
+        await until(() => started.size === events.length, 5000);
+      },
+      { concurrency: 2, readAhead: 32 },
+    );
+    await queue.addBulk(events.map((event) => ({ name: event.type, data: event, opts: { ...FAST_RETRY, jobId: event.id } })));
+    for (const event of events) assert.equal(await waitForState(queue, event.id, 'completed'), 'completed', event.id);
+    assert.deepEqual([...started.values()], events.map(() => 1));
+  });
+
+  test('read-ahead: a job is acknowledged only when its early handling ends, and one whose early handling failed is handled again', async () => {
+    const subscriberId = randomUUID();
+    const queue = queueFor(subscriberId);
+    const [held, trigger, slow, failing] = [sampleEvent(), sampleEvent(), sampleEvent(), sampleEvent()];
+    const calls: string[] = [];
+    const callsOf = (event: CcmEvent): number => calls.filter((id) => id === event.id).length;
+    let releaseHeld!: () => void;
+    const heldGate = new Promise<void>((resolve) => (releaseHeld = resolve));
+    let releaseSlow!: () => void;
+    const slowGate = new Promise<void>((resolve) => (releaseSlow = resolve));
+    await startConsumer(
+      subscriberId,
+      async (event) => {
+        calls.push(event.id);
+        if (event.id === held.id) await heldGate;
+        // Both of BullMQ's slots stay busy until slow and failing were started by the read-ahead that taking this one began.
+        if (event.id === trigger.id) await until(() => callsOf(slow) === 1 && callsOf(failing) === 1, 5000);
+        if (event.id === slow.id) await slowGate;
+        if (event.id === failing.id && callsOf(failing) === 1) throw new Error('broker busy');
+      },
+      { concurrency: 2, readAhead: 8 },
+    );
+    await queue.add(held.type, held, { ...FAST_RETRY, jobId: held.id });
+    await until(() => callsOf(held) === 1);
+    await queue.addBulk([trigger, slow, failing].map((event) => ({ name: event.type, data: event, opts: { ...FAST_RETRY, jobId: event.id } })));
+    assert.equal(await waitForState(queue, trigger.id, 'completed'), 'completed');
+    assert.equal(await queue.getJobState(failing.id), 'waiting');
+    releaseHeld();
+    // The slow one's own attempt waits for its early handling: taken, not acknowledged.
+    assert.equal(await waitForState(queue, slow.id, 'active'), 'active');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(await queue.getJobState(slow.id), 'active');
+    releaseSlow();
+    assert.equal(await waitForState(queue, slow.id, 'completed'), 'completed');
+    assert.equal(await waitForState(queue, failing.id, 'completed'), 'completed');
+    // The failed early handling cost no BullMQ retry: the job's first attempt handled the event again.
+    assert.equal((await queue.getJob(failing.id))?.attemptsMade, 1);
+    assert.equal(callsOf(slow), 1);
+    assert.equal(callsOf(failing), 2);
+  });
+
+  test('read-ahead below 0 is refused at construction', () => {
+    assert.throws(() => new CcmEventConsumer({ redis: REDIS_URL, subscriberId: 'x', handler: async () => undefined, readAhead: -1 }), /readAhead/);
+  });
+
   test('more workers than the concurrency is refused at construction', () => {
     assert.throws(() => new CcmEventConsumer({ redis: REDIS_URL, subscriberId: 'x', handler: async () => undefined, concurrency: 2, workers: 3 }), /workers/);
   });

@@ -20,6 +20,7 @@ export const COMMON_AGENT_VARIABLES: readonly AgentVariable[] = [
   { name: 'CCM_AGENT_TENANT_IDS', default: null, description: 'Comma-separated ids of the tenants whose devices connect to this broker. Required. Events of other tenants are ignored.' },
   { name: 'CCM_AGENT_REDIS_URL', default: null, description: 'Redis URL of ccm\'s event queues (redis://host:6379/0). When set, events are read from the subscriber\'s BullMQ queue; when unset, from ccm\'s HTTP feed GET /v1/events.' },
   { name: 'CCM_AGENT_SUBSCRIBER_ID', default: null, description: 'The id returned by POST /v1/event-subscribers for this broker. Required with CCM_AGENT_REDIS_URL.' },
+  { name: 'CCM_AGENT_QUEUE_READ_AHEAD', default: '256', description: 'BullMQ queue only: events still waiting in the queue that the agent starts handling before BullMQ hands them out, read in one round trip each time it takes one (BullMQ hands out one job per Redis round trip, so a burst would otherwise arrive over a few hundred milliseconds). Each event is still acknowledged only once handled. 0 turns it off.' },
   { name: 'CCM_AGENT_CURSOR_FILE', default: null, description: 'HTTP feed only: file keeping the position of the last event handled, so a restart resumes there. Required without CCM_AGENT_REDIS_URL.' },
   { name: 'CCM_AGENT_FEED_WAIT_MS', default: '20000', description: 'HTTP feed only: how long ccm holds a feed request open waiting for the next event (long polling), in milliseconds, at most 30000; an event is handled within a round trip of its commit. 0 polls every CCM_AGENT_POLL_INTERVAL_MS instead.' },
   { name: 'CCM_AGENT_POLL_INTERVAL_MS', default: '1000', description: 'HTTP feed only: wait between polls once the feed is drained, in milliseconds, when CCM_AGENT_FEED_WAIT_MS is 0 (or ccm answers without waiting).' },
@@ -33,7 +34,7 @@ export const COMMON_AGENT_VARIABLES: readonly AgentVariable[] = [
 ];
 
 export type EventSourceConfiguration =
-  | { readonly kind: 'redis'; readonly redisUrl: string; readonly subscriberId: string }
+  | { readonly kind: 'redis'; readonly redisUrl: string; readonly subscriberId: string; readonly readAhead: number }
   | { readonly kind: 'http-feed'; readonly cursorFile: string; readonly waitMs: number; readonly pollIntervalMs: number };
 
 export interface AgentConfiguration {
@@ -76,7 +77,7 @@ export function parseAgentConfiguration<S>(env: Environment, parseAdapter: (read
     read.url('CCM_AGENT_REDIS_URL', redisUrl, ['redis:', 'rediss:']);
     const subscriberId = read.required('CCM_AGENT_SUBSCRIBER_ID', 'when CCM_AGENT_REDIS_URL is set (POST /v1/event-subscribers returns it)');
     if (subscriberId && !UUID.test(subscriberId)) read.problems.push(`CCM_AGENT_SUBSCRIBER_ID must be a subscriber id (UUID), got "${subscriberId}"`);
-    events = { kind: 'redis', redisUrl, subscriberId };
+    events = { kind: 'redis', redisUrl, subscriberId, readAhead: read.integer('CCM_AGENT_QUEUE_READ_AHEAD', 256, 0, 4096) };
   } else {
     events = {
       kind: 'http-feed',

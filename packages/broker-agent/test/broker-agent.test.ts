@@ -369,7 +369,7 @@ describe('parseAgentConfiguration', () => {
   });
   it('reads the Redis event source when CCM_AGENT_REDIS_URL is set', () => {
     const { configuration } = parseAgentConfiguration({ CCM_AGENT_CCM_URL: 'http://ccm:8080/', CCM_AGENT_TENANT_IDS: TENANT, CCM_AGENT_REDIS_URL: 'redis://r:6379', CCM_AGENT_SUBSCRIBER_ID: ROOT_CA }, () => null);
-    assert.deepEqual(configuration.events, { kind: 'redis', redisUrl: 'redis://r:6379', subscriberId: ROOT_CA });
+    assert.deepEqual(configuration.events, { kind: 'redis', redisUrl: 'redis://r:6379', subscriberId: ROOT_CA, readAhead: 256 });
     assert.equal(configuration.ccm.url, 'http://ccm:8080');
     assert.deepEqual(configuration.health, { host: '127.0.0.1', port: 9464 });
   });

@@ -320,6 +320,7 @@ export class NatsAdapter extends BrokerAdapter {
     // Any read that started after the reload that carried these removals will do, also one another call started.
     let since = this.lastReloadAt;
     for (;;) {
+      await this.reloadsSettled(waitStarted);
       const open = (await this.connectionsReadSince(since)).filter((connection) => out.has(connection.user) && !this.wanted.has(connection.user));
       if (open.length === 0) {
         if (removedNow || found > 0) {
@@ -344,6 +345,22 @@ export class NatsAdapter extends BrokerAdapter {
       }
       await this.sleep(this.pollIntervalMs);
       since = performance.now();
+    }
+  }
+
+  /**
+   * Waits while a reload runs or another is queued behind it (at most half
+   * the session-close timeout since `since`). A /connz read with 900
+   * sessions costs nats-server 50 ms idle, and the proof of one call read
+   * during the next call's reload slowed that reload down, in a burst: the
+   * suspensions that wait for it matter more than the proof of one already
+   * out. The reload closes the connections either way; the proof only
+   * waits to look.
+   */
+  private async reloadsSettled(since: number): Promise<void> {
+    while (this.inFlight || this.queued) {
+      if (performance.now() - since > this.settings.sessionCloseTimeoutMs / 2) return;
+      await (this.queued ?? this.inFlight!.done).catch(() => undefined);
     }
   }
 

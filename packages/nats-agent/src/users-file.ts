@@ -6,6 +6,14 @@
  * configuration syntax accepts), so "did anything change" is a string
  * comparison and a restarted agent that finds it right rewrites nothing.
  *
+ * The device permissions are written once, as the block's
+ * `default_permissions` (which nats-server 2.9 takes in an authorization
+ * block and in an account, from an included file: checked on 2.9.10), and
+ * the device users carry none of their own. Written into each of 1,000
+ * users they made a users reload with 900 sessions take 52-71 ms instead
+ * of 35 (bench/suspend-to-disconnect), and a reload is what a suspension
+ * waits for.
+ *
  * The list is never empty: nats-server 2.9 with `users = []` asks for no
  * authorization at all and admits every certificate its ca_file trusts
  * (checked on 2.9.10), so shutting out the last device would let everyone
@@ -40,8 +48,9 @@ const PLACEHOLDER_LINE = `  ${JSON.stringify({ user: PLACEHOLDER_USER, permissio
 /** The file's text for these identities (any order, duplicates ignored), the placeholder user first. */
 export function renderUsersFile(identities: Iterable<string>, permissions: DevicePermissions | null): string {
   const users = [...new Set(identities)].filter((user) => user !== PLACEHOLDER_USER).sort();
-  const lines = [PLACEHOLDER_LINE, ...users.map((user) => `  ${JSON.stringify(permissions ? { user, permissions } : { user })}`)];
-  return `${HEADER.join('\n')}\nusers = [\n${lines.join('\n')}\n]\n`;
+  const lines = [PLACEHOLDER_LINE, ...users.map((user) => `  ${JSON.stringify({ user })}`)];
+  const defaults = permissions ? `default_permissions = ${JSON.stringify(permissions)}\n` : '';
+  return `${HEADER.join('\n')}\n${defaults}users = [\n${lines.join('\n')}\n]\n`;
 }
 
 /**
@@ -60,6 +69,8 @@ export function parseUsersFile(text: string, path: string): string[] {
     if (line === '' || line.startsWith('#')) continue;
     if (closed) throw new UsersFileError(path, `${where}: nothing may follow the users list`);
     if (!inList) {
+      // The agent's own defaults line (an older agent wrote the permissions into each user instead).
+      if (/^default_permissions\s*=\s*\{.*\}$/.test(line)) continue;
       if (/^users\s*[=:]\s*\[\s*\]$/.test(line)) {
         closed = true;
         continue;

@@ -46,6 +46,11 @@ export class FakeNatsServer {
   rejectReloads = false;
   running = true;
   signals = 0;
+  /** ms a /connz read takes (with 1,000 sessions a real one costs the server 50 ms and more). */
+  connectionsReadMs = 0;
+  /** Reloads signalled and not applied yet, and the /connz reads that overlapped one. */
+  reloading = 0;
+  connectionReadsDuringReload = 0;
   loadedUsers = new Set<string>();
   configLoadTimeMs = monotonicMs();
   private nextCid = 1;
@@ -74,7 +79,9 @@ export class FakeNatsServer {
   signalReload(): void {
     if (!this.running) throw new Error('not running');
     this.signals++;
+    this.reloading++;
     setTimeout(() => {
+      this.reloading--;
       if (this.rejectReloads) return;
       this.loadNow();
       if (this.reloadClosesConnections) for (const [cid, user] of this.connections) if (!this.loadedUsers.has(user)) this.connections.delete(cid);
@@ -95,6 +102,10 @@ class FakeMonitor extends ServerMonitor {
     return { serverId: server.serverId, version: server.version, configLoadTime: server.configLoadTimeMs.toFixed(3), configLoadTimeMs: server.configLoadTimeMs };
   }
   async connections(): Promise<ClientConnection[]> {
+    let overlapped = this.server.reloading > 0;
+    if (this.server.connectionsReadMs > 0) await new Promise((resolve) => setTimeout(resolve, this.server.connectionsReadMs));
+    overlapped ||= this.server.reloading > 0;
+    if (overlapped) this.server.connectionReadsDuringReload++;
     return [...this.server.connections].map(([cid, user]) => ({ cid, user }));
   }
 }

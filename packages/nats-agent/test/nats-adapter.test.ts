@@ -131,6 +131,23 @@ describe('NatsAdapter: the allow list', () => {
     assert.ok(users.includes('CN=first') && users.includes('CN=new1') && !users.includes('CN=d0'));
   });
 
+  test('a shut-out\'s proof does not read /connz while the next shut-out\'s reload runs; both sessions end', async () => {
+    const r = rig();
+    const adapter = await started(r);
+    await adapter.letBackIn([device('CN=a'), device('CN=b')]);
+    const [a, b] = [r.server.connect('CN=a'), r.server.connect('CN=b')];
+    assert.ok(typeof a === 'number' && typeof b === 'number');
+    r.server.reloadDelayMs = 30;
+    r.server.connectionsReadMs = 10;
+    const first = adapter.shutOut([device('CN=a')]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const second = adapter.shutOut([device('CN=b')]);
+    await Promise.all([first, second]);
+    assert.equal(adapter.counts.reloads, 3);
+    assert.equal(r.server.connectionReadsDuringReload, 0);
+    assert.ok(!r.server.connected('CN=a') && !r.server.connected('CN=b'));
+  });
+
   test('a let-in and a shut-out that cancel out before the reload cost nothing', async () => {
     const r = rig();
     const adapter = await started(r);

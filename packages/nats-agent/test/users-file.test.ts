@@ -11,16 +11,18 @@ import { describe, test } from 'node:test';
 import { AtomicUsersFile, DEFAULT_DEVICE_PERMISSIONS, parseUsersFile, PLACEHOLDER_USER, renderUsersFile, UsersFileError } from '../src/index.js';
 
 describe('renderUsersFile', () => {
-  test('lists the users sorted and once each, each with the device permissions', () => {
+  test('lists the users sorted and once each; the device permissions once, as the default_permissions before the list', () => {
     const text = renderUsersFile(['CN=b', 'CN=a\\,x', 'CN=b'], { publish: { allow: ['devices.>'] } });
     const entries = text.split('\n').filter((line) => line.startsWith('  {') && !line.includes(PLACEHOLDER_USER));
-    assert.deepEqual(entries, ['  {"user":"CN=a\\\\,x","permissions":{"publish":{"allow":["devices.>"]}}}', '  {"user":"CN=b","permissions":{"publish":{"allow":["devices.>"]}}}']);
+    assert.deepEqual(entries, ['  {"user":"CN=a\\\\,x"}', '  {"user":"CN=b"}']);
     assert.match(text, /^# Written by ccm-nats-agent/);
-    assert.match(text, /\nusers = \[\n[\s\S]*\n\]\n$/);
+    assert.match(text, /\ndefault_permissions = \{"publish":\{"allow":\["devices\.>"\]\}\}\nusers = \[\n[\s\S]*\n\]\n$/);
   });
 
-  test('without permissions the entries carry the user only', () => {
-    assert.match(renderUsersFile(['CN=a'], null), /\n {2}\{"user":"CN=a"\}\n\]\n$/);
+  test('without permissions there is no default_permissions line (the account\'s defaults apply)', () => {
+    const text = renderUsersFile(['CN=a'], null);
+    assert.match(text, /\n {2}\{"user":"CN=a"\}\n\]\n$/);
+    assert.doesNotMatch(text, /default_permissions/);
   });
 
   test('the list is never empty: a placeholder user no certificate maps to, allowed nothing, comes first (users = [] would admit everyone)', () => {
@@ -41,6 +43,11 @@ describe('parseUsersFile', () => {
   test('reads back what renderUsersFile wrote, non-ASCII and escapes included', () => {
     const users = ['CN=a\\,b', 'CN=Müller', 'CN=q\\"1', 'SERIALNUMBER=1,CN=s'];
     assert.deepEqual(parseUsersFile(renderUsersFile(users, DEFAULT_DEVICE_PERMISSIONS), 'f'), [...users].sort());
+  });
+
+  test('reads a file of an earlier agent, which wrote the permissions into each user', () => {
+    const earlier = `users = [\n  {"user":"${PLACEHOLDER_USER}","permissions":{"publish":{"deny":[">"]},"subscribe":{"deny":[">"]}}}\n  {"user":"CN=a","permissions":{"publish":{"allow":["devices.>"]}}}\n]\n`;
+    assert.deepEqual(parseUsersFile(earlier, 'f'), ['CN=a']);
   });
 
   test('takes an operator\'s empty "users = []" and an empty file', () => {
