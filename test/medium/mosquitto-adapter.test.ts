@@ -80,11 +80,11 @@ describe('Mosquitto 2.0 under the adapter\'s building blocks (throwaway CA)', ()
     const reloadsBefore = await broker.reloads();
     await install(await pki.crl());
     await control.disableClients(['log-probe']);
-    await control.enableClients(['log-probe']);
+    await control.releaseClients(['log-probe']);
     await sleep(100);
     assert.equal(await broker.reloads(), reloadsBefore + 1);
     const commands = await broker.dynsecCommands();
-    for (const command of ['createClient log-probe', 'disableClient log-probe', 'enableClient log-probe']) assert.ok(commands.includes(command), command);
+    for (const command of ['createClient log-probe', 'disableClient log-probe', 'deleteClient log-probe']) assert.ok(commands.includes(command), command);
   });
 
   test('once an admin round trip after the SIGHUP has answered, the new CRL is in force', async () => {
@@ -133,7 +133,7 @@ describe('Mosquitto 2.0 under the adapter\'s building blocks (throwaway CA)', ()
     assert.equal(await broker.tryConnect(alpha.certificatePem, alpha.privateKeyPem), 'refused');
     assert.equal(other.connected, true, 'the other device stays connected');
     other.end(true);
-    await control.enableClients(['device-alpha']);
+    await control.releaseClients(['device-alpha']);
   });
 
   test('disableClient kicks a live session within milliseconds, again when repeated, and does not refuse the reconnect by itself', async () => {
@@ -151,8 +151,58 @@ describe('Mosquitto 2.0 under the adapter\'s building blocks (throwaway CA)', ()
     assert.ok(Math.max(...latencies) < 500);
     assert.equal(await broker.tryConnect(beta.certificatePem, beta.privateKeyPem), 'connected', 'dynsec disable does not refuse a certificate client (measured on 2.0.11)');
     assert.ok((await control.disabledClients()).has('device-beta'), 'listClients reports the client disabled');
-    await control.enableClients(['device-beta', 'nobody-at-all']);
+    await control.releaseClients(['device-beta', 'nobody-at-all']);
     assert.ok(!(await control.disabledClients()).has('device-beta'));
+  });
+
+  test('releasing deletes the clients the agent created and only enables an operator\'s own, which keeps its roles', async () => {
+    type Answer = { command: string; error?: string; data?: { client?: Record<string, unknown> } };
+    const admin = broker.connectAdmin();
+    await new Promise<void>((resolve, reject) => {
+      admin.once('connect', () => resolve());
+      admin.once('error', reject);
+    });
+    await admin.subscribeAsync('$CONTROL/dynamic-security/v1/response');
+    // Every admin client subscribed gets every answer (the adapter's too): ours are told by their correlationData.
+    let asked = 0;
+    const ask = async (commands: object[]): Promise<Answer[]> => {
+      const tag = `operator-test-${++asked}`;
+      const tagged = commands.map((command, index) => ({ ...command, correlationData: `${tag}-${index}` }));
+      const answer = new Promise<Answer[]>((resolve) => {
+        const listener = (_topic: string, payload: Buffer): void => {
+          const responses = (JSON.parse(payload.toString()) as { responses: Array<Answer & { correlationData?: string }> }).responses;
+          if (!responses.some((response) => response.correlationData?.startsWith(`${tag}-`))) return;
+          admin.off('message', listener);
+          resolve(tagged.map((command) => responses.find((response) => response.correlationData === command.correlationData)!));
+        };
+        admin.on('message', listener);
+      });
+      await admin.publishAsync('$CONTROL/dynamic-security/v1', JSON.stringify({ commands: tagged }));
+      return answer;
+    };
+    try {
+      // An operator's client for a device, with a role of its own.
+      const created = await ask([
+        { command: 'createRole', rolename: 'operator-meter-role' },
+        { command: 'createClient', username: 'operator-meter', roles: [{ rolename: 'operator-meter-role' }] },
+      ]);
+      assert.deepEqual(created.map((response) => response.error), [undefined, undefined]);
+      await control.disableClients(['operator-meter', 'agent-meter']);
+      const disabled = await control.disabledClients();
+      assert.ok(disabled.has('operator-meter') && disabled.has('agent-meter'));
+      await control.releaseClients(['operator-meter', 'agent-meter']);
+      const [operatorMeter, agentMeter] = await ask([
+        { command: 'getClient', username: 'operator-meter' },
+        { command: 'getClient', username: 'agent-meter' },
+      ]);
+      assert.equal(agentMeter!.error, 'Client not found', 'the client the agent created is gone');
+      assert.notEqual(operatorMeter!.data?.client?.['disabled'], true, 'the operator\'s client is enabled again');
+      assert.deepEqual(operatorMeter!.data?.client?.['roles'], [{ rolename: 'operator-meter-role' }]);
+      const commands = await broker.dynsecCommands();
+      assert.ok(commands.includes('deleteClient agent-meter') && commands.includes('enableClient operator-meter') && !commands.includes('deleteClient operator-meter'));
+    } finally {
+      admin.end(true);
+    }
   });
 
   test('admin round trips take milliseconds (no Nagle stall), and commands issued while one is answered all get theirs', async () => {
@@ -167,7 +217,7 @@ describe('Mosquitto 2.0 under the adapter\'s building blocks (throwaway CA)', ()
     assert.ok([...times].sort((a, b) => a - b)[5]! < 30, 'median under 30 ms');
     const calls: Array<Promise<unknown>> = [];
     for (let i = 0; i < 5; i++) {
-      calls.push(control.roundTrip(), control.enableClients([`never-seen-${i}`]), control.disabledClients());
+      calls.push(control.roundTrip(), control.releaseClients([`never-seen-${i}`]), control.disabledClients());
       await new Promise((resolve) => setImmediate(resolve));
     }
     await Promise.all(calls);
@@ -305,8 +355,8 @@ describe('MosquittoAdapter on a real Mosquitto', () => {
     crls.listed.delete(suspect.serialNumber);
     await adapter.letBackIn([deviceOf(suspect, 'active'), deviceOf(bystander, 'active')]);
     assert.equal(await broker.tryConnect(suspect.certificatePem, suspect.privateKeyPem), 'connected');
-    assert.ok((await broker.dynsecCommands()).includes('enableClient meter-suspect'));
-    assert.ok(!(await broker.dynsecCommands()).includes('enableClient meter-bystander'), 'an identity never shut out is not touched');
+    assert.ok((await broker.dynsecCommands()).includes('deleteClient meter-suspect'));
+    assert.ok(!(await broker.dynsecCommands()).some((command) => command.endsWith(' meter-bystander')), 'an identity never shut out is not touched');
     const reloads = await broker.reloads();
     const commands = (await broker.dynsecCommands()).length;
     await adapter.letBackIn([deviceOf(suspect, 'active'), deviceOf(bystander, 'active')]);

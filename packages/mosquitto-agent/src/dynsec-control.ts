@@ -11,7 +11,13 @@
  * reconnecting: with use_identity_as_username the plugin never sees a
  * password check, so the CRL is what refuses the reconnect. A kick needs a
  * dynsec client of that username, so one is created when missing (no
- * password, no roles: the same ACL as a username the plugin does not know).
+ * password, no roles: the same ACL as a username the plugin does not know),
+ * marked as the agent's by its textname. Letting the device back in deletes
+ * such a client again, and only such a one (an operator's own client of that
+ * username is enabled, and keeps its roles): every command that changes a
+ * client makes the plugin save its whole configuration, so each client left
+ * behind makes every later kick dearer. Measured on 2.0.11: kicking 100 new
+ * devices took 60 ms with no other clients and 280 ms with 1,100.
  *
  * Commands issued in the same turn of the event loop travel in one message,
  * so the kicks of a burst of suspensions cost one round trip.
@@ -47,8 +53,12 @@ export interface DynsecControlOptions {
 interface DynsecCommand {
   readonly command: string;
   readonly username?: string;
+  readonly textname?: string;
   readonly verbose?: boolean;
 }
+
+/** The textname of the clients the agent creates, and the only ones it deletes. */
+export const AGENT_CLIENT_TEXTNAME = 'ccm-mosquitto-agent: created to kick this device; deleted when it is let back in';
 
 interface DynsecResponse {
   readonly command: string;
@@ -79,6 +89,8 @@ const LOGIN_REFUSED_CODES: ReadonlySet<unknown> = new Set([4, 5, 134, 135]);
 const HARMLESS_ERRORS: Readonly<Record<string, string>> = {
   createClient: 'Client already exists',
   enableClient: 'Client not found',
+  deleteClient: 'Client not found',
+  getClient: 'Client not found',
 };
 
 export class DynsecBrokerControl extends BrokerControl {
@@ -158,13 +170,20 @@ export class DynsecBrokerControl extends BrokerControl {
 
   async disableClients(usernames: readonly string[]): Promise<void> {
     await this.run(usernames.flatMap((username) => [
-      { command: 'createClient', username },
+      { command: 'createClient', username, textname: AGENT_CLIENT_TEXTNAME },
       { command: 'disableClient', username },
     ]));
   }
 
-  async enableClients(usernames: readonly string[]): Promise<void> {
-    await this.run(usernames.map((username) => ({ command: 'enableClient', username })));
+  async releaseClients(usernames: readonly string[]): Promise<void> {
+    const answers = await this.run(usernames.map((username) => ({ command: 'getClient', username })));
+    await this.run(
+      usernames.flatMap((username, index) => {
+        const client = (answers[index]?.data as { client?: { textname?: unknown } } | undefined)?.client;
+        if (!client) return [];
+        return [{ command: client.textname === AGENT_CLIENT_TEXTNAME ? 'deleteClient' : 'enableClient', username }];
+      }),
+    );
   }
 
   /**

@@ -12,8 +12,12 @@
  *   (SIGHUP), kick. Mosquitto applies a pending reload in the loop iteration
  *   that handles the kick or earlier, so the device's next connection meets
  *   the new CRL; it is kicked again after each configured delay anyway.
- * - Letting back in: a CRL that no longer lists the serial, reload, then
- *   enableClient for the clients this agent holds disabled.
+ * - Letting back in: the clients this agent holds disabled are released
+ *   (deleted when the agent created them, which keeps the plugin's
+ *   configuration, saved whole at every change, as small as the set of
+ *   devices kept out; enabled otherwise), then a CRL that no longer lists
+ *   the serial, reload. Released first: deleting a client kicks its live
+ *   session, and until the new CRL the device has none.
  * - Only the tenant root CA's certificates are in the tenant CRL; a tenant's
  *   own CAs (uploaded, or delegated with the tenant holding the key) are in
  *   no CRL ccm signs, so for their certificates the kick is all there is.
@@ -232,17 +236,17 @@ export class MosquittoAdapter extends BrokerAdapter {
     const { crls, behind, reads, failure } = await this.crlsThatAgree(wanted, false);
     if (failure) throw failure;
     const read = performance.now();
-    if (crls.length > 0) await this.install(crls, 'letBackIn');
-    const installed = performance.now();
     const held = new Set<string>();
     for (const plan of plans) if (behind.some((lag) => plan.crlSerials.get(lag.tenantId)?.some((serial) => lag.serialNumbers.includes(serial)))) held.add(plan.identity);
-    const enable = disabled.map((plan) => plan.identity).filter((identity) => !held.has(identity));
-    if (enable.length > 0) {
-      await control.enableClients(enable);
-      for (const identity of enable) this.disabled.delete(identity);
+    const release = disabled.map((plan) => plan.identity).filter((identity) => !held.has(identity));
+    if (release.length > 0) {
+      await control.releaseClients(release);
+      for (const identity of release) this.disabled.delete(identity);
     }
+    const released = performance.now();
+    if (crls.length > 0) await this.install(crls, 'letBackIn');
     const allowed = plans.map((plan) => plan.identity).filter((identity) => !held.has(identity));
-    this.ports.log.info('devices allowed back', { devices: allowed.length, ...sample(allowed), enabled: enable.length, crlReads: reads, readMs: round(read - started), installMs: round(installed - read), enableMs: round(performance.now() - installed) });
+    this.ports.log.info('devices allowed back', { devices: allowed.length, ...sample(allowed), released: release.length, crlReads: reads, readMs: round(read - started), releaseMs: round(released - read), installMs: round(performance.now() - released) });
     if (behind.length > 0) throw new CrlBehindStateError(behind[0]!.tenantId, behind[0]!.serialNumbers, 'not listed');
   }
 

@@ -48,8 +48,13 @@ export abstract class BrokerControl {
    * that do not exist yet are created first (a kick needs a client).
    */
   abstract disableClients(usernames: readonly string[]): Promise<void>;
-  /** Marks the clients enabled again; clients that do not exist are left alone. */
-  abstract enableClients(usernames: readonly string[]): Promise<void>;
+  /**
+   * Undoes disableClients: deletes the clients it created and enables any
+   * other (an operator's own); clients that do not exist are left alone.
+   * Deleting a client kicks a live session of it, so call this while the
+   * device is still refused (before the CRL that lets it in).
+   */
+  abstract releaseClients(usernames: readonly string[]): Promise<void>;
   /** The usernames of every client the plugin holds disabled. */
   abstract disabledClients(): Promise<ReadonlySet<string>>;
   /** One command round trip: throws when the broker does not answer. */

@@ -134,9 +134,9 @@ export class FakeControl extends BrokerControl {
     for (const username of usernames) this.disabled.add(username);
     this.recorder.steps.push(`kick ${[...usernames].sort().join(',')}`);
   }
-  async enableClients(usernames: readonly string[]): Promise<void> {
+  async releaseClients(usernames: readonly string[]): Promise<void> {
     for (const username of usernames) this.disabled.delete(username);
-    this.recorder.steps.push(`enable ${[...usernames].sort().join(',')}`);
+    this.recorder.steps.push(`release ${[...usernames].sort().join(',')}`);
   }
   async disabledClients(): Promise<ReadonlySet<string>> {
     this.listings++;

@@ -341,12 +341,12 @@ describe('MosquittoAdapter: keeping devices out', () => {
       await adapter.close();
     });
 
-    test('letBackIn enables the client without a CRL', async () => {
+    test('letBackIn releases the client without a CRL', async () => {
       const rig = new Rig();
       rig.control.disabled.add('sensor-9');
       const adapter = await rig.started();
       await adapter.letBackIn([device(certificate(rig.tenantA, 'a-tenant-held-ca', 'sensor-9', 'active'))]);
-      assert.deepEqual(rig.steps, ['enable sensor-9']);
+      assert.deepEqual(rig.steps, ['release sensor-9']);
       assert.equal(rig.crls.reads, 0);
       await adapter.close();
     });
@@ -354,7 +354,7 @@ describe('MosquittoAdapter: keeping devices out', () => {
 });
 
 describe('MosquittoAdapter: letting devices back in', () => {
-  test('installs a CRL without the serial, reloads, then enables the client, and cancels pending re-kicks', async () => {
+  test('releases the client while the device is still refused, then installs a CRL without the serial and reloads; cancels pending re-kicks', async () => {
     const rig = new Rig();
     const adapter = await rig.started();
     const meter = certificate(rig.tenantA, rig.rootA, 'meter-1', 'suspended');
@@ -363,7 +363,7 @@ describe('MosquittoAdapter: letting devices back in', () => {
     rig.listInA();
     await adapter.letBackIn([device(withState(meter, 'active'))]);
     await rig.clock.advance(2000);
-    assert.deepEqual(rig.steps, ['write', 'reload', 'kick meter-1', 'write', 'reload', 'enable meter-1']);
+    assert.deepEqual(rig.steps, ['write', 'reload', 'kick meter-1', 'release meter-1', 'write', 'reload']);
     assert.equal(adapter.disabledClients.has('meter-1'), false);
     assert.ok(rig.log.messages('info').includes('devices allowed back'));
     await adapter.close();
@@ -392,7 +392,7 @@ describe('MosquittoAdapter: letting devices back in', () => {
     const adapter = await rig.started();
     await assert.rejects(adapter.letBackIn([device(stuck), device(fine)]), (error: unknown) => error instanceof CrlBehindStateError && error.wanted === 'not listed');
     assert.equal(rig.crls.reads, 3);
-    assert.deepEqual(rig.steps, ['enable sensor-2']);
+    assert.deepEqual(rig.steps, ['release sensor-2']);
     assert.ok(adapter.disabledClients.has('meter-1'));
     await adapter.close();
   });
@@ -434,7 +434,7 @@ describe('MosquittoAdapter: letting devices back in', () => {
     assert.equal(rig.crls.reads, 3, 'the refresh\'s two (one per tenant), which the keep-out shared, then one of tenant A that started after the let-in');
     assert.equal(adapter.disabledClients.has('meter-1'), false);
     assert.ok(rig.steps.includes('kick meter-2'));
-    assert.ok(rig.steps.includes('enable meter-1'));
+    assert.ok(rig.steps.includes('release meter-1'));
     assert.ok(!rig.crlFile.content!.includes(meter.serialNumber));
     await adapter.close();
   });
