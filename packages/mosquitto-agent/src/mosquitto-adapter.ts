@@ -17,7 +17,9 @@
  *   configuration, saved whole at every change, as small as the set of
  *   devices kept out; enabled otherwise), then a CRL that no longer lists
  *   the serial, reload. Released first: deleting a client kicks its live
- *   session, and until the new CRL the device has none.
+ *   session, and until the new CRL the device has none (one of a CA in no
+ *   ccm CRL may have got back in between kicks; it is kicked once more and
+ *   reconnects).
  * - Only the tenant root CA's certificates are in the tenant CRL; a tenant's
  *   own CAs (uploaded, or delegated with the tenant holding the key) are in
  *   no CRL ccm signs, so for their certificates the kick is all there is.
