@@ -50,6 +50,10 @@ interface Revocation {
   readonly refreshesRevocationList: boolean;
 }
 
+function revokedConcurrently(revocation: Revocation): DomainError {
+  return new DomainError('illegal-transition', `the ${revocation.called} was revoked by a concurrent request`, { state: 'revoked', action: 'revoke' });
+}
+
 const REVOCATIONS: Record<AuthorityToRevoke['kind'], Revocation> = {
   'tenant-root': { called: 'tenant CA', refreshesRevocationList: true },
   'retiring-root': { called: 'retiring tenant CA', refreshesRevocationList: true },
@@ -72,20 +76,32 @@ export class RevokeAuthority {
 
   async execute(target: AuthorityToRevoke, reason: RevocationReason): Promise<AuthorityRevocation> {
     const revocation = REVOCATIONS[target.kind];
-    const authority =
-      target.kind === 'tenant-root' ? await this.tenantRoot(target.tenantId) : target.kind === 'retiring-root' ? await this.retiringRoot(target.tenantId, target.authorityId) : await this.tenantHeld(target.tenantId, target.authorityId);
+    if (target.kind === 'tenant-root') return this.revokeTenantCa(target.tenantId, reason, revocation);
+    const authority = target.kind === 'retiring-root' ? await this.retiringRoot(target.tenantId, target.authorityId) : await this.tenantHeld(target.tenantId, target.authorityId);
     if (!isInForce(authority)) throw new DomainError('illegal-transition', `cannot revoke a ${revocation.called} that is ${authority.status}`, { state: authority.status, action: 'revoke' });
     const revokedCertificates = await this.revoke(authority, reason, revocation);
-    if (revokedCertificates === null) throw new DomainError('illegal-transition', `the ${revocation.called} was revoked by a concurrent request`, { state: 'revoked', action: 'revoke' });
-    // Revoking the tenant's CA ends its trust domain: the roots a rollover left retiring (or published) go with the active one
-    // (each with its own event), or a device holding a certificate of one would still get in.
-    let alongside = 0;
-    if (target.kind === 'tenant-root') {
-      for (const retiring of (await this.authorities.findTenantRoots(target.tenantId)).filter((root) => root.status === 'retiring' || root.status === 'published')) {
-        alongside += (await this.revoke(retiring, reason, revocation)) ?? 0;
-      }
+    if (revokedCertificates === null) throw revokedConcurrently(revocation);
+    return { authority: (await this.authorities.findById(authority.id))!, revokedCertificates };
+  }
+
+  /**
+   * Revoking the tenant's CA ends its trust domain: every root in force goes (the active one first, so that it signs
+   * nothing more, then those a rollover left retiring or published), each with its own event, or a device holding a
+   * certificate of one would still get in. Each root is a transaction of its own; a request that stopped between
+   * them (a crash) is completed by asking again, which revokes the roots still in force.
+   */
+  private async revokeTenantCa(tenantId: string, reason: RevocationReason, revocation: Revocation): Promise<AuthorityRevocation> {
+    const authority = await this.tenantRoot(tenantId);
+    const inForce = (await this.authorities.findTenantRoots(tenantId)).filter(isInForce);
+    if (inForce.length === 0) throw new DomainError('illegal-transition', `cannot revoke a ${revocation.called} that is ${authority.status}`, { state: authority.status, action: 'revoke' });
+    let revokedCertificates = 0;
+    for (const [index, root] of inForce.entries()) {
+      const revoked = await this.revoke(root, reason, revocation);
+      // The first lost to a concurrent request: that one revokes the rest.
+      if (revoked === null && index === 0) throw revokedConcurrently(revocation);
+      revokedCertificates += revoked ?? 0;
     }
-    return { authority: (await this.authorities.findById(authority.id))!, revokedCertificates: revokedCertificates + alongside };
+    return { authority: (await this.authorities.findById(authority.id))!, revokedCertificates };
   }
 
   /** One CA and what it issued, with its event; the certificates revoked, or null when it was no longer in force. */

@@ -2,12 +2,14 @@
  * RevokeAuthority against in-memory ports: a tenant root falls with what it
  * issued and the delegated CAs it certified, announced by one event; a
  * tenant's own way reaches its delegated and external CAs only; a CA that is
- * not active is refused with nothing changed and no event.
+ * not active is refused with nothing changed and no event; a tenant CA
+ * revocation that stopped half-way is completed by asking again.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { Logger } from '@nestjs/common';
 import { IssueClientCertificate } from '../../src/certificates/issue-client-certificate.js';
+import { authorityRevokedEvent } from '../../src/lifecycle/life-cycle-events.js';
 import { RevokeAuthority } from '../../src/lifecycle/revoke-authority.js';
 import { OcspSigningIdentities } from '../../src/revocation/ocsp-signing.js';
 import { IssueDelegatedAuthority } from '../../src/trust/issue-delegated-authority.js';
@@ -68,6 +70,25 @@ describe('RevokeAuthority', () => {
     );
     assert.equal(wakeup.notified, 1);
     assert.deepEqual(refresher.requests, [{ authorityId: installation.root.id, shard: 0 }]);
+  });
+
+  it('completes a tenant CA revocation that stopped after the active root: asking again revokes the retiring root still in force', async () => {
+    const { installation, revoke } = await revoking();
+    const { tables } = installation.ports;
+    // A root an earlier rollover left retiring.
+    const retiring: Authority = { ...installation.root, id: '01890000-0000-7000-8000-0000000000aa', status: 'retiring', custodyKeyName: 'tenant-retiring', createdAt: new Date(installation.root.createdAt.getTime() - 86_400_000) };
+    tables.putAuthority(retiring);
+    // The first request revoked the active root, then stopped (a crash) before the retiring one.
+    const at = installation.clock.now();
+    await installation.ports.lifeCycle.revokeAuthority(installation.root, 'keyCompromise', at, (count) => authorityRevokedEvent(installation.root, 'CN=ccm platform CA', 'keyCompromise', at, count));
+    const eventsBefore = tables.events.length;
+
+    const result = await revoke.execute({ kind: 'tenant-root', tenantId: installation.tenant.id }, 'keyCompromise');
+
+    assert.equal(tables.authorities.get(retiring.id)!.status, 'revoked');
+    assert.equal(result.authority.id, installation.root.id);
+    assert.deepEqual(tables.events.slice(eventsBefore).map((event) => [event.type, event.authorityId]), [['authority.revoked', retiring.id]]);
+    await rejectsWith(revoke.execute({ kind: 'tenant-root', tenantId: installation.tenant.id }, 'keyCompromise'), 'illegal-transition');
   });
 
   it('revokes a delegated CA by the tenant\'s way, its CRL being the tenant\'s', async () => {
